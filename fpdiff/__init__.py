@@ -1,0 +1,34 @@
+"""fpdiff: Fokker–Planck numerics for diffusion generative models.
+
+One dynamics, two views: the density view (finite volumes on grids) and the
+sample view (particle SDE solvers), cross-checked against each other and
+against closed-form results. See ``DESIGN.md`` for the mathematics.
+"""
+
+from .distributions import Empirical, GaussianMixture
+from .dynamics import Dynamics, forward_dynamics
+from .errors import BlowUpError, FormatError, FpdiffError, InputError
+from .fv import solve_forward
+from .grid import Grid
+from .processes import OU, VE, VP, Brownian
+from .solution import DensitySolution
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "OU",
+    "VP",
+    "VE",
+    "Brownian",
+    "GaussianMixture",
+    "Empirical",
+    "Grid",
+    "Dynamics",
+    "forward_dynamics",
+    "solve_forward",
+    "DensitySolution",
+    "FpdiffError",
+    "InputError",
+    "FormatError",
+    "BlowUpError",
+]

@@ -1,0 +1,195 @@
+"""Driver of the density view: validate, build the time grid, step, check, save."""
+
+import math
+import time
+
+import numpy as np
+
+from .._validation import as_finite_array, as_float, as_int, check_choice, check_no_unknown_options
+from ..dynamics import forward_dynamics
+from ..errors import BlowUpError, InputError
+from ..grid import Grid
+from ..processes import LinearProcess
+from ..solution import DensitySolution
+from ._kernels import sum_and_min
+from .operator import FluxOperator
+from .steppers import DEFAULT_METHOD, METHODS
+
+#: largest negative mass (relative to the initial mass) tolerated before raising
+NEGATIVE_TOLERANCE = 1e-10
+#: largest relative mass change tolerated on a grid without absorbing boundaries
+MASS_TOLERANCE = 1e-9
+
+
+def initial_density(grid, p, name):
+    """Cell densities from an array on ``grid`` or a distribution (cell-averaged)."""
+    if hasattr(p, "cell_average"):
+        values = grid.cell_average(p)
+    else:
+        values = grid.check_values(p, name)
+    values = np.array(values, dtype=np.float64, order="C")
+    mass = grid.integrate(values)
+    if not mass > 0:
+        raise InputError(f"`{name}` must have positive mass on the grid; got {mass:.3g}")
+    return values
+
+
+def solver_times(tau_end, steps, save_taus):
+    """Uniform step boundaries on ``[0, tau_end]`` merged with the save times.
+
+    Returns ``(taus, saved)``: increasing times and a boolean mask of those saved.
+    """
+    uniform = np.linspace(0.0, tau_end, steps + 1)
+    taus = np.union1d(uniform, save_taus)
+    # merge points closer than round-off to a uniform point (avoids a zero-length step)
+    keep = np.concatenate([[True], np.diff(taus) > 1e-12 * tau_end])
+    taus = taus[keep]
+    saved = np.zeros(len(taus), dtype=bool)
+    for tau in save_taus:
+        saved[np.argmin(np.abs(taus - tau))] = True
+    return taus, saved
+
+
+def default_steps(grid, tau_end, method):
+    """Steps for the default accuracy: the time error below the O(h^2) space error.
+
+    Second-order steppers get a step proportional to the cell width
+    (``dt = h_min / 2`` in the units of the problem, at least 20 steps);
+    backward Euler, first order, gets ``dt ~ h^2`` capped at 10^4 steps.
+    """
+    h = min(grid.spacing)
+    if METHODS[method].order >= 2:
+        return max(20, math.ceil(2.0 * tau_end / h))
+    return min(10_000, max(20, math.ceil(2.0 * tau_end / h**2)))
+
+
+def integrate_density(dynamics, grid, p0, taus, saved, method, negative_tolerance=NEGATIVE_TOLERANCE):
+    """Advance cell densities ``p0`` through the solver times ``taus``.
+
+    Checks after every step that the density is finite, that its negative
+    part stays below ``negative_tolerance`` times the initial mass, and (on
+    grids without absorbing boundaries) that mass is conserved; each failure
+    raises :class:`BlowUpError` naming the time.
+    """
+    stepper = METHODS[method]
+    operator = FluxOperator(dynamics, grid)
+    conserving = "absorbing" not in grid.boundary
+    p = np.array(p0, dtype=np.float64, order="C")
+    mass0 = grid.integrate(p)
+    snapshots = [p.copy()] if saved[0] else []
+    min_density = float(p.min())
+    mass_drift = 0.0
+    substeps = 0
+    start = time.perf_counter()
+    for n in range(len(taus) - 1):
+        p, taken = stepper.step(operator, p, taus[n], taus[n + 1] - taus[n])
+        substeps += taken
+        total, low = sum_and_min(p)
+        mass = total * grid.cell_volume
+        t = float(dynamics.time_label(taus[n + 1]))
+        if not math.isfinite(mass) or not math.isfinite(low):
+            raise BlowUpError(f"the density became non-finite at t = {t:.6g} (step {n + 1}); "
+                              "increase `steps` or use method='be'")
+        if low < 0:
+            negative = -grid.integrate(np.minimum(p, 0.0))
+            if negative > negative_tolerance * mass0:
+                raise BlowUpError(
+                    f"negative mass {negative:.3g} (relative {negative / mass0:.2g}) at t = {t:.6g} "
+                    f"(step {n + 1}, method {method!r}); increase `steps` or use method='be'"
+                )
+        if conserving:
+            drift = abs(mass - mass0) / mass0
+            if drift > MASS_TOLERANCE:
+                raise BlowUpError(f"mass changed by {drift:.2g} (relative) at t = {t:.6g} on a no-flux grid")
+            mass_drift = max(mass_drift, drift)
+        min_density = min(min_density, low)
+        if saved[n + 1]:
+            snapshots.append(p.copy())
+    diagnostics = {
+        "method": method,
+        "steps": len(taus) - 1,
+        "substeps": substeps,
+        "operator_evaluations": operator.evaluations,
+        "wall_time": time.perf_counter() - start,
+        "mass_drift": mass_drift,
+        "min_density": min_density,
+    }
+    return DensitySolution(grid, dynamics.time_label(taus[saved]), np.array(snapshots), diagnostics)
+
+
+def check_common(grid, T, steps, method, save_at, t_range):
+    """Validate the arguments shared by the forward and reverse solvers."""
+    if not isinstance(grid, Grid):
+        raise InputError(f"`grid` must be an fpdiff.Grid; got {type(grid).__name__}")
+    method = DEFAULT_METHOD if method is None else method
+    check_choice(method, "method", tuple(METHODS))
+    if steps is not None:
+        steps = as_int(steps, "steps", minimum=1)
+    lo, hi = t_range
+    if save_at is None:
+        save_at = np.array([lo, hi])
+    else:
+        save_at = as_finite_array(save_at, "save_at")
+        save_at = np.atleast_1d(save_at)
+        if save_at.ndim != 1 or np.any(save_at < lo - 1e-12 * hi) or np.any(save_at > hi + 1e-12 * hi):
+            raise InputError(f"`save_at` must be times in [{lo}, {hi}]; got {save_at.tolist()}")
+    return method, steps, np.clip(save_at, lo, hi)
+
+
+def solve_forward(process, grid, p0, T, steps=None, method=None, save_at=None, **options):
+    r"""Solve the forward Fokker–Planck equation of a noising process on a grid.
+
+    .. math::  \partial_t p = \nabla\cdot(\beta(t)\, x\, p) + \tfrac{\sigma(t)^2}{2} \Delta p,
+               \qquad p(0) = p_0, \quad t \in [0, T],
+
+    by conservative finite volumes with Scharfetter–Gummel (exponentially
+    fitted) fluxes, second order in space.
+
+    Parameters
+    ----------
+    process : LinearProcess
+        ``fd.OU``, ``fd.VP``, ``fd.VE`` or ``fd.Brownian``.
+    grid : Grid
+    p0 : array of shape ``grid.shape`` or distribution
+        Initial cell densities, or a distribution (cell-averaged exactly).
+    T : float
+        Final time, > 0.
+    steps : int, optional
+        Number of (uniform) time steps; by default chosen so the time error
+        sits below the space error (see :func:`default_steps`).
+    method : {"trbdf2", "be", "ssprk3"}
+        ``"trbdf2"`` (default): second order, L-stable; ``"be"``: backward
+        Euler, first order, positivity-preserving at any step; ``"ssprk3"``:
+        explicit, third order, each step cut into stable sub-steps.
+    save_at : sequence of float, optional
+        Times in ``[0, T]`` to save (default ``[0, T]``); steps land on them.
+    negative_tolerance : float, optional
+        Negative mass (relative) tolerated before raising (default 1e-10).
+
+    Returns
+    -------
+    DensitySolution
+        Snapshots at ``save_at`` with diagnostics.
+
+    Raises
+    ------
+    InputError
+        For a bad argument (named in the message).
+    BlowUpError
+        If the density becomes non-finite or markedly negative.
+    """
+    if not isinstance(process, LinearProcess):
+        raise InputError(f"`process` must be an fpdiff process (OU, VP, VE, Brownian); got {type(process).__name__}")
+    T = as_float(T, "T", positive=True)
+    method, steps, save_at = check_common(grid, T, steps, method, save_at, (0.0, T))
+    negative_tolerance = as_float(options.pop("negative_tolerance", NEGATIVE_TOLERANCE), "negative_tolerance",
+                                  nonnegative=True)
+    check_no_unknown_options(options, "solve_forward")
+    p0 = initial_density(grid, p0, "p0")
+    if steps is None:
+        steps = default_steps(grid, T, method)
+    dynamics = forward_dynamics(process, T)
+    taus, saved = solver_times(T, steps, save_at)
+    solution = integrate_density(dynamics, grid, p0, taus, saved, method, negative_tolerance)
+    solution.diagnostics["process"] = process.to_dict()
+    return solution
