@@ -6,11 +6,12 @@ against closed-form results. See ``DESIGN.md`` for the mathematics.
 """
 
 from .distributions import Empirical, GaussianMixture
-from .dynamics import Dynamics, forward_dynamics
+from .dynamics import Dynamics, forward_dynamics, reverse_dynamics
 from .errors import BlowUpError, FormatError, FpdiffError, InputError
-from .fv import solve_forward
+from .fv import solve_forward, solve_naive_reversal, solve_reverse
 from .grid import Grid
 from .processes import OU, VE, VP, Brownian
+from .scores import CallableScore, EmpiricalScore, ExactScore, GridScore, Score
 from .solution import DensitySolution
 
 __version__ = "0.1.0"
@@ -25,7 +26,15 @@ __all__ = [
     "Grid",
     "Dynamics",
     "forward_dynamics",
+    "reverse_dynamics",
+    "Score",
+    "ExactScore",
+    "EmpiricalScore",
+    "GridScore",
+    "CallableScore",
     "solve_forward",
+    "solve_reverse",
+    "solve_naive_reversal",
     "DensitySolution",
     "FpdiffError",
     "InputError",

@@ -59,15 +59,15 @@ class Dynamics:
         self._face_points = {}
 
     def drift(self, x, tau):
-        """Drift :math:`a(x, \\tau)` at points ``x`` of shape ``(M, d)``."""
+        r"""Drift :math:`a(x, \\tau)` at points ``x`` of shape ``(M, d)``."""
         return self._drift(x, tau)
 
     def noise(self, tau):
-        """Noise coefficient :math:`g(\\tau)`."""
+        r"""Noise coefficient :math:`g(\\tau)`."""
         return float(self._noise(tau))
 
     def diffusion_coefficient(self, tau):
-        """:math:`D(\\tau) = g(\\tau)^2 / 2`, the coefficient of the Laplacian."""
+        r""":math:`D(\\tau) = g(\\tau)^2 / 2`, the coefficient of the Laplacian."""
         return 0.5 * self.noise(tau) ** 2
 
     def time_label(self, tau):
@@ -79,7 +79,7 @@ class Dynamics:
         return self.direction * (np.asarray(t, dtype=np.float64) - self.t_start)
 
     def face_drift(self, grid, tau, axis):
-        """Normal drift :math:`a_k` on the faces normal to ``axis`` (boundary faces included).
+        r"""Normal drift :math:`a_k` on the faces normal to ``axis`` (boundary faces included).
 
         Returns a C-contiguous float64 array of shape ``grid.shape`` with
         ``shape[axis]`` replaced by ``shape[axis] + 1``.
@@ -102,19 +102,9 @@ class LinearDriftDynamics(Dynamics):
     def __init__(self, rate, noise, tau_end, t_start=0.0, direction=1, autonomous=False):
         super().__init__(lambda x, tau: -rate(tau) * x, noise, tau_end, t_start, direction, autonomous)
         self.rate = rate
-        self._face_coordinates = {}
 
     def face_drift(self, grid, tau, axis):
-        key = (grid, axis)
-        if key not in self._face_coordinates:
-            shape = list(grid.shape)
-            shape[axis] += 1
-            view = [1] * grid.ndim
-            view[axis] = -1
-            self._face_coordinates[key] = np.ascontiguousarray(
-                np.broadcast_to(grid.edges[axis].reshape(view), shape)
-            )
-        return -float(self.rate(tau)) * self._face_coordinates[key]
+        return -float(self.rate(tau)) * grid.face_coordinate(axis)
 
 
 def forward_dynamics(process, T=1.0):
@@ -129,3 +119,67 @@ def forward_dynamics(process, T=1.0):
         T,
         autonomous=process.time_homogeneous,
     )
+
+
+class ReverseDynamics(Dynamics):
+    r"""The gamma-family reverse dynamics of a noising process, in reverse time :math:`\tau = T - t`.
+
+    .. math::
+        a(x, \tau) = \beta(t)\, x + \frac{1 + \gamma^2}{2} \sigma(t)^2 s(x, t), \qquad
+        g(\tau) = \gamma\, \sigma(t), \qquad t = T - \tau \in [t_{min}, T],
+
+    so that :math:`\partial_\tau q = -\nabla\cdot(a q) + \tfrac{\gamma^2\sigma^2}{2}\Delta q`.
+    With the exact score every :math:`\gamma \ge 0` maps :math:`p_T` back to
+    :math:`p_{t_{min}}`: :math:`\gamma = 1` is the time reversal (Anderson 1982),
+    :math:`\gamma = 0` the probability-flow ODE (Song et al. 2021).
+
+    ``gamma`` is a float or a function ``gamma(t) -> float`` of forward time.
+    """
+
+    def __init__(self, process, score, gamma, T, t_min):
+        T = as_float(T, "T", positive=True)
+        t_min = as_float(t_min, "t_min", positive=True)
+        if t_min >= T:
+            raise InputError(f"`t_min` must be < `T`; got t_min={t_min}, T={T}")
+        if callable(gamma):
+            self.gamma = gamma
+            self.pure_transport = False
+        else:
+            constant = as_float(gamma, "gamma", nonnegative=True)
+            self.gamma = lambda t: constant
+            self.pure_transport = constant == 0.0
+        super().__init__(self._reverse_drift, self._reverse_noise, T - t_min, t_start=T, direction=-1)
+        self.process = process
+        self.score = score
+        self.T = T
+        self.t_min = t_min
+
+    def gamma_at(self, t):
+        r""":math:`\gamma(t)`, checked to be a finite non-negative number."""
+        value = as_float(self.gamma(t), "gamma(t)")
+        if value < 0:
+            raise InputError(f"`gamma(t)` must be >= 0; got {value} at t = {t}")
+        return value
+
+    def _coefficients(self, tau):
+        t = float(self.time_label(tau))
+        gamma = self.gamma_at(t)
+        sigma2 = float(self.process.diffusion(t)) ** 2
+        return t, float(self.process.drift_rate(t)), 0.5 * (1.0 + gamma * gamma) * sigma2
+
+    def _reverse_drift(self, x, tau):
+        t, beta, weight = self._coefficients(tau)
+        return beta * x + weight * self.score.score(x, t)
+
+    def _reverse_noise(self, tau):
+        t = float(self.time_label(tau))
+        return self.gamma_at(t) * float(self.process.diffusion(t))
+
+    def face_drift(self, grid, tau, axis):
+        t, beta, weight = self._coefficients(tau)
+        return beta * grid.face_coordinate(axis) + weight * self.score.face_values(grid, t, axis)
+
+
+def reverse_dynamics(process, score, gamma, T, t_min=1e-3):
+    r"""The gamma-family reverse dynamics (see :class:`ReverseDynamics`) on :math:`t \in [t_{min}, T]`."""
+    return ReverseDynamics(process, score, gamma, T, t_min)

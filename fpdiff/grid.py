@@ -58,6 +58,7 @@ class Grid:
         self.edges = tuple(np.linspace(lo, hi, n + 1) for (lo, hi), n in zip(self.bounds, cells))
         self.centers = tuple(0.5 * (e[1:] + e[:-1]) for e in self.edges)
         self.cell_volume = float(np.prod(self.spacing))
+        self._face_coordinates = {}
 
     @property
     def size(self):
@@ -93,6 +94,22 @@ class Grid:
         coords[axis] = self.edges[axis]
         mesh = np.meshgrid(*coords, indexing="ij")
         return np.stack(mesh, axis=-1)
+
+    def face_coordinate(self, axis):
+        """Coordinate ``x_axis`` on the faces normal to ``axis``, as a full C-contiguous array.
+
+        Shape ``grid.shape`` with ``shape[axis] + 1``; computed once per axis
+        (linear drifts are this array times a rate).
+        """
+        if axis not in self._face_coordinates:
+            shape = list(self.shape)
+            shape[axis] += 1
+            view = [1] * self.ndim
+            view[axis] = -1
+            coordinate = np.ascontiguousarray(np.broadcast_to(self.edges[axis].reshape(view), shape))
+            coordinate.flags.writeable = False
+            self._face_coordinates[axis] = coordinate
+        return self._face_coordinates[axis]
 
     def integrate(self, values):
         """Integral of cell values over the domain: ``sum(values) * cell_volume``.

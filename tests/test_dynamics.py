@@ -41,11 +41,11 @@ def test_reverse_time_labels():
 def test_generic_dynamics_runs_in_the_density_view():
     # a user-defined dynamics (OU written by hand) gives the same density as the forward process
     from fpdiff.fv import integrate_density
-    from fpdiff.fv.solve import solver_times
+    from fpdiff.fv.solve import merge_save_times
 
     grid = fd.Grid([(-8, 8)], 120)
     p0 = fd.GaussianMixture([1.0], [[1.0]], [0.5]).cell_average(grid)
-    taus, saved = solver_times(1.0, 20, [0.0, 1.0])
+    taus, saved = merge_save_times(np.linspace(0, 1, 21), [0.0, 1.0])
     generic = fd.Dynamics(lambda x, tau: -x, lambda tau: 2**0.5, 1.0)
     by_hand = integrate_density(generic, grid, p0, taus, saved, "trbdf2").final
     builtin = fd.solve_forward(fd.OU(), grid, p0, 1.0, steps=20).final

@@ -199,10 +199,12 @@ def test_bad_input_names_the_argument(kwargs, match):
         fd.solve_forward(**arguments)
 
 
-def test_blow_up_is_reported_with_its_time():
+def test_undershooting_steps_are_refined():
+    # TR-BDF2's explicit half undershoots for a point mass with a step 100x the diffusive scale;
+    # the solver halves that step until the density is non-negative (to the tolerance)
     grid = fd.Grid([(-5, 5)], 50)
-    # TR-BDF2's explicit half undershoots for a point mass with a step 100x the diffusive scale
     p0 = np.zeros(50)
     p0[25] = 1.0 / grid.cell_volume
-    with pytest.raises(fd.BlowUpError, match=r"negative mass .* at t = "):
-        fd.solve_forward(fd.Brownian(3.0), grid, p0, 1.0, steps=1, method="trbdf2")
+    solution = fd.solve_forward(fd.Brownian(3.0), grid, p0, 1.0, steps=1, method="trbdf2")
+    assert solution.diagnostics["substeps"] > 1
+    assert -grid.integrate(np.minimum(solution.final, 0)) <= 1e-10

@@ -14,6 +14,10 @@ from ..solution import DensitySolution
 from ._kernels import sum_and_min
 from .operator import FluxOperator
 from .steppers import DEFAULT_METHOD, METHODS
+from .transport import TransportOperator
+
+#: spatial discretisations of the flux
+OPERATORS = {"sg": FluxOperator, "muscl": TransportOperator}
 
 #: largest negative mass (relative to the initial mass) tolerated before raising
 NEGATIVE_TOLERANCE = 1e-10
@@ -34,20 +38,20 @@ def initial_density(grid, p, name):
     return values
 
 
-def solver_times(tau_end, steps, save_taus):
-    """Uniform step boundaries on ``[0, tau_end]`` merged with the save times.
+def merge_save_times(taus, save_taus):
+    """Merge save times into increasing step boundaries ``taus``.
 
-    Returns ``(taus, saved)``: increasing times and a boolean mask of those saved.
+    Returns ``(taus, saved)``: the merged increasing times and a boolean mask
+    of those saved. A save time closer than round-off to a step boundary is
+    that boundary (no zero-length steps).
     """
-    uniform = np.linspace(0.0, tau_end, steps + 1)
-    taus = np.union1d(uniform, save_taus)
-    # merge points closer than round-off to a uniform point (avoids a zero-length step)
-    keep = np.concatenate([[True], np.diff(taus) > 1e-12 * tau_end])
-    taus = taus[keep]
-    saved = np.zeros(len(taus), dtype=bool)
+    merged = np.union1d(taus, save_taus)
+    keep = np.concatenate([[True], np.diff(merged) > 1e-12 * merged[-1]])
+    merged = merged[keep]
+    saved = np.zeros(len(merged), dtype=bool)
     for tau in save_taus:
-        saved[np.argmin(np.abs(taus - tau))] = True
-    return taus, saved
+        saved[np.argmin(np.abs(merged - tau))] = True
+    return merged, saved
 
 
 def default_steps(grid, tau_end, method):
@@ -63,16 +67,45 @@ def default_steps(grid, tau_end, method):
     return min(10_000, max(20, math.ceil(2.0 * tau_end / h**2)))
 
 
-def integrate_density(dynamics, grid, p0, taus, saved, method, negative_tolerance=NEGATIVE_TOLERANCE):
+#: a step that leaves negative mass is halved at most this many times (64 sub-steps)
+MAX_REFINEMENT = 6
+
+
+def _advance(stepper, operator, p, tau, dt, negative_limit, depth=0):
+    """One step; halved recursively while it leaves more than ``negative_limit`` negative mass.
+
+    Second-order implicit steps (TR-BDF2) can undershoot where the drift is
+    stiff and the step long; shorter steps near such times restore
+    positivity without shortening every step. Returns ``(p, substeps, sum, min)``.
+    """
+    new, taken = stepper.step(operator, p, tau, dt)
+    total, low = sum_and_min(new)
+    if low < 0 and math.isfinite(total) and depth < MAX_REFINEMENT:
+        if -operator.grid.integrate(np.minimum(new, 0.0)) > negative_limit:
+            half = 0.5 * dt
+            middle, first, _, _ = _advance(stepper, operator, p, tau, half, negative_limit, depth + 1)
+            new, second, total, low = _advance(stepper, operator, middle, tau + half, half, negative_limit, depth + 1)
+            taken = first + second
+    return new, taken, total, low
+
+
+def integrate_density(dynamics, grid, p0, taus, saved, method, negative_tolerance=NEGATIVE_TOLERANCE, flux="sg",
+                      monitor=None):
     """Advance cell densities ``p0`` through the solver times ``taus``.
 
+    ``flux`` is ``"sg"`` (Scharfetter–Gummel, :class:`FluxOperator`) or
+    ``"muscl"`` (limited transport, :class:`TransportOperator`, explicit
+    methods only). ``monitor(p, t)``, if given, is called after every step
+    and may raise.
+
     Checks after every step that the density is finite, that its negative
-    part stays below ``negative_tolerance`` times the initial mass, and (on
-    grids without absorbing boundaries) that mass is conserved; each failure
-    raises :class:`BlowUpError` naming the time.
+    part stays below ``negative_tolerance`` times the initial mass (halving
+    the step up to :data:`MAX_REFINEMENT` times to get there), and (on grids
+    without absorbing boundaries) that mass is conserved; each failure raises
+    :class:`BlowUpError` naming the time.
     """
     stepper = METHODS[method]
-    operator = FluxOperator(dynamics, grid)
+    operator = OPERATORS[flux](dynamics, grid)
     conserving = "absorbing" not in grid.boundary
     p = np.array(p0, dtype=np.float64, order="C")
     mass0 = grid.integrate(p)
@@ -82,9 +115,9 @@ def integrate_density(dynamics, grid, p0, taus, saved, method, negative_toleranc
     substeps = 0
     start = time.perf_counter()
     for n in range(len(taus) - 1):
-        p, taken = stepper.step(operator, p, taus[n], taus[n + 1] - taus[n])
+        p, taken, total, low = _advance(stepper, operator, p, taus[n], taus[n + 1] - taus[n],
+                                        negative_tolerance * mass0)
         substeps += taken
-        total, low = sum_and_min(p)
         mass = total * grid.cell_volume
         t = float(dynamics.time_label(taus[n + 1]))
         if not math.isfinite(mass) or not math.isfinite(low):
@@ -103,6 +136,8 @@ def integrate_density(dynamics, grid, p0, taus, saved, method, negative_toleranc
                 raise BlowUpError(f"mass changed by {drift:.2g} (relative) at t = {t:.6g} on a no-flux grid")
             mass_drift = max(mass_drift, drift)
         min_density = min(min_density, low)
+        if monitor is not None:
+            monitor(p, t)
         if saved[n + 1]:
             snapshots.append(p.copy())
     diagnostics = {
@@ -189,7 +224,7 @@ def solve_forward(process, grid, p0, T, steps=None, method=None, save_at=None, *
     if steps is None:
         steps = default_steps(grid, T, method)
     dynamics = forward_dynamics(process, T)
-    taus, saved = solver_times(T, steps, save_at)
+    taus, saved = merge_save_times(np.linspace(0.0, T, steps + 1), save_at)
     solution = integrate_density(dynamics, grid, p0, taus, saved, method, negative_tolerance)
     solution.diagnostics["process"] = process.to_dict()
     return solution

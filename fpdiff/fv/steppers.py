@@ -11,7 +11,10 @@ import math
 
 
 class Stepper:
-    """Solver contract: ``name``, ``order``, ``implicit``, ``step(operator, p, tau, dt) -> (p, substeps)``."""
+    """Solver contract: ``name``, ``order``, ``implicit``, ``step(operator, p, tau, dt) -> (p, substeps)``.
+
+    ``step`` returns a new array and leaves ``p`` unchanged.
+    """
 
     name = None
     order = None
@@ -36,6 +39,7 @@ class BackwardEuler(Stepper):
     implicit = True
 
     def step(self, operator, p, tau, dt):
+        p = p.copy()  # the solves work in place; the caller's array is kept (a step may be retried)
         for axis in range(operator.grid.ndim):
             p = operator.solve(axis, tau + dt, dt, p)
         return p, 1

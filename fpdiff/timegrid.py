@@ -1,0 +1,100 @@
+r"""Time grids for reverse solves: forward times from ``T`` down to ``t_min``.
+
+Every function returns a strictly decreasing array ``t[0] = T > ... > t[-1] = t_min``
+of ``steps + 1`` forward-time labels.
+
+* ``uniform``: equal steps in ``t``.
+* ``geometric``: equal steps in ``log t`` (refined toward ``t_min``).
+* ``log_snr``: equal steps in the log signal-to-noise ratio
+  :math:`\lambda(t) = \log(\alpha_t^2 / v_t)` (Kingma et al. 2021; Lu et al. 2022, DPM-Solver).
+* ``karras``: the :math:`\rho`-schedule of Karras et al. (2022, eq. 5) in the noise
+  level :math:`s(t) = \sqrt{v_t}/\alpha_t`:
+  :math:`s_i = (s_{max}^{1/\rho} + \tfrac{i}{N}(s_{min}^{1/\rho} - s_{max}^{1/\rho}))^\rho`.
+"""
+
+import numpy as np
+
+from ._validation import as_finite_array, as_float, as_int, check_choice
+from .errors import InputError
+
+
+def _check(T, t_min, steps):
+    T = as_float(T, "T", positive=True)
+    t_min = as_float(t_min, "t_min", positive=True)
+    if t_min >= T:
+        raise InputError(f"`t_min` must be < `T`; got t_min={t_min}, T={T}")
+    return T, t_min, as_int(steps, "steps", minimum=1)
+
+
+def uniform(T, t_min, steps):
+    """Equal steps in ``t`` from ``T`` to ``t_min``."""
+    T, t_min, steps = _check(T, t_min, steps)
+    return np.linspace(T, t_min, steps + 1)
+
+
+def geometric(T, t_min, steps):
+    """Equal steps in ``log t`` from ``T`` to ``t_min``."""
+    T, t_min, steps = _check(T, t_min, steps)
+    return np.geomspace(T, t_min, steps + 1)
+
+
+def _invert_monotone(function, targets, T, t_min):
+    """Times ``t`` in ``[t_min, T]`` with ``function(t) = targets`` (function monotone), to 1e-13."""
+    lo = np.full(np.shape(targets), t_min)
+    hi = np.full(np.shape(targets), T)
+    increasing = function(T) > function(t_min)
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        above = (function(mid) > targets) == increasing
+        hi = np.where(above, mid, hi)
+        lo = np.where(above, lo, mid)
+        if np.max(hi - lo) < 1e-13 * T:
+            break
+    return 0.5 * (lo + hi)
+
+
+def log_snr(process, T, t_min, steps):
+    r"""Equal steps in :math:`\lambda = \log(\alpha_t^2 / v_t)` from ``T`` to ``t_min``."""
+    T, t_min, steps = _check(T, t_min, steps)
+
+    def snr(t):
+        return 2 * np.log(process.alpha(t)) - np.log(process.variance(t))
+
+    targets = np.linspace(snr(T), snr(t_min), steps + 1)
+    times = _invert_monotone(snr, targets[1:-1], T, t_min)
+    return np.concatenate([[T], times, [t_min]])
+
+
+def karras(process, T, t_min, steps, rho=7.0):
+    r"""Karras et al. (2022) :math:`\rho`-schedule in the noise level :math:`\sqrt{v_t}/\alpha_t`."""
+    T, t_min, steps = _check(T, t_min, steps)
+    rho = as_float(rho, "rho", positive=True)
+
+    def level(t):
+        return (np.sqrt(process.variance(t)) / process.alpha(t)) ** (1.0 / rho)
+
+    targets = np.linspace(level(T), level(t_min), steps + 1)
+    times = _invert_monotone(level, targets[1:-1], T, t_min)
+    return np.concatenate([[T], times, [t_min]])
+
+
+TIME_GRIDS = ("uniform", "geometric", "log-snr", "karras")
+
+
+def make_time_grid(time_grid, process, T, t_min, steps, rho=7.0):
+    """Build a named time grid, or validate an explicit decreasing array of times from ``T`` to ``t_min``."""
+    if isinstance(time_grid, str):
+        check_choice(time_grid, "time_grid", TIME_GRIDS)
+        if time_grid == "uniform":
+            return uniform(T, t_min, steps)
+        if time_grid == "geometric":
+            return geometric(T, t_min, steps)
+        if time_grid == "log-snr":
+            return log_snr(process, T, t_min, steps)
+        return karras(process, T, t_min, steps, rho)
+    times = as_finite_array(time_grid, "time_grid", ndim=1)
+    if len(times) < 2 or np.any(np.diff(times) >= 0):
+        raise InputError("`time_grid` must be a name or a strictly decreasing array of times")
+    if not (np.isclose(times[0], T, rtol=1e-12) and np.isclose(times[-1], t_min, rtol=1e-12)):
+        raise InputError(f"`time_grid` must run from T={T} to t_min={t_min}; got {times[0]} .. {times[-1]}")
+    return times

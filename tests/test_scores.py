@@ -1,0 +1,102 @@
+import numpy as np
+import pytest
+
+import fpdiff as fd
+from fpdiff import _score_kernels
+
+OU = fd.OU(beta=1.0, sigma=2**0.5)
+MIXTURE = fd.GaussianMixture([0.5, 0.5], [[-2.0], [2.0]], [0.3**2, 0.5**2])
+
+
+def test_exact_score_is_the_evolved_mixture_score(rng):
+    x = rng.normal(scale=3, size=(50, 1))
+    for t in [1e-3, 0.3, 2.0]:
+        np.testing.assert_allclose(fd.ExactScore(OU, MIXTURE).score(x, t), MIXTURE.evolve(OU, t).score(x))
+
+
+def test_tweedie_denoiser_of_a_gaussian(rng):
+    # p0 = N(m, s^2): E[X0 | Xt = x] = m + s^2 alpha (x - alpha m) / (alpha^2 s^2 + v)
+    m, s2, t = 0.7, 0.4, 0.6
+    score = fd.ExactScore(OU, fd.GaussianMixture([1.0], [[m]], [s2]))
+    x = rng.normal(size=(20, 1))
+    alpha, v = OU.alpha(t), OU.variance(t)
+    np.testing.assert_allclose(score.xhat0(x, t), m + s2 * alpha * (x - alpha * m) / (alpha**2 * s2 + v), rtol=1e-12)
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_empirical_kernel_matches_reference(rng, parallel):
+    points = rng.normal(size=(7, 3))
+    x = rng.normal(size=(40, 3))
+    out = np.empty_like(x)
+    _score_kernels.empirical_denoiser(x, points, 0.8, 0.3, out, parallel)
+    np.testing.assert_allclose(out, _score_kernels.empirical_denoiser_reference(x, points, 0.8, 0.3), rtol=1e-12)
+
+
+def test_empirical_score_is_exact_for_the_point_cloud(rng):
+    points = rng.normal(size=(5, 2))
+    x = rng.normal(scale=2, size=(30, 2))
+    for t in [0.05, 0.5, 3.0]:
+        expected = fd.Empirical(points).evolve(OU, t).score(x)
+        np.testing.assert_allclose(fd.EmpiricalScore(OU, points).score(x, t), expected, rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(fd.ExactScore(OU, fd.Empirical(points)).score(x, t), expected, rtol=1e-9, atol=1e-9)
+
+
+def test_empirical_score_stable_for_tiny_variance():
+    # v_t ~ 2e-12: every softmax weight but the nearest point's underflows; the denoiser is that point
+    points = np.array([[-1.0], [0.5], [2.0]])
+    score = fd.EmpiricalScore(OU, points)
+    x = np.array([[0.4], [1.9], [-30.0]])
+    xhat0 = score.xhat0(x, 1e-12)
+    np.testing.assert_array_equal(xhat0, [[0.5], [2.0], [-1.0]])
+    assert np.all(np.isfinite(score.score(x, 1e-12)))
+    with pytest.raises(fd.InputError, match="outside the range"):
+        score.score(x, 0.0)
+
+
+def test_grid_score_on_faces_is_second_order():
+    # score of a forward solution on its own grid vs the exact score at the faces
+    errors, cells = [], [50, 100, 200]
+    for n in cells:
+        grid = fd.Grid([(-6, 6)], n)
+        solution = fd.solve_forward(OU, grid, MIXTURE, 1.0, steps=4 * n, save_at=[0.5, 1.0])
+        faces = fd.GridScore(solution).face_values(grid, 1.0, 0)[1:-1]
+        exact = MIXTURE.evolve(OU, 1.0).score(grid.edges[0][1:-1, None])[:, 0]
+        inside = np.abs(grid.edges[0][1:-1]) < 4
+        errors.append(np.max(np.abs(faces - exact)[inside]))
+    assert np.polyfit(np.log(cells), np.log(errors), 1)[0] <= -1.8, errors
+
+
+def test_grid_score_interpolates_and_checks_its_range():
+    grid = fd.Grid([(-6, 6)], 120)
+    solution = fd.solve_forward(OU, grid, MIXTURE, 1.0, steps=40, save_at=np.linspace(0.5, 1.0, 21))
+    score = fd.GridScore(solution)
+    assert score.process == OU and score.t_range == (0.5, 1.0)
+    x = np.array([[0.3], [-1.2]])
+    # between snapshots 0.025 apart: linear-in-t error ~ 1e-4, space error (h = 0.1) ~ 1e-2
+    exact = MIXTURE.evolve(OU, 0.7625).score(x)
+    np.testing.assert_allclose(score.score(x, 0.7625), exact, atol=0.02)
+    with pytest.raises(fd.InputError, match="outside the range"):
+        score.score(x, 0.2)
+    with pytest.raises(fd.InputError, match="outside the GridScore's box"):
+        score.score([[7.0]], 0.75)
+
+
+def test_callable_score_checks_its_output():
+    score = fd.CallableScore(lambda x, t: -x, dim=2, process=OU)
+    np.testing.assert_allclose(score.score([[1.0, 2.0]], 0.5), [[-1.0, -2.0]])
+    bad = fd.CallableScore(lambda x, t: x[:, 0], dim=2)
+    with pytest.raises(fd.InputError, match="returned shape"):
+        bad.score([[1.0, 2.0]], 0.5)
+    with pytest.raises(fd.InputError, match="no forward process"):
+        bad.xhat0([[1.0, 2.0]], 0.5)
+
+
+def test_bad_score_arguments():
+    with pytest.raises(fd.InputError, match="`process`"):
+        fd.ExactScore("OU", MIXTURE)
+    with pytest.raises(fd.InputError, match="`dist0`"):
+        fd.ExactScore(OU, [0.0, 1.0])
+    with pytest.raises(fd.InputError, match="`points` must be finite"):
+        fd.EmpiricalScore(OU, [[np.nan]])
+    with pytest.raises(fd.InputError, match=r"shape \(M, 1\)"):
+        fd.ExactScore(OU, MIXTURE).score(np.ones((3, 2)), 0.5)
