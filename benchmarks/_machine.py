@@ -1,0 +1,58 @@
+"""A one-line description of the machine and software a benchmark ran on."""
+
+import datetime
+import os
+import platform
+
+
+def _cpu_model():
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def _memory_gib():
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) / 2**20
+    except OSError:
+        pass
+    return None
+
+
+def _version(module_name):
+    try:
+        module = __import__(module_name)
+    except ImportError:
+        return "absent"
+    return getattr(module, "__version__", "?")
+
+
+def describe():
+    """``"<CPU>, <n> cores (<m> usable), <RAM> GiB RAM; Python x, numpy y, ...; <date>"``."""
+    cores = os.cpu_count()
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = cores
+    memory = _memory_gib()
+    memory = f"{memory:.0f} GiB RAM" if memory is not None else "RAM unknown"
+    versions = ", ".join(
+        f"{name} {_version(name)}" for name in ("numpy", "scipy", "numba", "fipy")
+    )
+    date = datetime.date.today().isoformat()
+    return (
+        f"{_cpu_model()}, {cores} cores ({usable} usable), {memory}; "
+        f"Python {platform.python_version()}, {versions}; {date}"
+    )
+
+
+if __name__ == "__main__":
+    print(describe())
