@@ -79,6 +79,10 @@ class Grid:
     def __hash__(self):
         return hash((self.bounds, self.shape, self.boundary))
 
+    def scaled(self, factor):
+        """The grid with every coordinate multiplied by ``factor > 0`` (same cells and boundaries)."""
+        return Grid([(lo * factor, hi * factor) for lo, hi in self.bounds], self.shape, self.boundary)
+
     def points(self):
         """Cell centres as an ``(size, ndim)`` array, in C order of the grid."""
         mesh = np.meshgrid(*self.centers, indexing="ij")

@@ -8,6 +8,7 @@ from ..errors import InputError
 from ..processes import LinearProcess
 from ..scores import CallableScore, Score
 from ..timegrid import make_time_grid
+from . import comoving
 from .solve import (
     NEGATIVE_TOLERANCE,
     OPERATORS,
@@ -78,6 +79,10 @@ def solve_reverse(process, grid, score, T, q0=None, gamma=1.0, t_min=1e-3, steps
         where SG would degrade to diffusive first-order upwind).
     negative_tolerance : float, optional
         Negative mass (relative) tolerated before raising (default 1e-10).
+    comoving : bool or float, optional
+        Solve on a grid that follows the spread (see :func:`solve_forward`):
+        ``grid`` is the grid at ``t = 0``, an array ``q0`` lives on it scaled
+        by ``c(T)``, and snapshots are reported on :meth:`grid_at` ``(t)``.
 
     Returns
     -------
@@ -97,6 +102,7 @@ def solve_reverse(process, grid, score, T, q0=None, gamma=1.0, t_min=1e-3, steps
     negative_tolerance = as_float(options.pop("negative_tolerance", NEGATIVE_TOLERANCE), "negative_tolerance",
                                   nonnegative=True)
     flux = options.pop("flux", None)
+    scale = comoving.data_scale(options.pop("comoving", None))
     check_no_unknown_options(options, "solve_reverse")
     score = as_score(score, grid.ndim, process)
     dynamics = reverse_dynamics(process, score, gamma, T, t_min)
@@ -108,12 +114,20 @@ def solve_reverse(process, grid, score, T, q0=None, gamma=1.0, t_min=1e-3, steps
             method = "ssprk3"
         elif METHODS[method].implicit:
             raise InputError(f"`flux='muscl'` is nonlinear and needs an explicit method ('ssprk3'); got {method!r}")
-    q0 = initial_density(grid, process.prior(T, grid.ndim) if q0 is None else q0, "q0")
+    q0 = process.prior(T, grid.ndim) if q0 is None else q0
+    if scale is None:
+        q0 = initial_density(grid, q0, "q0")
+    else:
+        dynamics = comoving.ComovingDynamics(dynamics, process, scale)
+        start_scale = dynamics.scale(T)  # q0 is a density in x on the grid scaled to T; u = c^d p
+        q0 = initial_density(grid.scaled(start_scale), q0, "q0") * start_scale**grid.ndim
     if steps is None:
         steps = default_steps(grid, T - t_min, method)
     times = make_time_grid(time_grid, process, T, t_min, steps, rho)
     taus, saved = merge_save_times(T - times, T - np.sort(save_at)[::-1])
     solution = integrate_density(dynamics, grid, q0, taus, saved, method, negative_tolerance, flux)
+    if scale is not None:
+        solution = comoving.comoving_solution(solution, dynamics)
     solution.diagnostics.update(
         process=process.to_dict(),
         gamma=gamma if not callable(gamma) else repr(gamma),

@@ -11,6 +11,7 @@ from ..errors import BlowUpError, InputError
 from ..grid import Grid
 from ..processes import LinearProcess
 from ..solution import DensitySolution
+from . import comoving
 from ._kernels import sum_and_min
 from .operator import FluxOperator
 from .steppers import DEFAULT_METHOD, METHODS
@@ -200,11 +201,17 @@ def solve_forward(process, grid, p0, T, steps=None, method=None, save_at=None, *
         Times in ``[0, T]`` to save (default ``[0, T]``); steps land on them.
     negative_tolerance : float, optional
         Negative mass (relative) tolerated before raising (default 1e-10).
+    comoving : bool or float, optional
+        Solve on a grid that follows the spread, ``x = c(t) z`` with
+        ``c = sqrt(alpha_t^2 + v_t / s0^2)`` (``True``: ``s0 = 1``; a float is
+        the data scale ``s0``); ``grid`` is the grid at ``t = 0``. See
+        :mod:`fpdiff.fv.comoving`.
 
     Returns
     -------
     DensitySolution
-        Snapshots at ``save_at`` with diagnostics.
+        Snapshots at ``save_at`` with diagnostics (a
+        :class:`ComovingDensitySolution` with ``comoving``).
 
     Raises
     ------
@@ -219,12 +226,17 @@ def solve_forward(process, grid, p0, T, steps=None, method=None, save_at=None, *
     method, steps, save_at = check_common(grid, T, steps, method, save_at, (0.0, T))
     negative_tolerance = as_float(options.pop("negative_tolerance", NEGATIVE_TOLERANCE), "negative_tolerance",
                                   nonnegative=True)
+    scale = comoving.data_scale(options.pop("comoving", None))
     check_no_unknown_options(options, "solve_forward")
-    p0 = initial_density(grid, p0, "p0")
+    p0 = initial_density(grid, p0, "p0")  # c(0) = 1: the same in z and x
     if steps is None:
         steps = default_steps(grid, T, method)
     dynamics = forward_dynamics(process, T)
+    if scale is not None:
+        dynamics = comoving.ComovingDynamics(dynamics, process, scale)
     taus, saved = merge_save_times(np.linspace(0.0, T, steps + 1), save_at)
     solution = integrate_density(dynamics, grid, p0, taus, saved, method, negative_tolerance)
+    if scale is not None:
+        solution = comoving.comoving_solution(solution, dynamics)
     solution.diagnostics["process"] = process.to_dict()
     return solution
