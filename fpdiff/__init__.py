@@ -10,9 +10,10 @@ from .dynamics import Dynamics, forward_dynamics, reverse_dynamics
 from .errors import BlowUpError, FormatError, FpdiffError, InputError
 from .fv import solve_forward, solve_naive_reversal, solve_reverse
 from .grid import Grid
+from .particles import SCHEMES, log_likelihood, sample_forward, sample_langevin, sample_reverse, simulate
 from .processes import OU, VE, VP, Brownian
 from .scores import CallableScore, EmpiricalScore, ExactScore, GridScore, Score
-from .solution import DensitySolution
+from .solution import DensitySolution, ParticleSolution
 
 __version__ = "0.1.0"
 
@@ -36,6 +37,13 @@ __all__ = [
     "solve_reverse",
     "solve_naive_reversal",
     "DensitySolution",
+    "ParticleSolution",
+    "sample_forward",
+    "sample_reverse",
+    "simulate",
+    "sample_langevin",
+    "log_likelihood",
+    "SCHEMES",
     "FpdiffError",
     "InputError",
     "FormatError",

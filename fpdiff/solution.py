@@ -67,3 +67,65 @@ class DensitySolution:
         right = np.searchsorted(times, t)
         weight = (t - times[right - 1]) / (times[right] - times[right - 1])
         return (1 - weight) * self.values[order[right - 1]] + weight * self.values[order[right]]
+
+
+class ParticleSolution:
+    """Snapshots of particles, labelled by forward time: the sample view's result.
+
+    Attributes
+    ----------
+    t : ndarray (n_t,)
+        Forward-time labels of the saved snapshots, in the order they were
+        computed (descending for a reverse run, ascending for a forward one).
+    snapshots : ndarray (n_t, M, d)
+        The particles at each saved time.
+    diagnostics : dict
+        What the sampler did: ``scheme``, ``steps`` (time steps taken),
+        ``seed``, ``wall_time`` (s), ``particles``, ``dim``, ``score`` (how
+        the score was evaluated), ``threads``, and sampler-specific entries.
+    """
+
+    def __init__(self, t, snapshots, diagnostics=None):
+        self.t = np.asarray(t, dtype=np.float64)
+        self.snapshots = np.asarray(snapshots, dtype=np.float64)
+        if self.snapshots.ndim != 3 or self.snapshots.shape[0] != len(self.t):
+            raise InputError(
+                f"`snapshots` must have shape (n_t, M, d) with n_t = {len(self.t)}; got {self.snapshots.shape}"
+            )
+        self.diagnostics = dict(diagnostics or {})
+
+    @property
+    def samples(self):
+        """The particles at the last saved time (``t[-1]``), shape (M, d)."""
+        return self.snapshots[-1]
+
+    @property
+    def n_particles(self):
+        """Number of particles M."""
+        return self.snapshots.shape[1]
+
+    @property
+    def dim(self):
+        """Dimension d."""
+        return self.snapshots.shape[2]
+
+    def at(self, t):
+        """The particles saved at forward time ``t`` (to 1e-12 relative), shape (M, d).
+
+        Particles exist only where they were saved: any other time raises
+        :class:`InputError` (pass it in ``save_at``).
+        """
+        t = as_float(t, "t")
+        tolerance = 1e-12 * max(1.0, float(np.max(np.abs(self.t))))
+        nearest = int(np.argmin(np.abs(self.t - t)))
+        if abs(self.t[nearest] - t) > tolerance:
+            saved = ", ".join(f"{s:.6g}" for s in self.t)
+            raise InputError(f"`t` = {t:.6g} was not saved; saved times: {saved} (pass it in `save_at`)")
+        return self.snapshots[nearest]
+
+    def __repr__(self):
+        return (
+            f"ParticleSolution({self.n_particles} particles in {self.dim} dimension(s), "
+            f"t=[{self.t[0]:g} .. {self.t[-1]:g}] ({len(self.t)} snapshots), "
+            f"steps={self.diagnostics.get('steps')}, scheme={self.diagnostics.get('scheme')!r})"
+        )

@@ -187,3 +187,16 @@ def test_time_outside_the_score_range_is_an_error():
     forward = fd.solve_forward(OU, grid, MIXTURE_1D, 0.5, steps=10, save_at=[0.1, 0.5])
     with pytest.raises(fd.InputError, match="outside the range"):
         fd.solve_reverse(OU, grid, fd.GridScore(forward), 0.5, t_min=1e-3, steps=10)
+
+
+def test_adaptive_steps_control_the_time_error():
+    # step doubling: the time error (against a 4000-step reference on the same grid) tracks rtol
+    grid = fd.Grid([(-10, 10)], 400)
+    score, q0 = fd.ExactScore(OU, MIXTURE_1D), MIXTURE_1D.evolve(OU, T)
+    reference = fd.solve_reverse(OU, grid, score, T, q0=q0, steps=4000).final
+    errors = []
+    for rtol in [1e-3, 1e-4, 1e-5]:
+        solution = fd.solve_reverse(OU, grid, score, T, q0=q0, steps=5, rtol=rtol)
+        errors.append(grid.integrate(np.abs(solution.final - reference)))
+        assert errors[-1] < rtol
+    assert errors[0] > 5 * errors[-1]

@@ -10,13 +10,13 @@ from ..scores import CallableScore, Score
 from ..timegrid import make_time_grid
 from . import comoving
 from .solve import (
-    NEGATIVE_TOLERANCE,
     OPERATORS,
     check_common,
     default_steps,
     initial_density,
     integrate_density,
     merge_save_times,
+    pop_common_options,
 )
 from .steppers import METHODS
 
@@ -79,6 +79,8 @@ def solve_reverse(process, grid, score, T, q0=None, gamma=1.0, t_min=1e-3, steps
         where SG would degrade to diffusive first-order upwind).
     negative_tolerance : float, optional
         Negative mass (relative) tolerated before raising (default 1e-10).
+    rtol : float, optional
+        Adaptive sub-steps with a step-doubling error estimate (see :func:`solve_forward`).
     comoving : bool or float, optional
         Solve on a grid that follows the spread (see :func:`solve_forward`):
         ``grid`` is the grid at ``t = 0``, an array ``q0`` lives on it scaled
@@ -99,10 +101,8 @@ def solve_reverse(process, grid, score, T, q0=None, gamma=1.0, t_min=1e-3, steps
     method, steps, save_at = check_common(grid, T, steps, method, save_at, (t_min, T))
     time_grid = options.pop("time_grid", "uniform")
     rho = options.pop("rho", 7.0)
-    negative_tolerance = as_float(options.pop("negative_tolerance", NEGATIVE_TOLERANCE), "negative_tolerance",
-                                  nonnegative=True)
+    negative_tolerance, scale, rtol = pop_common_options(options)
     flux = options.pop("flux", None)
-    scale = comoving.data_scale(options.pop("comoving", None))
     check_no_unknown_options(options, "solve_reverse")
     score = as_score(score, grid.ndim, process)
     dynamics = reverse_dynamics(process, score, gamma, T, t_min)
@@ -125,7 +125,7 @@ def solve_reverse(process, grid, score, T, q0=None, gamma=1.0, t_min=1e-3, steps
         steps = default_steps(grid, T - t_min, method)
     times = make_time_grid(time_grid, process, T, t_min, steps, rho)
     taus, saved = merge_save_times(T - times, T - np.sort(save_at)[::-1])
-    solution = integrate_density(dynamics, grid, q0, taus, saved, method, negative_tolerance, flux)
+    solution = integrate_density(dynamics, grid, q0, taus, saved, method, negative_tolerance, flux, rtol=rtol)
     if scale is not None:
         solution = comoving.comoving_solution(solution, dynamics)
     solution.diagnostics.update(

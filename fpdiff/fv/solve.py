@@ -90,14 +90,70 @@ def _advance(stepper, operator, p, tau, dt, negative_limit, depth=0):
     return new, taken, total, low
 
 
+class StepController:
+    r"""Adaptive sub-steps inside each nominal step, by step doubling.
+
+    A trial step of length ``dt`` is taken once whole and once as two halves;
+    for a stepper of order :math:`p` the halves' local error is estimated as
+    :math:`\|p_{halves} - p_{whole}\|_1 / (2^p - 1)` (Richardson). The halves
+    are accepted when that error, relative to the mass, is at most
+    ``rtol * dt / tau_end`` (so the global error is about ``rtol``), and
+    ``dt`` is rescaled by :math:`0.9 (	ext{allowed}/	ext{error})^{1/p}`,
+    clipped to ``[0.2, 4]``. The step carries over between nominal steps.
+    """
+
+    def __init__(self, stepper, operator, rtol, tau_end, mass0, negative_limit):
+        self.stepper = stepper
+        self.operator = operator
+        self.rtol = rtol
+        self.tau_end = tau_end
+        self.mass0 = mass0
+        self.negative_limit = negative_limit
+        self.dt = None
+        self.rejected = 0
+
+    def advance(self, p, tau, length):
+        """Cover ``[tau, tau + length]``; returns ``(p, substeps, sum, min)`` like :func:`_advance`."""
+        end = tau + length
+        dt = length if self.dt is None else min(self.dt, length)
+        taken = 0
+        total = low = None
+        order = self.stepper.order
+        while end - tau > 1e-12 * self.tau_end:
+            dt = min(dt, end - tau)
+            whole, n0, _, _ = _advance(self.stepper, self.operator, p, tau, dt, self.negative_limit)
+            half, n1, _, _ = _advance(self.stepper, self.operator, p, tau, 0.5 * dt, self.negative_limit)
+            halves, n2, total_h, low_h = _advance(self.stepper, self.operator, half, tau + 0.5 * dt, 0.5 * dt,
+                                                  self.negative_limit)
+            taken += n0 + n1 + n2
+            error = self.operator.grid.integrate(np.abs(halves - whole)) / ((2**order - 1) * self.mass0)
+            allowed = self.rtol * dt / self.tau_end
+            # a non-finite step is accepted so that the caller's checks report it with its time
+            if not math.isfinite(error) or error <= allowed:
+                p, total, low = halves, total_h, low_h
+                tau += dt
+            else:
+                self.rejected += 1
+            if error > 0 and math.isfinite(error):
+                dt *= min(4.0, max(0.2, 0.9 * (allowed / error) ** (1.0 / order)))
+            else:
+                dt *= 4.0
+            if dt < 1e-14 * self.tau_end:
+                raise BlowUpError(f"the adaptive step fell below round-off near t = "
+                                  f"{float(self.operator.dynamics.time_label(tau)):.6g}; loosen `rtol`")
+        self.dt = dt
+        return p, taken, total, low
+
+
 def integrate_density(dynamics, grid, p0, taus, saved, method, negative_tolerance=NEGATIVE_TOLERANCE, flux="sg",
-                      monitor=None):
+                      monitor=None, rtol=None):
     """Advance cell densities ``p0`` through the solver times ``taus``.
 
     ``flux`` is ``"sg"`` (Scharfetter–Gummel, :class:`FluxOperator`) or
     ``"muscl"`` (limited transport, :class:`TransportOperator`, explicit
     methods only). ``monitor(p, t)``, if given, is called after every step
-    and may raise.
+    and may raise. With ``rtol``, each step of ``taus`` is covered by
+    adaptive sub-steps (:class:`StepController`).
 
     Checks after every step that the density is finite, that its negative
     part stays below ``negative_tolerance`` times the initial mass (halving
@@ -114,10 +170,16 @@ def integrate_density(dynamics, grid, p0, taus, saved, method, negative_toleranc
     min_density = float(p.min())
     mass_drift = 0.0
     substeps = 0
+    controller = None
+    if rtol is not None:
+        controller = StepController(stepper, operator, rtol, taus[-1] - taus[0], mass0, negative_tolerance * mass0)
     start = time.perf_counter()
     for n in range(len(taus) - 1):
-        p, taken, total, low = _advance(stepper, operator, p, taus[n], taus[n + 1] - taus[n],
-                                        negative_tolerance * mass0)
+        if controller is None:
+            p, taken, total, low = _advance(stepper, operator, p, taus[n], taus[n + 1] - taus[n],
+                                            negative_tolerance * mass0)
+        else:
+            p, taken, total, low = controller.advance(p, taus[n], taus[n + 1] - taus[n])
         substeps += taken
         mass = total * grid.cell_volume
         t = float(dynamics.time_label(taus[n + 1]))
@@ -150,7 +212,23 @@ def integrate_density(dynamics, grid, p0, taus, saved, method, negative_toleranc
         "mass_drift": mass_drift,
         "min_density": min_density,
     }
+    if controller is not None:
+        diagnostics.update(rtol=rtol, rejected_steps=controller.rejected)
     return DensitySolution(grid, dynamics.time_label(taus[saved]), np.array(snapshots), diagnostics)
+
+
+def pop_common_options(options):
+    """Pop and validate the options both density solvers take.
+
+    Returns ``(negative_tolerance, data_scale or None, rtol or None)``.
+    """
+    negative_tolerance = as_float(options.pop("negative_tolerance", NEGATIVE_TOLERANCE), "negative_tolerance",
+                                  nonnegative=True)
+    scale = comoving.data_scale(options.pop("comoving", None))
+    rtol = options.pop("rtol", None)
+    if rtol is not None:
+        rtol = as_float(rtol, "rtol", positive=True)
+    return negative_tolerance, scale, rtol
 
 
 def check_common(grid, T, steps, method, save_at, t_range):
@@ -201,6 +279,10 @@ def solve_forward(process, grid, p0, T, steps=None, method=None, save_at=None, *
         Times in ``[0, T]`` to save (default ``[0, T]``); steps land on them.
     negative_tolerance : float, optional
         Negative mass (relative) tolerated before raising (default 1e-10).
+    rtol : float, optional
+        Adaptive time steps: each of the ``steps`` nominal steps is covered
+        by sub-steps whose step-doubling error estimate keeps the global
+        error near ``rtol`` (relative L1; see :class:`StepController`).
     comoving : bool or float, optional
         Solve on a grid that follows the spread, ``x = c(t) z`` with
         ``c = sqrt(alpha_t^2 + v_t / s0^2)`` (``True``: ``s0 = 1``; a float is
@@ -224,9 +306,7 @@ def solve_forward(process, grid, p0, T, steps=None, method=None, save_at=None, *
         raise InputError(f"`process` must be an fpdiff process (OU, VP, VE, Brownian); got {type(process).__name__}")
     T = as_float(T, "T", positive=True)
     method, steps, save_at = check_common(grid, T, steps, method, save_at, (0.0, T))
-    negative_tolerance = as_float(options.pop("negative_tolerance", NEGATIVE_TOLERANCE), "negative_tolerance",
-                                  nonnegative=True)
-    scale = comoving.data_scale(options.pop("comoving", None))
+    negative_tolerance, scale, rtol = pop_common_options(options)
     check_no_unknown_options(options, "solve_forward")
     p0 = initial_density(grid, p0, "p0")  # c(0) = 1: the same in z and x
     if steps is None:
@@ -235,7 +315,7 @@ def solve_forward(process, grid, p0, T, steps=None, method=None, save_at=None, *
     if scale is not None:
         dynamics = comoving.ComovingDynamics(dynamics, process, scale)
     taus, saved = merge_save_times(np.linspace(0.0, T, steps + 1), save_at)
-    solution = integrate_density(dynamics, grid, p0, taus, saved, method, negative_tolerance)
+    solution = integrate_density(dynamics, grid, p0, taus, saved, method, negative_tolerance, rtol=rtol)
     if scale is not None:
         solution = comoving.comoving_solution(solution, dynamics)
     solution.diagnostics["process"] = process.to_dict()

@@ -1,0 +1,292 @@
+r"""Numba kernels of the sample view: one call advances every particle by one stage.
+
+A score enters as data, never as a Python callable (see ``STYLE.md``): a kind
+code and parameter arrays computed in Python for the time at hand,
+
+- ``MIXTURE``: the evolved Gaussian mixture
+  :math:`p_t = \sum_k w_k N(\mu_k(t), C_k(t))` as ``log_coefficients``
+  :math:`c_k = \log w_k - \tfrac12\log\det(2\pi C_k)`, ``centres`` :math:`\mu_k(t)`
+  and ``precisions`` :math:`P_k = C_k^{-1}`; its score is
+  :math:`s = \sum_k r_k g_k`, :math:`g_k = -P_k(x - \mu_k)`, :math:`r = \mathrm{softmax}(\ell)`,
+  :math:`\ell_k = c_k - \tfrac12 (x-\mu_k)^T P_k (x-\mu_k)`;
+- ``EMPIRICAL``: training points ``centres`` :math:`x_i` with ``alpha``
+  :math:`\alpha_t` and ``variance`` :math:`v_t`; the kernel denoiser
+  :math:`\hat x_0 = \sum_i \lambda_i x_i`, :math:`\lambda = \mathrm{softmax}(-|x-\alpha_t x_i|^2/2v_t)`,
+  and :math:`s = (\alpha_t \hat x_0 - x)/v_t`.
+
+Both are evaluated with an online (running-maximum) log-sum-exp, so they stay
+exact far in the tails and for tiny :math:`v_t`, and neither allocates.
+
+:func:`step_particles` runs one stage of a scheme for every particle (a
+``prange`` loop over blocks of ``BLOCK`` particles when ``parallel``: a block
+per call keeps the cost of calls between compiled functions, which pass every
+array as a dozen words, off the per-particle work); the stage is chosen by a code (``EM``,
+``EI``, ``HEUN``, ``CORRECTOR``) and its scalar coefficients, prepared in
+Python by :mod:`fpdiff.particles.schemes`, whose numpy functions
+(:func:`fpdiff.particles.schemes.reference_stage`) are the specification.
+Particle ``m`` of a call is global particle ``first + m``; its normals come
+from the counter-based generator (:mod:`._random`), so the result does not
+depend on threads or batches. Each stage returns the number of particles that
+became non-finite.
+
+:func:`score_divergence` evaluates the score and, for the likelihood, its
+divergence (derivation in :mod:`fpdiff.particles.likelihood`).
+"""
+
+import math
+
+from numba import prange
+
+from .._jit import jit
+from .._score_kernels import _denoise_point
+from ._random import BLOCK, normal_rows
+
+#: score kinds
+MIXTURE, EMPIRICAL = 0, 1
+#: stage codes
+EM, EI, HEUN, CORRECTOR = 0, 1, 2, 3
+
+
+# ---------------------------------------------------------------- the scores
+
+
+@jit
+def _mixture_score_rows(y, lo, hi, log_coefficients, means, precisions, out):
+    """``out[m] = grad log sum_k exp(l_k(y[m]))`` for rows ``lo..hi-1``, one pass each, no allocation."""
+    n_components, dim = means.shape
+    for m in range(lo, hi):
+        largest = -math.inf
+        total = 0.0
+        for i in range(dim):
+            out[m, i] = 0.0
+        for c in range(n_components):
+            quadratic = 0.0
+            for i in range(dim):
+                row = 0.0
+                for j in range(dim):
+                    row += precisions[c, i, j] * (y[m, j] - means[c, j])
+                quadratic += row * (y[m, i] - means[c, i])
+            log_weight = log_coefficients[c] - 0.5 * quadratic
+            if log_weight > largest:  # rescale what was summed to the new maximum: one exp per component
+                if c > 0:
+                    rescale = math.exp(largest - log_weight)
+                    total *= rescale
+                    for i in range(dim):
+                        out[m, i] *= rescale
+                largest = log_weight
+                weight = 1.0
+            else:
+                weight = math.exp(log_weight - largest)
+            total += weight
+            for i in range(dim):
+                row = 0.0
+                for j in range(dim):
+                    row += precisions[c, i, j] * (y[m, j] - means[c, j])
+                out[m, i] -= weight * row
+        for i in range(dim):
+            out[m, i] /= total
+
+
+@jit
+def score_rows(kind, y, lo, hi, log_coefficients, centres, precisions, alpha, variance, out):
+    """Score at rows ``lo..hi-1`` of ``y`` into the same rows of ``out`` (distinct arrays)."""
+    if kind == MIXTURE:
+        _mixture_score_rows(y, lo, hi, log_coefficients, centres, precisions, out)
+    else:
+        for m in range(lo, hi):
+            _denoise_point(y, centres, alpha, variance, out, m)
+            for i in range(y.shape[1]):
+                out[m, i] = (alpha * out[m, i] - y[m, i]) / variance
+
+
+@jit
+def _mixture_divergence_rows(y, lo, hi, log_coefficients, means, precisions, out, divergence):
+    r"""Score into ``out``; :math:`\nabla\cdot s = \sum_k r_k(|g_k - s|^2 - \mathrm{tr} P_k)` into ``divergence``."""
+    n_components, dim = means.shape
+    _mixture_score_rows(y, lo, hi, log_coefficients, means, precisions, out)
+    for m in range(lo, hi):
+        largest = -math.inf  # second pass: responsibilities, with their own normaliser
+        for c in range(n_components):
+            quadratic = 0.0
+            for i in range(dim):
+                row = 0.0
+                for j in range(dim):
+                    row += precisions[c, i, j] * (y[m, j] - means[c, j])
+                quadratic += row * (y[m, i] - means[c, i])
+            largest = max(largest, log_coefficients[c] - 0.5 * quadratic)
+        total = 0.0
+        weighted = 0.0
+        for c in range(n_components):
+            quadratic = 0.0
+            spread = 0.0
+            trace = 0.0
+            for i in range(dim):
+                row = 0.0
+                for j in range(dim):
+                    row += precisions[c, i, j] * (y[m, j] - means[c, j])
+                quadratic += row * (y[m, i] - means[c, i])
+                spread += (row + out[m, i]) ** 2  # |g_k - s|^2 with g_k = -row
+                trace += precisions[c, i, i]
+            weight = math.exp(log_coefficients[c] - 0.5 * quadratic - largest)
+            total += weight
+            weighted += weight * (spread - trace)
+        divergence[m] = weighted / total
+
+
+@jit
+def _empirical_divergence_rows(y, lo, hi, points, alpha, variance, out, divergence):
+    r"""Score into ``out``; :math:`(\alpha^2/v^2)\sum_i\lambda_i|x_i - \hat x_0|^2 - d/v` into ``divergence``."""
+    n_points, dim = points.shape
+    for m in range(lo, hi):
+        _denoise_point(y, points, alpha, variance, out, m)  # out[m] = xhat0
+        largest = -math.inf
+        for i in range(n_points):
+            distance = 0.0
+            for k in range(dim):
+                diff = y[m, k] - alpha * points[i, k]
+                distance += diff * diff
+            largest = max(largest, -0.5 * distance / variance)
+        total = 0.0
+        weighted = 0.0
+        for i in range(n_points):
+            distance = 0.0
+            spread = 0.0
+            for k in range(dim):
+                diff = y[m, k] - alpha * points[i, k]
+                distance += diff * diff
+                spread += (points[i, k] - out[m, k]) ** 2
+            weight = math.exp(-0.5 * distance / variance - largest)
+            total += weight
+            weighted += weight * spread
+        for k in range(dim):
+            out[m, k] = (alpha * out[m, k] - y[m, k]) / variance
+        divergence[m] = (alpha / variance) ** 2 * weighted / total - dim / variance
+
+
+@jit
+def _score_divergence_rows(kind, y, lo, hi, log_coefficients, centres, precisions, alpha, variance, out, divergence,
+                           with_divergence):
+    if not with_divergence:
+        score_rows(kind, y, lo, hi, log_coefficients, centres, precisions, alpha, variance, out)
+    elif kind == MIXTURE:
+        _mixture_divergence_rows(y, lo, hi, log_coefficients, centres, precisions, out, divergence)
+    else:
+        _empirical_divergence_rows(y, lo, hi, centres, alpha, variance, out, divergence)
+
+
+@jit(parallel=True)
+def score_divergence(kind, y, log_coefficients, centres, precisions, alpha, variance, out, divergence,
+                     with_divergence, parallel):
+    """Score of every row of ``y`` into ``out``, and its divergence into ``divergence`` if asked."""
+    count = y.shape[0]
+    if parallel:
+        for b in prange((count + BLOCK - 1) // BLOCK):
+            _score_divergence_rows(kind, y, b * BLOCK, min(count, (b + 1) * BLOCK), log_coefficients, centres,
+                                   precisions, alpha, variance, out, divergence, with_divergence)
+    else:
+        _score_divergence_rows(kind, y, 0, count, log_coefficients, centres, precisions, alpha, variance, out,
+                               divergence, with_divergence)
+
+
+# ---------------------------------------------------------------- the stages
+
+
+@jit
+def _stage_rows(code, lo, hi, y, predicted, second, score, noise, kind,
+                lc_a, centres_a, precisions_a, alpha_a, variance_a,
+                lc_b, centres_b, precisions_b, alpha_b, variance_b,
+                coefficients, key, stream, first, step, slot):
+    """Advance rows ``lo..hi-1``; returns how many became non-finite."""
+    dim = y.shape[1]
+    score_rows(kind, y, lo, hi, lc_a, centres_a, precisions_a, alpha_a, variance_a, score)
+    if code == EM:
+        # coefficients: h beta, h w, std  -> y + h (beta y + w s) + std xi
+        std = coefficients[2]
+        if std != 0.0:
+            normal_rows(key, stream, first, step, slot, noise, lo, hi)
+        for m in range(lo, hi):
+            for k in range(dim):
+                move = coefficients[0] * y[m, k] + coefficients[1] * score[m, k]
+                if std != 0.0:
+                    move += std * noise[m, k]
+                y[m, k] += move
+    elif code == EI:
+        # coefficients: phi, c_x0, std, alpha_n, v_n -> phi y + c_x0 xhat0 + std xi, xhat0 = (y + v s)/alpha
+        std = coefficients[2]
+        if std != 0.0:
+            normal_rows(key, stream, first, step, slot, noise, lo, hi)
+        for m in range(lo, hi):
+            for k in range(dim):
+                denoised = (y[m, k] + coefficients[4] * score[m, k]) / coefficients[3]
+                value = coefficients[0] * y[m, k] + coefficients[1] * denoised
+                if std != 0.0:
+                    value += std * noise[m, k]
+                y[m, k] = value
+    elif code == HEUN:
+        # coefficients: h, beta_n, w_n, beta_n+1, w_n+1, g_n sqrt(h), g_n+1 sqrt(h)
+        h = coefficients[0]
+        noisy = coefficients[5] != 0.0 or coefficients[6] != 0.0
+        if noisy:
+            normal_rows(key, stream, first, step, slot, noise, lo, hi)
+        for m in range(lo, hi):
+            for k in range(dim):
+                score[m, k] = coefficients[1] * y[m, k] + coefficients[2] * score[m, k]  # first drift
+                predicted[m, k] = y[m, k] + h * score[m, k]
+                if noisy:
+                    predicted[m, k] += coefficients[5] * noise[m, k]
+        score_rows(kind, predicted, lo, hi, lc_b, centres_b, precisions_b, alpha_b, variance_b, second)
+        for m in range(lo, hi):
+            for k in range(dim):
+                drift = coefficients[3] * predicted[m, k] + coefficients[4] * second[m, k]
+                y[m, k] += 0.5 * h * (score[m, k] + drift)
+                if noisy:
+                    y[m, k] += 0.5 * (coefficients[5] + coefficients[6]) * noise[m, k]
+    else:
+        # CORRECTOR, coefficients: snr, rule (0: expected norms, 1: per particle), step of rule 0
+        normal_rows(key, stream, first, step, slot, noise, lo, hi)
+        for m in range(lo, hi):
+            epsilon = coefficients[2]
+            if coefficients[1] != 0.0:
+                noise_norm = 0.0
+                score_norm = 0.0
+                for k in range(dim):
+                    noise_norm += noise[m, k] ** 2
+                    score_norm += score[m, k] ** 2
+                epsilon = 2.0 * coefficients[0] ** 2 * noise_norm / score_norm if score_norm > 0.0 else 0.0
+            spread = math.sqrt(2.0 * epsilon)
+            for k in range(dim):
+                y[m, k] += epsilon * score[m, k] + spread * noise[m, k]
+    bad = 0
+    for m in range(lo, hi):
+        for k in range(dim):
+            if not math.isfinite(y[m, k]):
+                bad += 1
+                break
+    return bad
+
+
+@jit(parallel=True)
+def step_particles(code, y, predicted, second, score, noise, kind,
+                   lc_a, centres_a, precisions_a, alpha_a, variance_a,
+                   lc_b, centres_b, precisions_b, alpha_b, variance_b,
+                   coefficients, key, stream, first, step, slot, parallel):
+    """One stage for every row of ``y`` (in place); returns the number of non-finite particles.
+
+    Row ``m`` is global particle ``first + m``. ``predicted``, ``second``,
+    ``score`` and ``noise`` are work arrays of the shape of ``y``; data ``_a``
+    is the score at the stage's first time, ``_b`` at its second (Heun's corrector).
+    """
+    count = y.shape[0]
+    bad = 0
+    if parallel:
+        for b in prange((count + BLOCK - 1) // BLOCK):
+            bad += _stage_rows(code, b * BLOCK, min(count, (b + 1) * BLOCK), y, predicted, second, score, noise,
+                               kind, lc_a, centres_a, precisions_a, alpha_a, variance_a,
+                               lc_b, centres_b, precisions_b, alpha_b, variance_b,
+                               coefficients, key, stream, first, step, slot)
+    else:
+        bad = _stage_rows(code, 0, count, y, predicted, second, score, noise,
+                          kind, lc_a, centres_a, precisions_a, alpha_a, variance_a,
+                          lc_b, centres_b, precisions_b, alpha_b, variance_b,
+                          coefficients, key, stream, first, step, slot)
+    return bad

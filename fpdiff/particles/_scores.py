@@ -1,0 +1,113 @@
+"""Scores as kernel data: which scores run inside numba, and their parameter arrays at a time ``t``."""
+
+import numpy as np
+
+from ..distributions import Empirical, GaussianMixture
+from ..errors import InputError
+from ..scores import CallableScore, EmpiricalScore, ExactScore, Score
+from ._kernels import EMPIRICAL, MIXTURE, score_divergence
+
+#: work (particles x components) above which a score evaluation runs on all threads
+PARALLEL_WORK = 32768
+
+_NO_LOG_COEFFICIENTS = np.zeros(0)
+_NO_PRECISIONS = np.zeros((0, 1, 1))
+
+
+def as_score(score, dim, process, name="score"):
+    """A :class:`Score` from a score object or a callable ``fn(x, t)`` (wrapped as :class:`CallableScore`)."""
+    if not isinstance(score, Score):
+        if not callable(score):
+            raise InputError(f"`{name}` must be an fpdiff score or a callable fn(x, t); got {type(score).__name__}")
+        score = CallableScore(score, dim, process)
+    if score.dim != dim:
+        raise InputError(f"`{name}` has dimension {score.dim} but the particles have {dim}")
+    return score
+
+
+class KernelScore:
+    """A score as the kernels see it: a kind code and parameter arrays at each time, or the Python slow path.
+
+    ``kind`` is ``MIXTURE`` (an :class:`ExactScore` of a :class:`GaussianMixture`),
+    ``EMPIRICAL`` (an :class:`EmpiricalScore`, or an :class:`ExactScore` of an
+    :class:`Empirical`), or ``None``: every other score is called from Python,
+    once per stage for all particles (:meth:`python_score`). The data at the
+    last two times asked for are cached (a Heun step's second time is the
+    next step's first).
+    """
+
+    def __init__(self, score):
+        self.score = score
+        self.kind = None
+        self.n_centres = 1
+        self._cache = {}
+        if type(score) is ExactScore and isinstance(score.dist0, GaussianMixture):
+            self.kind = MIXTURE
+            dist0 = score.dist0
+            self._log_weights = np.log(dist0.weights)
+            self._means = np.array(dist0.means, order="C")
+            self._covariances = np.array(dist0.covariances, order="C")
+            self.n_centres = dist0.n_components
+        elif type(score) is EmpiricalScore or (type(score) is ExactScore and isinstance(score.dist0, Empirical)):
+            self.kind = EMPIRICAL
+            points = score.points if type(score) is EmpiricalScore else score.dist0.points
+            # a writeable C-ordered copy: the kernels are compiled (and cached) for exactly this array type
+            self._points = np.array(points, dtype=np.float64, order="C")
+            self.n_centres = len(self._points)
+        self.process = score.process
+        self.label = {MIXTURE: "mixture (numba)", EMPIRICAL: "empirical (numba)", None: "python (slow path)"}[self.kind]
+
+    @property
+    def fast(self):
+        """True when the score is evaluated inside the kernels."""
+        return self.kind is not None
+
+    def data(self, t):
+        """``(log_coefficients, centres, precisions, alpha, variance)`` of the score at time ``t``."""
+        t = float(t)
+        if t in self._cache:
+            return self._cache[t]
+        self.score.check_time(t)
+        alpha = float(self.process.alpha(t))
+        variance = float(self.process.variance(t))
+        if self.kind == MIXTURE:
+            dim = self._means.shape[1]
+            covariances = alpha * alpha * self._covariances + variance * np.eye(dim)
+            precisions = np.ascontiguousarray(np.linalg.inv(covariances))
+            precisions = 0.5 * (precisions + np.swapaxes(precisions, 1, 2))
+            log_det = np.linalg.slogdet(2 * np.pi * covariances)[1]
+            data = (self._log_weights - 0.5 * log_det, np.ascontiguousarray(alpha * self._means),
+                    np.ascontiguousarray(precisions), alpha, variance)
+        else:
+            if not variance > 0:
+                raise InputError(f"the empirical score needs v_t > 0; got v = {variance!r} at t = {t}")
+            data = (_NO_LOG_COEFFICIENTS, self._points, _NO_PRECISIONS, alpha, variance)
+        if len(self._cache) >= 2:
+            self._cache.pop(next(iter(self._cache)))
+        self._cache[t] = data
+        return data
+
+    def parallel(self, count):
+        """Whether ``count`` particles are worth all threads."""
+        return count * max(1, self.n_centres) >= PARALLEL_WORK
+
+    def kernel_score(self, y, t, with_divergence=False):
+        """Score (and divergence, or None) at points ``y`` (M, d) with the kernel."""
+        y = np.require(y, np.float64, ["C", "W"])  # the array type the kernel is compiled for
+        out = np.empty_like(y)
+        divergence = np.empty(len(y))
+        score_divergence(self.kind, y, *self.data(t), out, divergence, with_divergence, self.parallel(len(y)))
+        return out, (divergence if with_divergence else None)
+
+    def python_score(self, y, t):
+        """Score at ``y`` (M, d) through the score object's own ``score(x, t)``, shape-checked."""
+        values = np.asarray(self.score.score(y, t), dtype=np.float64)
+        if values.shape != y.shape:
+            raise InputError(f"the score returned shape {values.shape} for points of shape {y.shape} at t = {t}")
+        return values
+
+    def __call__(self, y, t):
+        """Score at ``y`` (M, d), by the kernel when there is one."""
+        if self.fast:
+            return self.kernel_score(y, t)[0]
+        return self.python_score(y, t)

@@ -1,0 +1,445 @@
+r"""The sample view: particle solvers for the forward and the gamma-family reverse SDEs.
+
+- :func:`sample_reverse`: the generative (reverse) SDE of ``DESIGN.md`` with
+  the schemes of :mod:`fpdiff.particles.schemes`, scores evaluated inside
+  numba kernels (Gaussian mixtures, training points) or, for any other score,
+  from Python once per stage;
+- :func:`sample_forward`: the noising process, by exact Gaussian transitions
+  (default) or Euler–Maruyama;
+- :func:`simulate`: any :class:`~fpdiff.dynamics.Dynamics`, by Euler–Maruyama
+  or stochastic Heun with its drift evaluated from Python (the generic path).
+
+Reproducibility: every normal number is a function of (seed, particle index,
+step, slot) (:mod:`fpdiff.particles._random`), so a run gives the same
+samples whatever the number of numba threads, the ``batch_size``, or the
+number of particles (particle ``i`` of a run with ``n`` particles is
+particle ``i`` of any larger run).
+"""
+
+import time
+
+import numba
+import numpy as np
+
+from .._validation import as_finite_array, as_float, as_int, check_choice, check_no_unknown_options
+from ..dynamics import Dynamics, forward_dynamics, reverse_dynamics
+from ..errors import BlowUpError, InputError
+from ..processes import LinearProcess
+from ..scores import Score
+from ..solution import ParticleSolution
+from ..timegrid import make_time_grid
+from . import _random
+from ._kernels import EM, HEUN, step_particles
+from ._scores import KernelScore, as_score
+from .schemes import SCHEMES, Stage, check_scheme_options, plan_step, reference_stage
+
+#: particles advanced per kernel call (the work arrays hold this many rows)
+DEFAULT_BATCH = 65536
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def check_process(process):
+    if not isinstance(process, LinearProcess):
+        raise InputError(f"`process` must be an fpdiff process (OU, VP, VE, Brownian); got {type(process).__name__}")
+    return process
+
+
+def as_particles(x, name, dim=None):
+    """Particles as a C-contiguous float64 (M, d) copy; a 1-D array is M points in one dimension."""
+    array = as_finite_array(x, name)
+    if array.ndim == 1:
+        array = array[:, None]
+    if array.ndim != 2 or array.shape[0] == 0 or array.shape[1] == 0:
+        raise InputError(f"`{name}` must be a non-empty array of shape (M, d); got shape {np.shape(x)}")
+    if dim is not None and array.shape[1] != dim:
+        raise InputError(f"`{name}` must have {dim} column(s) (the score's dimension); got shape {array.shape}")
+    return np.array(array, dtype=np.float64, order="C")
+
+
+def check_save_times(save_at, lo, hi, default):
+    """Save times in ``[lo, hi]`` (clipped to round-off), or ``default``."""
+    if save_at is None:
+        return np.asarray(default, dtype=np.float64)
+    save_at = np.atleast_1d(as_finite_array(save_at, "save_at"))
+    tolerance = 1e-12 * max(1.0, abs(hi))
+    if save_at.ndim != 1 or save_at.size == 0 or np.any(save_at < lo - tolerance) or np.any(save_at > hi + tolerance):
+        raise InputError(f"`save_at` must be a non-empty list of times in [{lo:g}, {hi:g}]; got {save_at.tolist()}")
+    return np.clip(save_at, lo, hi)
+
+
+def merge_times(times, save_times):
+    """Merge save times into the monotone step times ``times``; returns ``(times, saved mask)``.
+
+    A save time within round-off of a step time is that step time (no
+    zero-length steps). The order of ``times`` (increasing or decreasing) is kept.
+    """
+    descending = times[0] > times[-1]
+    merged = np.union1d(times, save_times)
+    keep = np.concatenate([[True], np.diff(merged) > 1e-12 * max(1.0, np.max(np.abs(merged)))])
+    merged = merged[keep]
+    merged[0], merged[-1] = min(times[0], times[-1]), max(times[0], times[-1])
+    if descending:
+        merged = merged[::-1].copy()
+    saved = np.zeros(len(merged), dtype=bool)
+    for t in save_times:
+        saved[int(np.argmin(np.abs(merged - t)))] = True
+    return merged, saved
+
+
+def check_batch_size(batch_size):
+    return as_int(batch_size, "batch_size", minimum=1)
+
+
+def blow_up(y, t, step, steps, what):
+    bad = np.flatnonzero(~np.all(np.isfinite(y), axis=1))
+    raise BlowUpError(
+        f"{len(bad)} particle(s) became NaN/inf at t = {t:.6g} (step {step} of {steps}, {what}), "
+        f"first particle {int(bad[0])}; take more `steps`, a smaller `gamma`, or check the score"
+    )
+
+
+def prior_particles(process, T, n, dim, seed):
+    """``n`` draws from ``process.prior(T, dim)`` on the counter-based stream (particle ``i`` from ``(seed, i)``)."""
+    prior = process.prior(T, dim)
+    factor = np.linalg.cholesky(prior.covariances[0])
+    return np.ascontiguousarray(prior.means[0] + _random.normals(seed, _random.PRIOR, 0, n, dim) @ factor.T)
+
+
+class _Runner:
+    """Runs stages on particles: the numba kernels in batches, or the numpy reference (slow path)."""
+
+    def __init__(self, kernel_score, seed, batch_size, dim):
+        self.kernel_score = kernel_score
+        self.seed = seed
+        self.key = _random.seed_key(seed)
+        self.batch_size = batch_size
+        self.work = None
+        self.dim = dim
+
+    def _work(self, rows):
+        if self.work is None:
+            self.work = [np.empty((rows, self.dim)) for _ in range(4)]
+        return [w[:rows] for w in self.work]
+
+    def run(self, stage, y, step):
+        """Apply ``stage`` to all particles ``y`` (in place); returns the number that became non-finite."""
+        if not self.kernel_score.fast:
+            noise = _random.normals(self.seed, stage.stream, 0, len(y), y.shape[1], step, stage.slot)
+            score = self.kernel_score.python_score
+            y[...] = reference_stage(stage, y, lambda x: score(x, stage.t_a), lambda x: score(x, stage.t_b), noise)
+            return int(np.sum(~np.all(np.isfinite(y), axis=1)))
+        data_a = self.kernel_score.data(stage.t_a)
+        data_b = self.kernel_score.data(stage.t_b)
+        bad = 0
+        count = len(y)
+        for first in range(0, count, self.batch_size):
+            block = y[first:first + self.batch_size]
+            predicted, second, score, noise = self._work(min(self.batch_size, count))
+            rows = len(block)
+            bad += step_particles(stage.code, block, predicted[:rows], second[:rows], score[:rows], noise[:rows],
+                                  self.kernel_score.kind, *data_a, *data_b, stage.coefficients, self.key,
+                                  stage.stream, first, step, stage.slot, self.kernel_score.parallel(rows))
+        return bad
+
+
+# ------------------------------------------------------------ sample_reverse
+
+
+def sample_reverse(process, score, n_or_y0, T, gamma=1.0, t_min=1e-3, steps=100, scheme="ei", time_grid="uniform",
+                   seed=0, save_at=None, **options):
+    r"""Sample the gamma-family reverse (generative) SDE with particles.
+
+    In reverse time :math:`\tau = T - t`, from :math:`t = T` down to :math:`t_{min}`:
+
+    .. math::
+
+        dY = \left[\beta(t)\, Y + \frac{1 + \gamma^2}{2}\,\sigma(t)^2\, s(Y, t)\right] d\tau
+             + \gamma\,\sigma(t)\, dW, \qquad Y_{\tau=0} \sim q_0 ,
+
+    whose law solves the reverse Fokker–Planck equation that
+    :func:`fpdiff.solve_reverse` solves on a grid (``DESIGN.md``). With the
+    exact score and :math:`q_0 = p_T`, every :math:`\gamma \ge 0` gives
+    :math:`p_{t_{min}}`; :math:`\gamma = 1` is the time reversal (Anderson
+    1982), :math:`\gamma = 0` the probability-flow ODE (Song et al. 2021).
+
+    Parameters
+    ----------
+    process : LinearProcess
+        The forward process (OU, VP, VE, Brownian).
+    score : Score or callable
+        :class:`ExactScore` of a :class:`GaussianMixture` and
+        :class:`EmpiricalScore` (or :class:`ExactScore` of an
+        :class:`Empirical`) are evaluated inside the numba kernels;
+        any other score (``GridScore``, ``CallableScore``, a callable
+        ``fn(x, t) -> (M, d)``) is called from Python once per stage for all
+        particles (the slow path).
+    n_or_y0 : int or array_like (M, d)
+        A number of particles drawn from ``process.prior(T, d)`` (particle
+        ``i`` from ``(seed, i)``), or the start points themselves.
+    T : float
+        Start time (forward-time label), ``> t_min``.
+    gamma : float or callable
+        :math:`\gamma \ge 0`, or a function ``gamma(t)`` of forward time.
+    t_min : float
+        Stop time, ``> 0``.
+    steps : int
+        Number of time steps (before save times are merged into the grid).
+    scheme : {"ei", "em", "heun", "pc"}
+        See :mod:`fpdiff.particles.schemes` (:data:`SCHEMES` lists their
+        declared orders).
+    time_grid : {"uniform", "geometric", "log-snr", "karras"} or array
+        Step placement (:func:`fpdiff.timegrid.make_time_grid`).
+    seed : int
+        Seed of the counter-based noise, ``0 <= seed < 2**63``.
+    save_at : sequence of float, optional
+        Forward times in ``[t_min, T]`` to save (default ``[T, t_min]``);
+        they are added to the time grid.
+    **options
+        ``rho`` (Karras grid exponent, default 7); ``batch_size`` (particles
+        per kernel call, default 65536; results do not depend on it);
+        for ``"pc"``: ``predictor`` (``"ei"``/``"em"``), ``corrector_steps``
+        (1), ``snr`` (0.16), ``corrector_step`` (``"expected"``/``"per-particle"``).
+
+    Returns
+    -------
+    ParticleSolution
+        Snapshots labelled by forward time (descending); ``.samples`` at ``t_min``.
+
+    Raises
+    ------
+    InputError
+        A bad argument (named in the message), or an unknown option.
+    BlowUpError
+        A particle became NaN/inf (the message gives the time and step).
+    """
+    started = time.perf_counter()
+    check_process(process)
+    T = as_float(T, "T", positive=True)
+    t_min = as_float(t_min, "t_min", positive=True)
+    if t_min >= T:
+        raise InputError(f"`t_min` must be < `T`; got t_min={t_min}, T={T}")
+    steps = as_int(steps, "steps", minimum=1)
+    seed = _random.check_seed(seed)
+    scheme_options = check_scheme_options(scheme, options)
+    rho = options.pop("rho", 7.0)
+    batch_size = check_batch_size(options.pop("batch_size", DEFAULT_BATCH))
+    check_no_unknown_options(options, "sample_reverse")
+
+    if isinstance(n_or_y0, (int, np.integer)) and not isinstance(n_or_y0, bool):
+        n = as_int(n_or_y0, "n_or_y0", minimum=1)
+        if not isinstance(score, Score):
+            raise InputError("`n_or_y0` is a number of particles, so `score` must be an fpdiff Score with a `dim`; "
+                             "for a plain callable pass the start points (M, d) instead")
+        dim = score.dim
+        y = prior_particles(process, T, n, dim, seed)
+        start = "prior"
+    else:
+        y = as_particles(n_or_y0, "n_or_y0", getattr(score, "dim", None) if isinstance(score, Score) else None)
+        dim = y.shape[1]
+        start = "given"
+    score = as_score(score, dim, process)
+    dynamics = reverse_dynamics(process, score, gamma, T, t_min)
+    score.check_time(T)
+    score.check_time(t_min)
+    kernel_score = KernelScore(score)
+
+    times = make_time_grid(time_grid, process, T, t_min, steps, rho)
+    times, saved = merge_times(times, check_save_times(save_at, t_min, T, [T, t_min]))
+    runner = _Runner(kernel_score, seed, batch_size, dim)
+    snapshots = [y.copy()] if saved[0] else []
+    evaluations = 0
+    n_steps = len(times) - 1
+    for n in range(n_steps):
+        stages = plan_step(scheme, process, dynamics.gamma_at, float(times[n]), float(times[n + 1]), scheme_options)
+        for stage in stages:
+            if runner.run(stage, y, n):
+                blow_up(y, times[n + 1], n + 1, n_steps, f"scheme {scheme!r}")
+            evaluations += 2 if stage.code == HEUN else 1
+        if saved[n + 1]:
+            snapshots.append(y.copy())
+
+    diagnostics = {
+        "scheme": scheme,
+        "steps": n_steps,
+        "seed": seed,
+        "gamma": gamma if not callable(gamma) else repr(gamma),
+        "time_grid": time_grid if isinstance(time_grid, str) else "explicit",
+        "particles": len(y),
+        "dim": dim,
+        "start": start,
+        "score": kernel_score.label,
+        "score_evaluations": evaluations,
+        "threads": numba.get_num_threads(),
+        "batch_size": batch_size,
+        "process": process.to_dict(),
+        "wall_time": time.perf_counter() - started,
+        **({"options": scheme_options} if scheme_options else {}),
+    }
+    return ParticleSolution(times[saved], np.array(snapshots), diagnostics)
+
+
+# ------------------------------------------------------------ sample_forward
+
+
+FORWARD_SCHEMES = ("exact", "em")
+
+
+def sample_forward(process, x0, T, save_at=None, seed=0, scheme="exact", steps=100):
+    r"""Sample the forward (noising) process from the points ``x0``.
+
+    .. math::  dX = -\beta(t)\, X\, dt + \sigma(t)\, dW, \qquad X_0 = x_0 .
+
+    ``scheme="exact"`` (default) draws the Gaussian transition between
+    consecutive save times, :math:`X_t | X_s \sim N(a X_s, w I)` with
+    :math:`(a, w)` = ``process.transition(s, t)``: no discretisation error.
+    ``scheme="em"`` runs Euler–Maruyama with ``steps`` uniform steps
+    (:func:`simulate` of :func:`fpdiff.forward_dynamics`).
+
+    Parameters
+    ----------
+    process : LinearProcess
+    x0 : array_like (M, d)
+        Start points (a 1-D array is M points in one dimension).
+    T : float
+        End time, ``> 0``.
+    save_at : sequence of float, optional
+        Times in ``[0, T]`` to save (default ``[0, T]``). With ``"exact"``
+        the transitions are drawn between these times, so saving more times
+        gives other (equally distributed) samples at ``T``.
+    seed : int
+        Seed of the counter-based noise (particle ``i`` depends on ``(seed, i)`` only).
+    scheme : {"exact", "em"}
+    steps : int
+        Euler–Maruyama steps (``"em"`` only).
+
+    Returns
+    -------
+    ParticleSolution
+        Snapshots labelled by forward time (ascending).
+    """
+    started = time.perf_counter()
+    check_process(process)
+    check_choice(scheme, "scheme", FORWARD_SCHEMES)
+    T = as_float(T, "T", positive=True)
+    x = as_particles(x0, "x0")
+    seed = _random.check_seed(seed)
+    save_times = check_save_times(save_at, 0.0, T, [0.0, T])
+    if scheme == "em":
+        solution = simulate(forward_dynamics(process, T), x, steps=steps, scheme="em", seed=seed, save_at=save_times)
+        solution.diagnostics.update(process=process.to_dict(), wall_time=time.perf_counter() - started)
+        return solution
+    times, saved = merge_times(np.array([0.0, T]), save_times)
+    snapshots = [x.copy()] if saved[0] else []
+    for k in range(len(times) - 1):
+        a, w = (float(np.asarray(c)) for c in process.transition(times[k], times[k + 1]))
+        noise = _random.normals(seed, _random.FORWARD, 0, len(x), x.shape[1], k)
+        x = a * x + np.sqrt(max(w, 0.0)) * noise
+        if saved[k + 1]:
+            snapshots.append(x.copy())
+    diagnostics = {
+        "scheme": "exact",
+        "steps": len(times) - 1,
+        "seed": seed,
+        "particles": len(x),
+        "dim": x.shape[1],
+        "threads": numba.get_num_threads(),
+        "process": process.to_dict(),
+        "wall_time": time.perf_counter() - started,
+    }
+    return ParticleSolution(times[saved], np.array(snapshots), diagnostics)
+
+
+# ------------------------------------------------------------------ simulate
+
+
+SIMULATE_SCHEMES = ("em", "heun")
+
+
+def simulate(dynamics, x0, steps=100, scheme="em", seed=0, save_at=None):
+    r"""Integrate any dynamics :math:`dX = a(X, \tau)\, d\tau + g(\tau)\, dW` with particles (generic path).
+
+    Uniform steps :math:`h` in solver time :math:`\tau \in [0, \tau_{end}]`;
+    the drift is called from Python once per stage for all particles.
+
+    - ``"em"``: :math:`X_{n+1} = X_n + h\, a(X_n, \tau_n) + g(\tau_n)\sqrt h\, \xi_n`
+      (Euler–Maruyama; Kloeden & Platen 1992, §9.1; weak order 1);
+    - ``"heun"``: :math:`\tilde X = X_n + h a_n + g_n \Delta W`,
+      :math:`X_{n+1} = X_n + \tfrac h2 (a_n + a(\tilde X, \tau_{n+1})) + \tfrac12(g_n + g_{n+1})\Delta W`
+      (stochastic Heun for additive noise; Kloeden & Platen 1992, §15.1;
+      order 2 when :math:`g = 0`).
+
+    Noise comes from the same counter-based stream as :func:`sample_reverse`
+    (stream "step", slot 0), so for a reverse dynamics on a uniform grid the
+    two give the same particles to round-off.
+
+    Parameters
+    ----------
+    dynamics : Dynamics
+        E.g. :func:`fpdiff.forward_dynamics` or :func:`fpdiff.reverse_dynamics`.
+    x0 : array_like (M, d)
+    steps : int
+    scheme : {"em", "heun"}
+    seed : int
+    save_at : sequence of float, optional
+        Forward-time labels to save (default: start and end).
+
+    Returns
+    -------
+    ParticleSolution
+        Snapshots labelled by forward time (``dynamics.time_label``).
+    """
+    started = time.perf_counter()
+    if not isinstance(dynamics, Dynamics):
+        raise InputError(f"`dynamics` must be an fpdiff Dynamics; got {type(dynamics).__name__}")
+    check_choice(scheme, "scheme", SIMULATE_SCHEMES)
+    x = as_particles(x0, "x0")
+    steps = as_int(steps, "steps", minimum=1)
+    seed = _random.check_seed(seed)
+    labels = dynamics.time_label(np.array([0.0, dynamics.tau_end]))
+    lo, hi = float(np.min(labels)), float(np.max(labels))
+    save_times = check_save_times(save_at, lo, hi, labels)
+    taus, saved = merge_times(np.linspace(0.0, dynamics.tau_end, steps + 1),
+                              np.clip(dynamics.solver_time(save_times), 0.0, dynamics.tau_end))
+    snapshots = [x.copy()] if saved[0] else []
+    n_steps = len(taus) - 1
+    for n in range(n_steps):
+        tau, tau_next = float(taus[n]), float(taus[n + 1])
+        h = tau_next - tau
+        root = np.sqrt(h)
+        g = dynamics.noise(tau)
+        if scheme == "em":
+            stage = Stage(EM, np.array([0.0, h, g * root]), tau, tau, _random.STEP, 0, g != 0.0)
+        else:
+            g_next = dynamics.noise(tau_next)
+            stage = Stage(HEUN, np.array([h, 0.0, 1.0, 0.0, 1.0, g * root, g_next * root]), tau, tau_next,
+                          _random.STEP, 0, g != 0.0 or g_next != 0.0)
+        noise = _random.normals(seed, stage.stream, 0, len(x), x.shape[1], n, stage.slot)
+        x = reference_stage(stage, x, lambda y: _drift(dynamics, y, tau), lambda y: _drift(dynamics, y, tau_next),
+                            noise)
+        if not np.all(np.isfinite(x)):
+            blow_up(x, float(dynamics.time_label(tau_next)), n + 1, n_steps, f"simulate, scheme {scheme!r}")
+        if saved[n + 1]:
+            snapshots.append(x.copy())
+    diagnostics = {
+        "scheme": scheme,
+        "steps": n_steps,
+        "seed": seed,
+        "particles": len(x),
+        "dim": x.shape[1],
+        "score": "python (dynamics.drift)",
+        "threads": numba.get_num_threads(),
+        "wall_time": time.perf_counter() - started,
+    }
+    return ParticleSolution(dynamics.time_label(taus[saved]), np.array(snapshots), diagnostics)
+
+
+def _drift(dynamics, y, tau):
+    values = np.asarray(dynamics.drift(y, tau), dtype=np.float64)
+    if values.shape != y.shape:
+        raise InputError(f"`dynamics.drift` returned shape {values.shape} for points of shape {y.shape}")
+    return values
+
+
+__all__ = ["sample_reverse", "sample_forward", "simulate", "SCHEMES"]

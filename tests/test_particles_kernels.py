@@ -1,0 +1,118 @@
+"""Particle kernels against their numpy specifications: scores, divergences, every stage of every scheme."""
+
+import numpy as np
+import pytest
+
+import fpdiff as fd
+from fpdiff.particles import SCHEMES, _random, sample_reverse, simulate
+from fpdiff.particles._kernels import step_particles
+from fpdiff.particles._scores import KernelScore
+from fpdiff.particles.schemes import check_scheme_options, plan_step, reference_stage
+
+OU = fd.OU()
+VP = fd.VP()
+MIXTURE_1D = fd.GaussianMixture([0.5, 0.5], [[-2.0], [2.0]], [0.3**2, 0.5**2])
+MIXTURE_2D_FULL = fd.GaussianMixture([0.4, 0.6], [[-1.0, 0.5], [1.5, -0.5]],
+                                     [[[0.3, 0.1], [0.1, 0.2]], [[0.2, -0.05], [-0.05, 0.4]]])
+POINTS_2D = np.random.default_rng(1).normal(size=(40, 2))
+
+
+def _scores():
+    return {
+        "mixture-1d": fd.ExactScore(OU, MIXTURE_1D),
+        "mixture-2d-full": fd.ExactScore(VP, MIXTURE_2D_FULL),
+        "empirical-2d": fd.EmpiricalScore(OU, POINTS_2D),
+        "exact-of-empirical": fd.ExactScore(OU, fd.Empirical(POINTS_2D[:5])),
+    }
+
+
+@pytest.mark.parametrize("name", list(_scores()))
+@pytest.mark.parametrize("t", [1e-3, 0.1, 1.0])
+def test_kernel_score_matches_the_score_objects(name, t, rng):
+    score = _scores()[name]
+    kernel = KernelScore(score)
+    assert kernel.fast
+    x = 2.0 * rng.normal(size=(300, score.dim))
+    x[0] = 1e3  # far in the tails the softmax must not under/overflow
+    values, _ = kernel.kernel_score(x, t)
+    np.testing.assert_allclose(values, score.score(x, t), rtol=1e-9, atol=1e-9 / t)
+
+
+@pytest.mark.parametrize("name", list(_scores()))
+@pytest.mark.parametrize("t", [1e-2, 0.3])
+def test_exact_divergence_matches_central_differences(name, t, rng):
+    score = _scores()[name]
+    kernel = KernelScore(score)
+    x = rng.normal(size=(50, score.dim))
+    _, divergence = kernel.kernel_score(x, t, with_divergence=True)
+    delta = 1e-5 * np.sqrt(float(score.process.variance(t)))
+    differences = np.zeros(len(x))
+    for k in range(score.dim):
+        shift = np.zeros(score.dim)
+        shift[k] = delta
+        differences += (score.score(x + shift, t)[:, k] - score.score(x - shift, t)[:, k]) / (2 * delta)
+    # central differences: error O(delta^2 s''') + round-off |s| eps / delta, both ~1e-6 relative here
+    np.testing.assert_allclose(divergence, differences, rtol=1e-5, atol=1e-5 / float(score.process.variance(t)))
+
+
+def test_divergence_of_one_gaussian_is_minus_trace_of_precision():
+    mixture = fd.GaussianMixture([1.0], [[0.5, -1.0]], [[[0.4, 0.1], [0.1, 0.3]]])
+    kernel = KernelScore(fd.ExactScore(OU, mixture))
+    x = np.random.default_rng(0).normal(size=(5, 2))
+    _, divergence = kernel.kernel_score(x, 0.2, with_divergence=True)
+    cov = np.exp(-0.4) * mixture.covariances[0] + float(OU.variance(0.2)) * np.eye(2)
+    np.testing.assert_allclose(divergence, -np.trace(np.linalg.inv(cov)), rtol=1e-12)
+
+
+def _stage_cases():
+    for scheme in SCHEMES:
+        for gamma in (0.0, 1.3):
+            for option in ({}, {"corrector_step": "per-particle", "corrector_steps": 2}) if scheme == "pc" else ({},):
+                yield scheme, gamma, option
+
+
+@pytest.mark.parametrize("name", ["mixture-1d", "mixture-2d-full", "empirical-2d"])
+@pytest.mark.parametrize("scheme, gamma, option", list(_stage_cases()))
+def test_every_stage_kernel_matches_numpy_reference(name, scheme, gamma, option, rng):
+    score = _scores()[name]
+    kernel = KernelScore(score)
+    process = score.process
+    y = rng.normal(size=(1000, score.dim))
+    options = check_scheme_options(scheme, dict(option))
+    key = _random.seed_key(4)
+    for stage in plan_step(scheme, process, lambda t: gamma, 0.5, 0.4, options):
+        noise = _random.normals(4, stage.stream, 100, len(y), score.dim, 3, stage.slot)
+        expected = reference_stage(stage, y, lambda x: score.score(x, stage.t_a), lambda x: score.score(x, stage.t_b),
+                                   noise)
+        work = [np.empty_like(y) for _ in range(4)]
+        for parallel in (False, True):
+            got = y.copy()
+            bad = step_particles(stage.code, got, *work, kernel.kind, *kernel.data(stage.t_a),
+                                 *kernel.data(stage.t_b), stage.coefficients, key, stage.stream, 100, 3, stage.slot,
+                                 parallel)
+            assert bad == 0
+            np.testing.assert_allclose(got, expected, rtol=1e-11, atol=1e-11)
+        y = expected
+
+
+@pytest.mark.parametrize("scheme", list(SCHEMES))
+@pytest.mark.parametrize("gamma", [0.0, 1.0])
+def test_python_slow_path_gives_the_kernel_samples(scheme, gamma):
+    exact = fd.ExactScore(OU, MIXTURE_2D_FULL)
+    slow = fd.CallableScore(lambda x, t: exact.score(x, t), 2, OU)
+    runs = [sample_reverse(OU, score, 500, 1.0, gamma=gamma, steps=10, scheme=scheme, seed=3)
+            for score in (exact, slow)]
+    assert runs[0].diagnostics["score"] == "mixture (numba)"
+    assert runs[1].diagnostics["score"] == "python (slow path)"
+    np.testing.assert_allclose(runs[0].samples, runs[1].samples, rtol=1e-10, atol=1e-10)
+
+
+def test_simulate_reverse_dynamics_is_sample_reverse_em():
+    # the generic path (drift from Python) and the kernel path run the same Euler–Maruyama on the same noise
+    score = fd.ExactScore(OU, MIXTURE_1D)
+    y0 = MIXTURE_1D.evolve(OU, 1.0).sample(2000, seed=1)
+    for gamma in (0.0, 0.7):
+        kernel = sample_reverse(OU, score, y0, 1.0, gamma=gamma, t_min=0.01, steps=25, scheme="em", seed=8)
+        generic = simulate(fd.reverse_dynamics(OU, score, gamma, 1.0, 0.01), y0, steps=25, scheme="em", seed=8)
+        np.testing.assert_allclose(generic.t, kernel.t)
+        np.testing.assert_allclose(generic.samples, kernel.samples, rtol=1e-10, atol=1e-10)
