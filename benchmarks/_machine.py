@@ -56,3 +56,28 @@ def describe():
 
 if __name__ == "__main__":
     print(describe())
+
+
+def write_section(results, section, text):
+    """Replace (or append) the ``section`` heading's part of ``results`` (a Path), keeping the others; atomic."""
+    import os
+    import tempfile
+
+    old = results.read_text() if results.exists() else "# Benchmark results\n"
+    lines = old.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.strip() == section), None)
+    if start is None:
+        new = old.rstrip("\n") + "\n\n" + text
+    else:
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+        after = "".join(lines[end:])
+        new = "".join(lines[:start]) + text + ("\n" + after if after else "")
+    handle, temporary = tempfile.mkstemp(dir=results.parent, prefix=".RESULTS-", suffix=".md")
+    try:
+        with os.fdopen(handle, "w") as file:
+            file.write(new)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, results)
+    except BaseException:
+        os.unlink(temporary)
+        raise

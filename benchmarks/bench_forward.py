@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
 import fpdiff as fd  # noqa: E402
-from _machine import describe  # noqa: E402
+from _machine import describe, write_section  # noqa: E402
 from fpdiff.reference import solve_forward_fipy  # noqa: E402
 
 SECTION = "## Forward solver vs FiPy"
@@ -195,27 +195,6 @@ Numba compile time (1-D, 200 cells, {STEPS} steps; measured in subprocesses):
 """
 
 
-def write_section(text):
-    """Replace (or append) the section in RESULTS.md, keeping the others; atomic write."""
-    old = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    lines = old.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.strip() == SECTION), None)
-    if start is None:
-        new = old.rstrip("\n") + "\n\n" + text
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-        after = "".join(lines[end:])
-        new = "".join(lines[:start]) + text + ("\n" + after if after else "")
-    handle, temporary = tempfile.mkstemp(dir=HERE, prefix=".RESULTS-", suffix=".md")
-    try:
-        with os.fdopen(handle, "w") as file:
-            file.write(new)
-        os.replace(temporary, RESULTS)
-    except BaseException:
-        os.unlink(temporary)
-        raise
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="skip 256^2 and N = 3200")
@@ -233,7 +212,7 @@ def main(argv=None):
     text = section(rows, cold, cached, args.quick, time.perf_counter() - start)
     print(text)
     if args.write:
-        write_section(text)
+        write_section(RESULTS, SECTION, text)
         print(f"wrote {RESULTS.relative_to(ROOT)}", file=sys.stderr)
 
 

@@ -47,14 +47,7 @@ import fpdiff as fd  # noqa: E402
 from fpdiff.particles import sample_reverse  # noqa: E402
 from fpdiff.theory import gamma_ei_coefficients  # noqa: E402
 
-try:
-    from _machine import describe  # noqa: E402
-except ImportError:  # pragma: no cover
-    import platform
-
-    def describe():
-        return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
-                f"Python {platform.python_version()}")
+from _machine import describe, write_section  # noqa: E402
 
 SECTION = "## Particles"
 RESULTS = HERE / "RESULTS.md"
@@ -277,28 +270,6 @@ process with an empty numba cache): first call {first:.1f} s, warm {warm:.3f} s:
 """
 
 
-def write_section(text):
-    """Replace (or append) the section in RESULTS.md, keeping the others; atomic write."""
-    old = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    lines = old.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.strip() == SECTION), None)
-    if start is None:
-        new = old.rstrip("\n") + "\n\n" + text
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-        after = "".join(lines[end:])
-        new = "".join(lines[:start]) + text + ("\n" + after if after else "")
-    handle, temporary = tempfile.mkstemp(dir=HERE, prefix=".RESULTS-", suffix=".md")
-    try:
-        with os.fdopen(handle, "w") as file:
-            file.write(new)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, RESULTS)
-    except BaseException:
-        os.unlink(temporary)
-        raise
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer steps and particles")
@@ -315,7 +286,7 @@ def main(argv=None):
     text = section(throughput, accuracy, compile_times, args.quick, time.perf_counter() - start, load_before)
     print(text)
     if args.write:
-        write_section(text)
+        write_section(RESULTS, SECTION, text)
         print(f"wrote {RESULTS.relative_to(ROOT)}", file=sys.stderr)
 
 

@@ -233,3 +233,17 @@ class GridScore(Score):
         left, right, weight = self._bracket(t)
         values = [RegularGridInterpolator(self.grid.centers, self._centred[i])(x) for i in (left, right)]
         return (1 - weight) * values[0] + weight * values[1]
+
+
+def as_score(score, dim, process, name="score"):
+    """A :class:`Score` from a score object or a callable ``fn(x, t)`` (wrapped as :class:`CallableScore`).
+
+    Raises :class:`InputError` unless its dimension is ``dim``.
+    """
+    if not isinstance(score, Score):
+        if not callable(score):
+            raise InputError(f"`{name}` must be an fpdiff score or a callable fn(x, t); got {type(score).__name__}")
+        score = CallableScore(score, dim, process)
+    if score.dim != dim:
+        raise InputError(f"`{name}` has dimension {score.dim} but the problem has {dim}")
+    return score

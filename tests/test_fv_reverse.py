@@ -165,7 +165,7 @@ def test_non_finite_score_raises_with_its_time():
         ({"t_min": 2.0}, "`t_min` must be < `T`"),
         ({"gamma": -1.0}, "`gamma` must be >= 0"),
         ({"score": "exact"}, "`score` must be an fpdiff score"),
-        ({"score": fd.ExactScore(OU, MIXTURE_2D)}, "dimension 2 but the grid has 1"),
+        ({"score": fd.ExactScore(OU, MIXTURE_2D)}, "dimension 2 but the problem has 1"),
         ({"q0": np.ones(7)}, r"`q0` must have shape \(50,\)"),
         ({"time_grid": "cosine"}, "`time_grid` must be one of"),
         ({"time_grid": [1.0, 0.5, 0.6, 1e-3]}, "strictly decreasing"),

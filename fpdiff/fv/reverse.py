@@ -6,7 +6,7 @@ from .._validation import as_float, check_choice, check_no_unknown_options
 from ..dynamics import reverse_dynamics
 from ..errors import InputError
 from ..processes import LinearProcess
-from ..scores import CallableScore, Score
+from ..scores import as_score
 from ..timegrid import make_time_grid
 from . import comoving
 from .solve import (
@@ -19,17 +19,6 @@ from .solve import (
     pop_common_options,
 )
 from .steppers import METHODS
-
-
-def as_score(score, dim, process):
-    """A :class:`Score` from a score object or a callable ``fn(x, t)``, checked against ``dim``."""
-    if not isinstance(score, Score):
-        if not callable(score):
-            raise InputError(f"`score` must be an fpdiff score or a callable fn(x, t); got {type(score).__name__}")
-        score = CallableScore(score, dim, process)
-    if score.dim != dim:
-        raise InputError(f"`score` has dimension {score.dim} but the grid has {dim}")
-    return score
 
 
 def solve_reverse(process, grid, score, T, q0=None, gamma=1.0, t_min=1e-3, steps=None, method=None, save_at=None,

@@ -4,7 +4,7 @@ import numpy as np
 
 from ..distributions import Empirical, GaussianMixture
 from ..errors import InputError
-from ..scores import CallableScore, EmpiricalScore, ExactScore, Score
+from ..scores import EmpiricalScore, ExactScore
 from ._kernels import EMPIRICAL, MIXTURE, score_divergence
 
 #: work (particles x components) above which a score evaluation runs on all threads
@@ -12,17 +12,6 @@ PARALLEL_WORK = 32768
 
 _NO_LOG_COEFFICIENTS = np.zeros(0)
 _NO_PRECISIONS = np.zeros((0, 1, 1))
-
-
-def as_score(score, dim, process, name="score"):
-    """A :class:`Score` from a score object or a callable ``fn(x, t)`` (wrapped as :class:`CallableScore`)."""
-    if not isinstance(score, Score):
-        if not callable(score):
-            raise InputError(f"`{name}` must be an fpdiff score or a callable fn(x, t); got {type(score).__name__}")
-        score = CallableScore(score, dim, process)
-    if score.dim != dim:
-        raise InputError(f"`{name}` has dimension {score.dim} but the particles have {dim}")
-    return score
 
 
 class KernelScore:

@@ -52,7 +52,8 @@ from ..errors import BlowUpError, InputError
 from ..scores import Score
 from ..timegrid import make_time_grid
 from . import _random
-from ._scores import KernelScore, as_score
+from ..scores import as_score
+from ._scores import KernelScore
 from .solve import as_particles, check_process
 
 DIVERGENCES = ("exact", "fd", "hutchinson")

@@ -30,7 +30,8 @@ from ..solution import ParticleSolution
 from ..timegrid import make_time_grid
 from . import _random
 from ._kernels import EM, HEUN, step_particles
-from ._scores import KernelScore, as_score
+from ..scores import as_score
+from ._scores import KernelScore
 from .schemes import SCHEMES, Stage, check_scheme_options, plan_step, reference_stage
 
 #: particles advanced per kernel call (the work arrays hold this many rows)
