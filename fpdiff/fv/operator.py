@@ -29,14 +29,8 @@ class _LastUsed(dict):
         super().__setitem__(key, value)
 
 
-class FluxOperator:
-    """Evaluates, caches, applies and inverts the per-axis operators :math:`L_k(\\tau)`.
-
-    Flux weights are cached for the last few stage times (a step reuses the
-    operator at its end as the next step's start), and the factors of
-    ``I - c L_k`` for the last few ``(tau, c)``; for an autonomous dynamics
-    every time shares one operator, so a fixed step factorises once.
-    """
+class LineOperator:
+    """What every grid operator holds: the dynamics, the grid, its lines per axis ``(O, N, I)``, boundaries."""
 
     def __init__(self, dynamics, grid):
         self.dynamics = dynamics
@@ -47,9 +41,22 @@ class FluxOperator:
         ]
         self.absorbing = [b == "absorbing" for b in grid.boundary]
         self.parallel = grid.size >= PARALLEL_THRESHOLD
+        self.evaluations = 0
+
+
+class FluxOperator(LineOperator):
+    """Evaluates, caches, applies and inverts the per-axis operators :math:`L_k(\\tau)`.
+
+    Flux weights are cached for the last few stage times (a step reuses the
+    operator at its end as the next step's start), and the factors of
+    ``I - c L_k`` for the last few ``(tau, c)``; for an autonomous dynamics
+    every time shares one operator, so a fixed step factorises once.
+    """
+
+    def __init__(self, dynamics, grid):
+        super().__init__(dynamics, grid)
         self._weights = [_LastUsed(3) for _ in range(grid.ndim)]
         self._factors = [_LastUsed(4) for _ in range(grid.ndim)]
-        self.evaluations = 0
 
     def _time_key(self, tau):
         return None if self.dynamics.autonomous else float(tau)

@@ -4,10 +4,10 @@ import numpy as np
 
 from ..errors import BlowUpError
 from . import _transport_kernels
-from .operator import PARALLEL_THRESHOLD
+from .operator import LineOperator
 
 
-class TransportOperator:
+class TransportOperator(LineOperator):
     r"""MUSCL/van Leer discretisation of :math:`-\nabla\cdot(a p) + D \Delta p`, for explicit steppers.
 
     Same interface as :class:`FluxOperator` for explicit methods
@@ -18,16 +18,8 @@ class TransportOperator:
     """
 
     def __init__(self, dynamics, grid):
-        self.dynamics = dynamics
-        self.grid = grid
-        shape = grid.shape
-        self.lines = [
-            (int(np.prod(shape[:k])), shape[k], int(np.prod(shape[k + 1 :]))) for k in range(grid.ndim)
-        ]
-        self.absorbing = [b == "absorbing" for b in grid.boundary]
-        self.parallel = grid.size >= PARALLEL_THRESHOLD
+        super().__init__(dynamics, grid)
         self._drifts = {}
-        self.evaluations = 0
 
     def _drift(self, axis, tau):
         key = (axis, float(tau))
