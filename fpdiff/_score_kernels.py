@@ -59,34 +59,40 @@ def empirical_denoiser(x, points, alpha, variance, out, parallel):
 
 
 @jit
-def _mixture_score_point(x, log_coefficients, means, precisions, out, m):
+def _mixture_score_rows(y, lo, hi, log_coefficients, means, precisions, out):
+    """``out[m] = grad log sum_k exp(l_k(y[m]))`` for rows ``lo..hi-1``, one pass each, no allocation."""
     n_components, dim = means.shape
-    largest = -math.inf
-    total = 0.0
-    gradient = np.empty(dim)
-    for k in range(dim):
-        out[m, k] = 0.0
-    for c in range(n_components):
-        quadratic = 0.0
+    for m in range(lo, hi):
+        largest = -math.inf
+        total = 0.0
         for i in range(dim):
-            row = 0.0
-            for j in range(dim):
-                row += precisions[c, i, j] * (x[m, j] - means[c, j])
-            gradient[i] = -row
-            quadratic += row * (x[m, i] - means[c, i])
-        log_weight = log_coefficients[c] - 0.5 * quadratic
-        if log_weight > largest:
-            rescale = math.exp(largest - log_weight)
-            total *= rescale
-            for k in range(dim):
-                out[m, k] *= rescale
-            largest = log_weight
-        weight = math.exp(log_weight - largest)
-        total += weight
-        for k in range(dim):
-            out[m, k] += weight * gradient[k]
-    for k in range(dim):
-        out[m, k] /= total
+            out[m, i] = 0.0
+        for c in range(n_components):
+            quadratic = 0.0
+            for i in range(dim):
+                row = 0.0
+                for j in range(dim):
+                    row += precisions[c, i, j] * (y[m, j] - means[c, j])
+                quadratic += row * (y[m, i] - means[c, i])
+            log_weight = log_coefficients[c] - 0.5 * quadratic
+            if log_weight > largest:  # rescale what was summed to the new maximum: one exp per component
+                if c > 0:
+                    rescale = math.exp(largest - log_weight)
+                    total *= rescale
+                    for i in range(dim):
+                        out[m, i] *= rescale
+                largest = log_weight
+                weight = 1.0
+            else:
+                weight = math.exp(log_weight - largest)
+            total += weight
+            for i in range(dim):
+                row = 0.0
+                for j in range(dim):
+                    row += precisions[c, i, j] * (y[m, j] - means[c, j])
+                out[m, i] -= weight * row
+        for i in range(dim):
+            out[m, i] /= total
 
 
 @jit(parallel=True)
@@ -97,10 +103,10 @@ def mixture_score(x, log_coefficients, means, precisions, out, parallel):
     """
     if parallel:
         for m in prange(x.shape[0]):
-            _mixture_score_point(x, log_coefficients, means, precisions, out, m)
+            _mixture_score_rows(x, m, m + 1, log_coefficients, means, precisions, out)
     else:
         for m in range(x.shape[0]):
-            _mixture_score_point(x, log_coefficients, means, precisions, out, m)
+            _mixture_score_rows(x, m, m + 1, log_coefficients, means, precisions, out)
 
 
 def empirical_denoiser_reference(x, points, alpha, variance):

@@ -26,6 +26,15 @@ def as_float(value, name, *, positive=False, nonnegative=False):
     return value
 
 
+def check_time_interval(T, t_min):
+    """Return ``(T, t_min)`` as floats with ``0 < t_min < T``, or raise ``InputError``."""
+    T = as_float(T, "T", positive=True)
+    t_min = as_float(t_min, "t_min", positive=True)
+    if t_min >= T:
+        raise InputError(f"`t_min` must be < `T`; got t_min={t_min}, T={T}")
+    return T, t_min
+
+
 def as_int(value, name, *, minimum=None):
     """Return ``value`` as a Python int (no silent truncation of floats)."""
     if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):

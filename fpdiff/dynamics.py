@@ -21,7 +21,7 @@ overrides that one method.
 
 import numpy as np
 
-from ._validation import as_float
+from ._validation import as_float, check_time_interval
 from .errors import InputError
 
 
@@ -137,10 +137,7 @@ class ReverseDynamics(Dynamics):
     """
 
     def __init__(self, process, score, gamma, T, t_min):
-        T = as_float(T, "T", positive=True)
-        t_min = as_float(t_min, "t_min", positive=True)
-        if t_min >= T:
-            raise InputError(f"`t_min` must be < `T`; got t_min={t_min}, T={T}")
+        T, t_min = check_time_interval(T, t_min)
         if callable(gamma):
             self.gamma = gamma
             self.pure_transport = False

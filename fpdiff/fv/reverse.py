@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from .._validation import as_float, check_choice, check_no_unknown_options
+from .._validation import check_choice, check_no_unknown_options, check_time_interval
 from ..dynamics import reverse_dynamics
 from ..errors import InputError
 from ..processes import LinearProcess
@@ -82,10 +82,7 @@ def solve_reverse(process, grid, score, T, q0=None, gamma=1.0, t_min=1e-3, steps
     """
     if not isinstance(process, LinearProcess):
         raise InputError(f"`process` must be an fpdiff process (OU, VP, VE, Brownian); got {type(process).__name__}")
-    T = as_float(T, "T", positive=True)
-    t_min = as_float(t_min, "t_min", positive=True)
-    if t_min >= T:
-        raise InputError(f"`t_min` must be < `T`; got t_min={t_min}, T={T}")
+    T, t_min = check_time_interval(T, t_min)
     dynamics_method = method
     method, steps, save_at = check_common(grid, T, steps, method, save_at, (t_min, T))
     time_grid = options.pop("time_grid", "uniform")

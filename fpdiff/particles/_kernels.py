@@ -38,7 +38,7 @@ import math
 from numba import prange
 
 from .._jit import jit
-from .._score_kernels import _denoise_point
+from .._score_kernels import _denoise_point, _mixture_score_rows
 from ._random import BLOCK, normal_rows
 
 #: score kinds
@@ -48,43 +48,6 @@ EM, EI, HEUN, CORRECTOR = 0, 1, 2, 3
 
 
 # ---------------------------------------------------------------- the scores
-
-
-@jit
-def _mixture_score_rows(y, lo, hi, log_coefficients, means, precisions, out):
-    """``out[m] = grad log sum_k exp(l_k(y[m]))`` for rows ``lo..hi-1``, one pass each, no allocation."""
-    n_components, dim = means.shape
-    for m in range(lo, hi):
-        largest = -math.inf
-        total = 0.0
-        for i in range(dim):
-            out[m, i] = 0.0
-        for c in range(n_components):
-            quadratic = 0.0
-            for i in range(dim):
-                row = 0.0
-                for j in range(dim):
-                    row += precisions[c, i, j] * (y[m, j] - means[c, j])
-                quadratic += row * (y[m, i] - means[c, i])
-            log_weight = log_coefficients[c] - 0.5 * quadratic
-            if log_weight > largest:  # rescale what was summed to the new maximum: one exp per component
-                if c > 0:
-                    rescale = math.exp(largest - log_weight)
-                    total *= rescale
-                    for i in range(dim):
-                        out[m, i] *= rescale
-                largest = log_weight
-                weight = 1.0
-            else:
-                weight = math.exp(log_weight - largest)
-            total += weight
-            for i in range(dim):
-                row = 0.0
-                for j in range(dim):
-                    row += precisions[c, i, j] * (y[m, j] - means[c, j])
-                out[m, i] -= weight * row
-        for i in range(dim):
-            out[m, i] /= total
 
 
 @jit

@@ -47,7 +47,7 @@ grid, jointly for :math:`x` and the log-density.
 
 import numpy as np
 
-from .._validation import as_float, as_int, check_choice, check_no_unknown_options
+from .._validation import as_float, as_int, check_choice, check_no_unknown_options, check_time_interval
 from ..errors import BlowUpError, InputError
 from ..scores import Score
 from ..timegrid import make_time_grid
@@ -107,10 +107,7 @@ def log_likelihood(process, score, x, T, t_min=1e-3, steps=200, divergence=None,
         :math:`\log q_{t_{min}}(x)`.
     """
     check_process(process)
-    T = as_float(T, "T", positive=True)
-    t_min = as_float(t_min, "t_min", positive=True)
-    if t_min >= T:
-        raise InputError(f"`t_min` must be < `T`; got t_min={t_min}, T={T}")
+    T, t_min = check_time_interval(T, t_min)
     steps = as_int(steps, "steps", minimum=1)
     seed = _random.check_seed(seed)
     rho = options.pop("rho", 7.0)

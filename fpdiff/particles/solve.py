@@ -21,7 +21,7 @@ import time
 import numba
 import numpy as np
 
-from .._validation import as_finite_array, as_float, as_int, check_choice, check_no_unknown_options
+from .._validation import as_finite_array, as_float, as_int, check_choice, check_no_unknown_options, check_time_interval
 from ..dynamics import Dynamics, forward_dynamics, reverse_dynamics
 from ..errors import BlowUpError, InputError
 from ..processes import LinearProcess
@@ -217,10 +217,7 @@ def sample_reverse(process, score, n_or_y0, T, gamma=1.0, t_min=1e-3, steps=100,
     """
     started = time.perf_counter()
     check_process(process)
-    T = as_float(T, "T", positive=True)
-    t_min = as_float(t_min, "t_min", positive=True)
-    if t_min >= T:
-        raise InputError(f"`t_min` must be < `T`; got t_min={t_min}, T={T}")
+    T, t_min = check_time_interval(T, t_min)
     steps = as_int(steps, "steps", minimum=1)
     seed = _random.check_seed(seed)
     scheme_options = check_scheme_options(scheme, options)
