@@ -10,10 +10,14 @@ from .dynamics import Dynamics, forward_dynamics, reverse_dynamics
 from .errors import BlowUpError, FormatError, FpdiffError, InputError
 from .fv import solve_forward, solve_naive_reversal, solve_reverse
 from .grid import Grid
+from . import learn, metrics
+from .audit import audit
+from .io import load_score, save_score
 from .particles import SCHEMES, log_likelihood, sample_forward, sample_langevin, sample_reverse, simulate
 from .processes import OU, VE, VP, Brownian
 from .scores import CallableScore, EmpiricalScore, ExactScore, GridScore, Score
 from .solution import DensitySolution, ParticleSolution
+from .tabulated import ScoreSamples, TabulatedScore, tabulate_score
 
 __version__ = "0.1.0"
 
@@ -33,6 +37,14 @@ __all__ = [
     "EmpiricalScore",
     "GridScore",
     "CallableScore",
+    "TabulatedScore",
+    "ScoreSamples",
+    "tabulate_score",
+    "load_score",
+    "save_score",
+    "metrics",
+    "learn",
+    "audit",
     "solve_forward",
     "solve_reverse",
     "solve_naive_reversal",

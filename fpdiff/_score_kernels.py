@@ -9,7 +9,8 @@ and the empirical (kernel) denoiser of training points :math:`x_i`:
 
 computed in one pass over the points with an online (running-maximum)
 log-sum-exp, so it stays exact when :math:`v_t` is tiny and every weight
-but one underflows.
+but one underflows; and the multilinear interpolation of a tabulated field
+on a tensor grid with strictly increasing (not necessarily uniform) axes.
 """
 
 import math
@@ -136,3 +137,69 @@ def denoise(x, points, alpha, variance):
     out = np.empty_like(x)
     empirical_denoiser(x, points, float(alpha), float(variance), out, x.shape[0] * points.shape[0] >= PARALLEL_WORK)
     return out
+
+
+@jit
+def _table_rows(y, lo, hi, axes, layout, values, out):
+    """Multilinear interpolation of node ``values`` (prod n_i, d) at rows ``lo..hi-1`` of ``y`` into ``out``.
+
+    ``axes`` holds the node coordinates of axis 0, then axis 1, ...;
+    ``layout`` is ``(clamp, n_0, ..., n_{d-1})``: with ``clamp`` a point
+    outside the box is moved onto it (constant extension), without it the
+    row is NaN (the caller turns that into an error naming the box).
+    """
+    dim = y.shape[1]
+    clamp = layout[0] != 0
+    lower = np.empty(dim, np.int64)  # once per call (a block of rows), not per row
+    fraction = np.empty(dim)
+    for m in range(lo, hi):
+        inside = True
+        offset = 0
+        for i in range(dim):
+            n = layout[1 + i]
+            x = y[m, i]
+            first, last = axes[offset], axes[offset + n - 1]
+            if not (first <= x <= last):  # also true for NaN
+                if not clamp or x != x:
+                    inside = False
+                    break
+                x = min(max(x, first), last)
+            a, b = 0, n - 1  # bisection keeps axes[a] <= x with a < b
+            while b - a > 1:
+                middle = (a + b) // 2
+                if axes[offset + middle] <= x:
+                    a = middle
+                else:
+                    b = middle
+            lower[i] = a
+            fraction[i] = (x - axes[offset + a]) / (axes[offset + a + 1] - axes[offset + a])
+            offset += n
+        for k in range(dim):
+            out[m, k] = 0.0 if inside else math.nan
+        if not inside:
+            continue
+        for corner in range(1 << dim):
+            flat = 0
+            weight = 1.0
+            for i in range(dim):
+                bit = (corner >> i) & 1
+                flat = flat * layout[1 + i] + lower[i] + bit
+                weight *= fraction[i] if bit else 1.0 - fraction[i]
+            if weight != 0.0:
+                for k in range(dim):
+                    out[m, k] += weight * values[flat, k]
+
+
+#: rows per call of :func:`_table_rows` in parallel runs
+TABLE_BLOCK = 256
+
+
+@jit(parallel=True)
+def table_interpolate(x, axes, layout, values, out, parallel):
+    """Write the multilinear interpolant of a tabulated field at ``x`` (M, d) into ``out`` (see :func:`_table_rows`)."""
+    count = x.shape[0]
+    if parallel:
+        for b in prange((count + TABLE_BLOCK - 1) // TABLE_BLOCK):
+            _table_rows(x, b * TABLE_BLOCK, min(count, (b + 1) * TABLE_BLOCK), axes, layout, values, out)
+    else:
+        _table_rows(x, 0, count, axes, layout, values, out)

@@ -1,4 +1,9 @@
-"""The ``fpdiff`` command."""
+"""The ``fpdiff`` command: ``demo``, ``run``, ``audit-score``, ``info`` and ``bench``.
+
+Every problem with the user's input ends as one line ``fpdiff: error: ...``
+on stderr and exit status 2; an interrupted ``run`` can be continued with
+``--resume``.
+"""
 
 import argparse
 import sys
@@ -8,21 +13,54 @@ from .errors import FpdiffError
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="fpdiff", description="Fokker–Planck numerics for diffusion models.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="solve a 1-D mixture forward and backward; print a table, save figures")
-    demo.add_argument("--out", default="fpdiff-demo", help="folder for the figures (default: ./fpdiff-demo)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser("demo", help="a one-minute tour: forward and reverse solves of a 1-D mixture, "
+                                            "grid and particles; a table, results.h5 and figures")
+    demo.add_argument("--out", default="fpdiff-demo", help="folder for results.h5 and figures (default: ./fpdiff-demo)")
+    demo.add_argument("--particles", type=int, default=100_000, help="particles per gamma (default: 100000)")
+    demo.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    run = commands.add_parser("run", help="run an experiment file (TOML; see docs/experiments.md)")
+    run.add_argument("experiment", help="the experiment file")
+    run.add_argument("--resume", action="store_true", help="continue an interrupted run from its checkpoints")
+    run.add_argument("--out", help="output folder (overrides [output].folder)")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--no-figures", action="store_true", help="do not write PNG figures")
+
+    audit = commands.add_parser("audit-score", help="audit a learned score file against the data's exact score")
+    audit.add_argument("score", help="the score file (HDF5, docs/score-format.md)")
+    audit.add_argument("--data", required=True,
+                       help="the data: 'builtin:NAME' (see `fpdiff info --builtins`) or a points file (.npy/.txt/.csv)")
+    audit.add_argument("--reference", choices=("exact", "empirical"), default="exact",
+                       help="reference score: the data law's exact score (a mixture, or the points' empirical "
+                            "score) or the empirical score of the training points (default: exact)")
+    audit.add_argument("--train", help="training points (.npy/.txt/.csv) for the memorisation check")
+    audit.add_argument("--held-out", help="held-out points (.npy/.txt/.csv) for the memorisation check")
+    audit.add_argument("--cells", type=int, default=None, help="grid cells per axis for the density view")
+    audit.add_argument("--particles", type=int, default=20_000, help="particles for the sample view")
+    audit.add_argument("--out", default=None, help="folder for the audit figure (default: none)")
+
+    info = commands.add_parser("info", help="what a results or score file holds")
+    info.add_argument("file", nargs="?", help="an fpdiff results or score file (HDF5)")
+    info.add_argument("--builtins", action="store_true", help="list the built-in data sets")
+
+    bench = commands.add_parser("bench", help="run the benchmark suite (needs a source checkout: benchmarks/)")
+    bench.add_argument("names", nargs="*", help="benchmarks to run (default: all), e.g. forward reverse particles")
+    bench.add_argument("--write", action="store_true", help="record the results in benchmarks/RESULTS.md")
     return parser
 
 
 def main(argv=None):
     """Entry point of the ``fpdiff`` console script."""
     args = build_parser().parse_args(argv)
-    try:
-        if args.command == "demo":
-            from .demo import run_demo
+    from . import commands
 
-            run_demo(args.out)
+    try:
+        return getattr(commands, args.command.replace("-", "_"))(args) or 0
     except FpdiffError as error:
         print(f"fpdiff: error: {error}", file=sys.stderr)
         return 2
-    return 0
+    except KeyboardInterrupt:
+        print("fpdiff: interrupted; finished tasks are checkpointed: rerun with --resume", file=sys.stderr)
+        return 130

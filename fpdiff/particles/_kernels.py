@@ -12,7 +12,13 @@ code and parameter arrays computed in Python for the time at hand,
 - ``EMPIRICAL``: training points ``centres`` :math:`x_i` with ``alpha``
   :math:`\alpha_t` and ``variance`` :math:`v_t`; the kernel denoiser
   :math:`\hat x_0 = \sum_i \lambda_i x_i`, :math:`\lambda = \mathrm{softmax}(-|x-\alpha_t x_i|^2/2v_t)`,
-  and :math:`s = (\alpha_t \hat x_0 - x)/v_t`.
+  and :math:`s = (\alpha_t \hat x_0 - x)/v_t`;
+- ``TABULATED``: a score table at time ``t`` (:class:`fpdiff.tabulated.TabulatedScore`),
+  interpolated multilinearly: ``log_coefficients`` holds the axes' node
+  coordinates one after another, ``layout`` the outside policy (1: clamp to
+  the box, 0: NaN outside) then the axes' lengths, ``centres`` the score at the
+  nodes, shape ``(prod n_i, d)`` in C order. Its divergence is not available
+  in the kernel.
 
 Both are evaluated with an online (running-maximum) log-sum-exp, so they stay
 exact far in the tails and for tiny :math:`v_t`, and neither allocates.
@@ -38,11 +44,11 @@ import math
 from numba import prange
 
 from .._jit import jit
-from .._score_kernels import _denoise_point, _mixture_score_rows
+from .._score_kernels import _denoise_point, _mixture_score_rows, _table_rows
 from ._random import BLOCK, normal_rows
 
 #: score kinds
-MIXTURE, EMPIRICAL = 0, 1
+MIXTURE, EMPIRICAL, TABULATED = 0, 1, 2
 #: stage codes
 EM, EI, HEUN, CORRECTOR = 0, 1, 2, 3
 
@@ -51,10 +57,12 @@ EM, EI, HEUN, CORRECTOR = 0, 1, 2, 3
 
 
 @jit
-def score_rows(kind, y, lo, hi, log_coefficients, centres, precisions, alpha, variance, out):
+def score_rows(kind, y, lo, hi, log_coefficients, centres, precisions, alpha, variance, layout, out):
     """Score at rows ``lo..hi-1`` of ``y`` into the same rows of ``out`` (distinct arrays)."""
     if kind == MIXTURE:
         _mixture_score_rows(y, lo, hi, log_coefficients, centres, precisions, out)
+    elif kind == TABULATED:
+        _table_rows(y, lo, hi, log_coefficients, layout, centres, out)
     else:
         for m in range(lo, hi):
             _denoise_point(y, centres, alpha, variance, out, m)
@@ -127,10 +135,10 @@ def _empirical_divergence_rows(y, lo, hi, points, alpha, variance, out, divergen
 
 
 @jit
-def _score_divergence_rows(kind, y, lo, hi, log_coefficients, centres, precisions, alpha, variance, out, divergence,
-                           with_divergence):
+def _score_divergence_rows(kind, y, lo, hi, log_coefficients, centres, precisions, alpha, variance, layout, out,
+                           divergence, with_divergence):
     if not with_divergence:
-        score_rows(kind, y, lo, hi, log_coefficients, centres, precisions, alpha, variance, out)
+        score_rows(kind, y, lo, hi, log_coefficients, centres, precisions, alpha, variance, layout, out)
     elif kind == MIXTURE:
         _mixture_divergence_rows(y, lo, hi, log_coefficients, centres, precisions, out, divergence)
     else:
@@ -138,17 +146,17 @@ def _score_divergence_rows(kind, y, lo, hi, log_coefficients, centres, precision
 
 
 @jit(parallel=True)
-def score_divergence(kind, y, log_coefficients, centres, precisions, alpha, variance, out, divergence,
+def score_divergence(kind, y, log_coefficients, centres, precisions, alpha, variance, layout, out, divergence,
                      with_divergence, parallel):
     """Score of every row of ``y`` into ``out``, and its divergence into ``divergence`` if asked."""
     count = y.shape[0]
     if parallel:
         for b in prange((count + BLOCK - 1) // BLOCK):
             _score_divergence_rows(kind, y, b * BLOCK, min(count, (b + 1) * BLOCK), log_coefficients, centres,
-                                   precisions, alpha, variance, out, divergence, with_divergence)
+                                   precisions, alpha, variance, layout, out, divergence, with_divergence)
     else:
-        _score_divergence_rows(kind, y, 0, count, log_coefficients, centres, precisions, alpha, variance, out,
-                               divergence, with_divergence)
+        _score_divergence_rows(kind, y, 0, count, log_coefficients, centres, precisions, alpha, variance, layout,
+                               out, divergence, with_divergence)
 
 
 # ---------------------------------------------------------------- the stages
@@ -156,12 +164,12 @@ def score_divergence(kind, y, log_coefficients, centres, precisions, alpha, vari
 
 @jit
 def _stage_rows(code, lo, hi, y, predicted, second, score, noise, kind,
-                lc_a, centres_a, precisions_a, alpha_a, variance_a,
-                lc_b, centres_b, precisions_b, alpha_b, variance_b,
+                lc_a, centres_a, precisions_a, alpha_a, variance_a, layout_a,
+                lc_b, centres_b, precisions_b, alpha_b, variance_b, layout_b,
                 coefficients, key, stream, first, step, slot):
     """Advance rows ``lo..hi-1``; returns how many became non-finite."""
     dim = y.shape[1]
-    score_rows(kind, y, lo, hi, lc_a, centres_a, precisions_a, alpha_a, variance_a, score)
+    score_rows(kind, y, lo, hi, lc_a, centres_a, precisions_a, alpha_a, variance_a, layout_a, score)
     if code == EM:
         # coefficients: h beta, h w, std  -> y + h (beta y + w s) + std xi
         std = coefficients[2]
@@ -197,7 +205,7 @@ def _stage_rows(code, lo, hi, y, predicted, second, score, noise, kind,
                 predicted[m, k] = y[m, k] + h * score[m, k]
                 if noisy:
                     predicted[m, k] += coefficients[5] * noise[m, k]
-        score_rows(kind, predicted, lo, hi, lc_b, centres_b, precisions_b, alpha_b, variance_b, second)
+        score_rows(kind, predicted, lo, hi, lc_b, centres_b, precisions_b, alpha_b, variance_b, layout_b, second)
         for m in range(lo, hi):
             for k in range(dim):
                 drift = coefficients[3] * predicted[m, k] + coefficients[4] * second[m, k]
@@ -230,8 +238,8 @@ def _stage_rows(code, lo, hi, y, predicted, second, score, noise, kind,
 
 @jit(parallel=True)
 def step_particles(code, y, predicted, second, score, noise, kind,
-                   lc_a, centres_a, precisions_a, alpha_a, variance_a,
-                   lc_b, centres_b, precisions_b, alpha_b, variance_b,
+                   lc_a, centres_a, precisions_a, alpha_a, variance_a, layout_a,
+                   lc_b, centres_b, precisions_b, alpha_b, variance_b, layout_b,
                    coefficients, key, stream, first, step, slot, parallel):
     """One stage for every row of ``y`` (in place); returns the number of non-finite particles.
 
@@ -244,12 +252,12 @@ def step_particles(code, y, predicted, second, score, noise, kind,
     if parallel:
         for b in prange((count + BLOCK - 1) // BLOCK):
             bad += _stage_rows(code, b * BLOCK, min(count, (b + 1) * BLOCK), y, predicted, second, score, noise,
-                               kind, lc_a, centres_a, precisions_a, alpha_a, variance_a,
-                               lc_b, centres_b, precisions_b, alpha_b, variance_b,
+                               kind, lc_a, centres_a, precisions_a, alpha_a, variance_a, layout_a,
+                               lc_b, centres_b, precisions_b, alpha_b, variance_b, layout_b,
                                coefficients, key, stream, first, step, slot)
     else:
         bad = _stage_rows(code, 0, count, y, predicted, second, score, noise,
-                          kind, lc_a, centres_a, precisions_a, alpha_a, variance_a,
-                          lc_b, centres_b, precisions_b, alpha_b, variance_b,
+                          kind, lc_a, centres_a, precisions_a, alpha_a, variance_a, layout_a,
+                          lc_b, centres_b, precisions_b, alpha_b, variance_b, layout_b,
                           coefficients, key, stream, first, step, slot)
     return bad

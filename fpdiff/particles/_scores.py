@@ -5,13 +5,15 @@ import numpy as np
 from ..distributions import Empirical, GaussianMixture
 from ..errors import InputError
 from ..scores import EmpiricalScore, ExactScore
-from ._kernels import EMPIRICAL, MIXTURE, score_divergence
+from ..tabulated import TabulatedScore
+from ._kernels import EMPIRICAL, MIXTURE, TABULATED, score_divergence
 
 #: work (particles x components) above which a score evaluation runs on all threads
 PARALLEL_WORK = 32768
 
 _NO_LOG_COEFFICIENTS = np.zeros(0)
 _NO_PRECISIONS = np.zeros((0, 1, 1))
+NO_LAYOUT = np.zeros(0, dtype=np.int64)
 
 
 class KernelScore:
@@ -19,7 +21,7 @@ class KernelScore:
 
     ``kind`` is ``MIXTURE`` (an :class:`ExactScore` of a :class:`GaussianMixture`),
     ``EMPIRICAL`` (an :class:`EmpiricalScore`, or an :class:`ExactScore` of an
-    :class:`Empirical`), or ``None``: every other score is called from Python,
+    :class:`Empirical`), ``TABULATED`` (a :class:`TabulatedScore`), or ``None``: every other score is called from Python,
     once per stage for all particles (:meth:`python_score`). The data at the
     last two times asked for are cached (a Heun step's second time is the
     next step's first).
@@ -43,20 +45,38 @@ class KernelScore:
             # a writeable C-ordered copy: the kernels are compiled (and cached) for exactly this array type
             self._points = np.array(points, dtype=np.float64, order="C")
             self.n_centres = len(self._points)
+        elif type(score) is TabulatedScore:
+            self.kind = TABULATED
+            self.n_centres = 2**score.dim  # corners per interpolation
         self.process = score.process
-        self.label = {MIXTURE: "mixture (numba)", EMPIRICAL: "empirical (numba)", None: "python (slow path)"}[self.kind]
+        self.label = {MIXTURE: "mixture (numba)", EMPIRICAL: "empirical (numba)", TABULATED: "tabulated (numba)",
+                      None: "python (slow path)"}[self.kind]
 
     @property
     def fast(self):
         """True when the score is evaluated inside the kernels."""
         return self.kind is not None
 
+    @property
+    def exact_divergence(self):
+        """True when the kernels also give the score's exact divergence."""
+        return self.kind in (MIXTURE, EMPIRICAL)
+
+    def blow_up_hint(self):
+        """What to check when particles become non-finite, beyond the step size."""
+        if self.kind == TABULATED and self.score.outside == "raise":
+            return "; particles that leave the table's box become NaN: " + self.score.box_message()
+        return ""
+
     def data(self, t):
-        """``(log_coefficients, centres, precisions, alpha, variance)`` of the score at time ``t``."""
+        """``(log_coefficients, centres, precisions, alpha, variance, layout)`` of the score at time ``t``."""
         t = float(t)
         if t in self._cache:
             return self._cache[t]
         self.score.check_time(t)
+        if self.kind == TABULATED:
+            axes, table, layout = self.score.kernel_data(t)
+            return axes, table, _NO_PRECISIONS, 1.0, 1.0, layout
         alpha = float(self.process.alpha(t))
         variance = float(self.process.variance(t))
         if self.kind == MIXTURE:
@@ -66,11 +86,11 @@ class KernelScore:
             precisions = 0.5 * (precisions + np.swapaxes(precisions, 1, 2))
             log_det = np.linalg.slogdet(2 * np.pi * covariances)[1]
             data = (self._log_weights - 0.5 * log_det, np.ascontiguousarray(alpha * self._means),
-                    np.ascontiguousarray(precisions), alpha, variance)
+                    np.ascontiguousarray(precisions), alpha, variance, NO_LAYOUT)
         else:
             if not variance > 0:
                 raise InputError(f"the empirical score needs v_t > 0; got v = {variance!r} at t = {t}")
-            data = (_NO_LOG_COEFFICIENTS, self._points, _NO_PRECISIONS, alpha, variance)
+            data = (_NO_LOG_COEFFICIENTS, self._points, _NO_PRECISIONS, alpha, variance, NO_LAYOUT)
         if len(self._cache) >= 2:
             self._cache.pop(next(iter(self._cache)))
         self._cache[t] = data
@@ -86,6 +106,8 @@ class KernelScore:
         out = np.empty_like(y)
         divergence = np.empty(len(y))
         score_divergence(self.kind, y, *self.data(t), out, divergence, with_divergence, self.parallel(len(y)))
+        if self.kind == TABULATED and self.score.outside == "raise" and not np.all(np.isfinite(out)):
+            raise InputError(f"point(s) outside the tabulated box at t = {t:.6g}: {self.score.box_message()}")
         return out, (divergence if with_divergence else None)
 
     def python_score(self, y, t):

@@ -12,7 +12,7 @@ from ..scores import Score
 from ..solution import ParticleSolution
 from . import _random
 from ._kernels import EM, MIXTURE
-from ._scores import PARALLEL_WORK
+from ._scores import NO_LAYOUT, PARALLEL_WORK
 from .schemes import Stage
 from .solve import DEFAULT_BATCH, _Runner, as_particles, blow_up, check_batch_size
 
@@ -29,7 +29,7 @@ class _FixedTarget:
             self.kind = MIXTURE
             # writeable C-ordered copies: the kernels are compiled (and cached) for exactly these array types
             self._data = (np.log(score_fn.weights) - 0.5 * log_det, np.array(score_fn.means, order="C"),
-                          np.array(score_fn.precisions, order="C"), 1.0, 1.0)
+                          np.array(score_fn.precisions, order="C"), 1.0, 1.0, NO_LAYOUT)
             self.n_centres = score_fn.n_components
             self.label = "mixture (numba)"
         elif isinstance(score_fn, Score) or not callable(score_fn):

@@ -122,9 +122,9 @@ def log_likelihood(process, score, x, T, t_min=1e-3, steps=200, divergence=None,
     score.check_time(t_min)
     kernel_score = KernelScore(score)
     if divergence is None:
-        divergence = "exact" if kernel_score.fast else "fd"
+        divergence = "exact" if kernel_score.exact_divergence else "fd"
     check_choice(divergence, "divergence", DIVERGENCES)
-    if divergence == "exact" and not kernel_score.fast:
+    if divergence == "exact" and not kernel_score.exact_divergence:
         raise InputError(
             f"`divergence='exact'` needs a mixture or empirical score; {type(score).__name__} has none: "
             "use divergence='fd' or 'hutchinson'"

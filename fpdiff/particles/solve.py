@@ -93,11 +93,11 @@ def check_batch_size(batch_size):
     return as_int(batch_size, "batch_size", minimum=1)
 
 
-def blow_up(y, t, step, steps, what):
+def blow_up(y, t, step, steps, what, hint=""):
     bad = np.flatnonzero(~np.all(np.isfinite(y), axis=1))
     raise BlowUpError(
         f"{len(bad)} particle(s) became NaN/inf at t = {t:.6g} (step {step} of {steps}, {what}), "
-        f"first particle {int(bad[0])}; take more `steps`, a smaller `gamma`, or check the score"
+        f"first particle {int(bad[0])}; take more `steps`, a smaller `gamma`, or check the score{hint}"
     )
 
 
@@ -253,7 +253,7 @@ def sample_reverse(process, score, n_or_y0, T, gamma=1.0, t_min=1e-3, steps=100,
         stages = plan_step(scheme, process, dynamics.gamma_at, float(times[n]), float(times[n + 1]), scheme_options)
         for stage in stages:
             if runner.run(stage, y, n):
-                blow_up(y, times[n + 1], n + 1, n_steps, f"scheme {scheme!r}")
+                blow_up(y, times[n + 1], n + 1, n_steps, f"scheme {scheme!r}", kernel_score.blow_up_hint())
             evaluations += 2 if stage.code == HEUN else 1
         if saved[n + 1]:
             snapshots.append(y.copy())

@@ -1,0 +1,161 @@
+"""What each subcommand of ``fpdiff`` does (the parser is in :mod:`fpdiff.cli`)."""
+
+import os
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+
+from .errors import InputError
+
+
+def demo(args):
+    from .demo import run_demo
+
+    run_demo(args.out, particles=args.particles, progress=not args.quiet)
+
+
+def run(args):
+    from .experiment import load_experiment
+    from .runner import format_table, read_results, run_experiment
+
+    overrides = {"output": {"folder": os.path.abspath(args.out)}} if args.out else None
+    experiment = load_experiment(args.experiment, overrides=overrides)
+    path = run_experiment(experiment, resume=args.resume, progress=not args.quiet)
+    _, rows, _ = read_results(path)
+    print(format_table(rows))
+    print(f"results written: {path}")
+    if not args.no_figures:
+        for figure in write_figures(path, experiment.folder):
+            print(f"figure written: {figure}")
+
+
+def write_figures(results_path, folder):
+    """Write the figures of a results file into ``folder``; returns their paths."""
+    from .plot import results_figure
+
+    path = os.path.join(folder, "reverse.png")
+    figure = results_figure(results_path)
+    figure.savefig(path, dpi=120)
+    return [path]
+
+
+def audit_score(args):
+    from . import audit as audit_module
+    from .distributions import Empirical
+    from .experiment import BUILTINS, read_points
+    from .grid import Grid
+    from .io import load_score
+    from .scores import EmpiricalScore, ExactScore
+    from .tabulated import TabulatedScore
+
+    learned = load_score(args.score)
+    if not isinstance(learned, TabulatedScore):
+        raise InputError(f"{args.score!r} holds scores at points (the point layout): audit-score needs the grid layout")
+    if args.data.startswith("builtin:"):
+        name = args.data.split(":", 1)[1]
+        if name not in BUILTINS:
+            raise InputError(f"`--data`: unknown built-in {name!r}; built-ins: {', '.join(sorted(BUILTINS))}")
+        data = BUILTINS[name][1]()
+    else:
+        data = Empirical(read_points(args.data, "--data"))
+    train = read_points(args.train, "--train") if args.train else None
+    held_out = read_points(args.held_out, "--held-out") if args.held_out else None
+    if args.reference == "empirical":
+        if train is None:
+            raise InputError("`--reference empirical` needs the training points: pass --train")
+        reference = EmpiricalScore(learned.process, train)
+    else:
+        reference = ExactScore(learned.process, data)
+    grid = None
+    if args.cells:
+        grid = Grid(learned.box, [args.cells] * learned.dim)
+    result = audit_module.audit(learned, reference, grid=grid, particles=args.particles, train=train,
+                                held_out=held_out)
+    print(result.summary())
+    if args.out:
+        from .plot import audit_figure
+
+        os.makedirs(args.out, exist_ok=True)
+        path = os.path.join(args.out, "audit.png")
+        audit_figure(result).savefig(path, dpi=120)
+        print(f"figure written: {path}")
+
+
+def info(args):
+    if args.builtins or args.file is None:
+        from .experiment import BUILTINS
+
+        print("built-in data sets (use as [data] kind = \"builtin\", name = ... or --data builtin:NAME):")
+        for name, (description, factory) in BUILTINS.items():
+            print(f"  {name:<12} {factory().dim}-D  {description}")
+        return
+    print(describe_file(args.file))
+
+
+def describe_file(path):
+    """A readable description of an fpdiff score or results file."""
+    from .io import FORMAT, load_score
+    from .runner import RESULTS_FORMAT, format_table, read_results
+
+    if not os.path.isfile(path):
+        raise InputError(f"{path!r} is not a file")
+    try:
+        with h5py.File(path, "r") as file:
+            kind = file.attrs.get("format")
+    except OSError:
+        raise InputError(f"{path!r} is not an HDF5 file") from None
+    kind = kind.decode() if isinstance(kind, bytes) else kind
+    if kind == FORMAT:
+        score = load_score(path)
+        lines = [f"{path}: fpdiff score field (format {FORMAT!r})",
+                 f"  process          {score.process!r}",
+                 f"  parametrization  {score.parametrization}",
+                 f"  times            {len(score.t)} in [{score.t[0]:.4g}, {score.t[-1]:.4g}]"]
+        if hasattr(score, "axes"):
+            lines.append(f"  grid layout      {' x '.join(map(str, score.shape))} nodes, box {score.box}")
+        else:
+            lines.append(f"  point layout     {score.points.shape[1]} points in {score.dim}-D per time")
+        lines.append(f"  dtype            {score.values.dtype}")
+        for key, value in score.meta.items():
+            lines.append(f"  meta.{key:<11} {_short(value)}")
+        return "\n".join(lines)
+    if kind == RESULTS_FORMAT:
+        config, rows, arrays = read_results(path)
+        lines = [f"{path}: fpdiff results (format {RESULTS_FORMAT!r})"]
+        for section, values in config.items():
+            lines.append(f"  [{section}] " + ", ".join(f"{k} = {_short(v)}" for k, v in values.items()))
+        lines.append(format_table(rows))
+        return "\n".join(lines)
+    raise InputError(f"{path!r} is HDF5 but neither an fpdiff score file nor a results file (format = {kind!r})")
+
+
+def _short(value, width=60):
+    text = repr(value.tolist() if isinstance(value, np.ndarray) else value)
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+BENCHMARKS = ("forward", "reverse", "particles")
+
+
+def bench(args):
+    folder = _benchmark_folder()
+    names = args.names or list(BENCHMARKS)
+    for name in names:
+        if name not in BENCHMARKS:
+            raise InputError(f"unknown benchmark {name!r}; benchmarks: {', '.join(BENCHMARKS)}")
+    for name in names:
+        command = [sys.executable, os.path.join(folder, f"bench_{name}.py")] + (["--write"] if args.write else [])
+        print(f"$ {' '.join(command)}", flush=True)
+        if subprocess.call(command) != 0:
+            raise InputError(f"benchmark {name!r} failed (see above)")
+
+
+def _benchmark_folder():
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for folder in (os.path.join(here, "benchmarks"), os.path.join(os.getcwd(), "benchmarks")):
+        if os.path.isfile(os.path.join(folder, "_machine.py")):
+            return folder
+    raise InputError("`fpdiff bench` runs the scripts in benchmarks/ of a source checkout: run it inside the "
+                     "fpdiff repository (git clone, then `pip install .`)")

@@ -1,0 +1,279 @@
+"""Experiment files: what ``fpdiff run experiment.toml`` reads, checked key by key.
+
+An experiment is a forward process, data, a score source, a grid, the times
+``T`` and ``t_min``, the gammas, and which views to run. Every key is checked
+against a schema; a problem raises :class:`InputError` with the key's path
+(``[score].path: ...``). The reference of every key is ``docs/experiments.md``.
+
+Example::
+
+    [process]
+    kind = "OU"            # OU (beta, sigma), VP (beta_min, beta_max), VE (sigma_min, sigma_max), Brownian (sigma)
+
+    [data]
+    kind = "mixture"       # "mixture", "points" (path to .npy / .txt / .csv) or "builtin" (name)
+    weights = [0.5, 0.5]
+    means = [[-2.0], [2.0]]
+    covariances = [0.09, 0.25]
+
+    [grid]
+    bounds = [[-8.0, 8.0]]
+    cells = [800]
+
+    [time]
+    T = 1.0
+    t_min = 1e-3
+
+    [reverse]
+    gammas = [0.0, 0.5, 1.0, 2.0]
+
+    [score]
+    source = "exact"       # "exact", "empirical", "grid" or "file"
+
+    [views]
+    density = true
+    particles = 100000
+
+    [output]
+    folder = "results"
+"""
+
+import dataclasses
+import hashlib
+import inspect
+import json
+import os
+import tomllib
+
+import numpy as np
+
+from .distributions import Empirical, GaussianMixture
+from .errors import InputError
+from .grid import Grid
+from .processes import PROCESSES, process_from_dict
+
+#: built-in data sets: name -> (description, factory)
+BUILTINS = {
+    "bimodal-1d": ("0.5 N(-2, 0.3^2) + 0.5 N(2, 0.5^2)",
+                   lambda: GaussianMixture([0.5, 0.5], [[-2.0], [2.0]], [0.3**2, 0.5**2])),
+    "trimodal-1d": ("three unequal modes at -3, 0, 2.5",
+                    lambda: GaussianMixture([0.2, 0.5, 0.3], [[-3.0], [0.0], [2.5]], [0.1, 0.3, 0.05])),
+    "ring-2d": ("eight modes on the circle of radius 3",
+                lambda: GaussianMixture(np.full(8, 1 / 8), 3 * np.stack([np.cos(np.arange(8) * np.pi / 4),
+                                                                         np.sin(np.arange(8) * np.pi / 4)], 1),
+                                        np.full(8, 0.1))),
+    "pair-2d": ("two anisotropic modes",
+                lambda: GaussianMixture([0.4, 0.6], [[-1.5, 0.5], [1.5, -0.5]], [[0.2, 0.6], [0.5, 0.15]])),
+}
+SCORE_SOURCES = ("exact", "empirical", "grid", "file")
+
+
+def _fail(path, problem):
+    raise InputError(f"[{path[0]}]{'.' + '.'.join(path[1:]) if len(path) > 1 else ''}: {problem}")
+
+
+def _number(value, path, positive=False, nonnegative=False, integer=False):
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds) or not np.isfinite(value):
+        _fail(path, f"expected {'an integer' if integer else 'a number'}; got {value!r}")
+    if positive and not value > 0:
+        _fail(path, f"must be > 0; got {value!r}")
+    if nonnegative and not value >= 0:
+        _fail(path, f"must be >= 0; got {value!r}")
+    return value
+
+
+def _table(config, name, known, required=()):
+    section = config.get(name, {})
+    if not isinstance(section, dict):
+        _fail((name,), f"expected a table [{name}]; got {section!r}")
+    unknown = sorted(set(section) - set(known))
+    if unknown:
+        _fail((name, unknown[0]), f"unknown key; known keys of [{name}]: {', '.join(sorted(known))}")
+    for key in required:
+        if key not in section:
+            _fail((name, key), "missing")
+    return section
+
+
+@dataclasses.dataclass
+class Experiment:
+    """A checked experiment (see the module docstring); ``config`` is the file's content with defaults filled in."""
+
+    config: dict
+    process: object
+    data: object
+    grid: Grid
+    T: float
+    t_min: float
+    steps: object
+    particle_steps: int
+    gammas: tuple
+    start: str
+    score_source: str
+    score_options: dict
+    density: bool
+    particles: int
+    scheme: str
+    folder: str
+    seed: int
+
+    @property
+    def fingerprint(self):
+        """A hash of the configuration: a resumed run must have the same."""
+        return hashlib.sha256(json.dumps(self.config, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def load_experiment(path, overrides=None):
+    """Read and check the experiment file ``path`` (TOML); relative paths in it are relative to its folder."""
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as file:
+            config = tomllib.load(file)
+    except FileNotFoundError:
+        raise InputError(f"experiment file {path!r} does not exist") from None
+    except tomllib.TOMLDecodeError as error:
+        raise InputError(f"experiment file {path!r} is not valid TOML: {error}") from None
+    return experiment_from_dict(config, base=os.path.dirname(os.path.abspath(path)), overrides=overrides)
+
+
+def experiment_from_dict(config, base=".", overrides=None):
+    """Check an experiment given as a dict (the parsed TOML); see :func:`load_experiment`."""
+    config = json.loads(json.dumps(config))  # a deep copy of plain types
+    for section, values in (overrides or {}).items():
+        config.setdefault(section, {}).update(values)
+    unknown = sorted(set(config) - {"process", "data", "grid", "time", "reverse", "score", "views", "output"})
+    if unknown:
+        _fail((unknown[0],), "unknown section; sections: process, data, grid, time, reverse, score, views, output")
+
+    section = _table(config, "process", {"kind", "beta", "sigma", "beta_min", "beta_max", "sigma_min", "sigma_max"},
+                     required=("kind",))
+    kind = section["kind"]
+    if kind not in PROCESSES:
+        _fail(("process", "kind"), f"must be one of {sorted(PROCESSES)}; got {kind!r}")
+    accepted = set(inspect.signature(PROCESSES[kind]).parameters)
+    for key, value in section.items():
+        if key != "kind":
+            if key not in accepted:
+                _fail(("process", key), f"not a parameter of {kind}; its parameters: {', '.join(sorted(accepted))}")
+            _number(value, ("process", key), positive=True)
+    process = process_from_dict(section)
+
+    data = _data(_table(config, "data", {"kind", "weights", "means", "covariances", "path", "name"},
+                        required=("kind",)), base)
+    dim = data.dim
+
+    section = _table(config, "grid", {"bounds", "cells"}, required=("bounds", "cells"))
+    bounds, cells = section["bounds"], section["cells"]
+    if (not isinstance(bounds, list) or len(bounds) != dim
+            or not all(isinstance(b, list) and len(b) == 2 for b in bounds)):
+        _fail(("grid", "bounds"), f"expected {dim} pair(s) [lo, hi] (one per dimension of the data); got {bounds!r}")
+    for i, (lo, hi) in enumerate(bounds):
+        _number(lo, ("grid", "bounds", str(i))), _number(hi, ("grid", "bounds", str(i)))
+        if not lo < hi:
+            _fail(("grid", "bounds", str(i)), f"needs lo < hi; got [{lo}, {hi}]")
+    cells = cells if isinstance(cells, list) else [cells]
+    if len(cells) != dim:
+        _fail(("grid", "cells"), f"expected {dim} cell count(s); got {section['cells']!r}")
+    for i, n in enumerate(cells):
+        if _number(n, ("grid", "cells", str(i)), integer=True) < 2:
+            _fail(("grid", "cells", str(i)), f"needs at least 2 cells; got {n}")
+    grid = Grid(bounds, cells)
+
+    section = _table(config, "time", {"T", "t_min", "steps", "particle_steps"}, required=("T",))
+    T = _number(section["T"], ("time", "T"), positive=True)
+    t_min = _number(section.setdefault("t_min", 1e-3), ("time", "t_min"), positive=True)
+    if not t_min < T:
+        _fail(("time", "t_min"), f"must be < T = {T}; got {t_min}")
+    steps = section.get("steps")  # None: the density solver's automatic choice
+    if steps is not None:
+        steps = int(_number(steps, ("time", "steps"), positive=True, integer=True))
+    particle_steps = _number(section.setdefault("particle_steps", 200), ("time", "particle_steps"),
+                             positive=True, integer=True)
+
+    section = _table(config, "reverse", {"gammas", "start"})
+    start = section.setdefault("start", "prior")
+    if start not in ("prior", "data"):
+        _fail(("reverse", "start"), f"must be \"prior\" (the process's prior at T) or \"data\" (the noised data "
+                                    f"law p_T, exact); got {start!r}")
+    gammas = section.setdefault("gammas", [1.0])
+    if not isinstance(gammas, list) or not gammas:
+        _fail(("reverse", "gammas"), f"expected a non-empty list of gammas >= 0; got {gammas!r}")
+    gammas = tuple(float(_number(g, ("reverse", "gammas", str(i)), nonnegative=True)) for i, g in enumerate(gammas))
+
+    section = _table(config, "score", {"source", "path", "n_train", "outside"})
+    source = section.setdefault("source", "exact")
+    if source not in SCORE_SOURCES:
+        _fail(("score", "source"), f"must be one of {SCORE_SOURCES}; got {source!r}")
+    score_options = {}
+    if source == "file":
+        if not isinstance(section.get("path"), str):
+            _fail(("score", "path"), "the path of a score file is needed with source = \"file\"")
+        score_options["path"] = os.path.join(base, section["path"])
+        if not os.path.isfile(score_options["path"]):
+            _fail(("score", "path"), f"no such file: {score_options['path']!r}")
+        score_options["outside"] = section.setdefault("outside", "raise")
+        if score_options["outside"] not in ("raise", "clamp"):
+            _fail(("score", "outside"), f"must be \"raise\" or \"clamp\"; got {score_options['outside']!r}")
+    if source == "empirical":
+        default = len(data.points) if isinstance(data, Empirical) else 100
+        score_options["n_train"] = _number(section.setdefault("n_train", default), ("score", "n_train"),
+                                           positive=True, integer=True)
+
+    section = _table(config, "views", {"density", "particles", "scheme"})
+    density = section.setdefault("density", True)
+    if not isinstance(density, bool):
+        _fail(("views", "density"), f"expected true or false; got {density!r}")
+    particles = section.setdefault("particles", 0)
+    particles = 0 if particles is False else _number(particles, ("views", "particles"), nonnegative=True,
+                                                      integer=True)
+    scheme = section.setdefault("scheme", "ei")
+    from .particles import SCHEMES
+
+    if scheme not in SCHEMES:
+        _fail(("views", "scheme"), f"must be one of {sorted(SCHEMES)}; got {scheme!r}")
+    if not density and not particles:
+        _fail(("views",), "nothing to run: set density = true or particles > 0")
+
+    section = _table(config, "output", {"folder", "seed"})
+    folder = section.setdefault("folder", "fpdiff-results")
+    if not isinstance(folder, str) or not folder:
+        _fail(("output", "folder"), f"expected a folder name; got {folder!r}")
+    seed = _number(section.setdefault("seed", 0), ("output", "seed"), nonnegative=True, integer=True)
+    return Experiment(config, process, data, grid, float(T), float(t_min), steps, int(particle_steps), gammas,
+                      start, source, score_options, density, int(particles), scheme, os.path.join(base, folder), int(seed))
+
+
+def _data(section, base):
+    kind = section["kind"]
+    if kind == "mixture":
+        for key in ("weights", "means", "covariances"):
+            if key not in section:
+                _fail(("data", key), "missing (a mixture needs weights, means and covariances)")
+        try:
+            return GaussianMixture(section["weights"], section["means"], section["covariances"])
+        except (InputError, ValueError, TypeError) as error:
+            _fail(("data",), f"not a valid mixture: {error}")
+    if kind == "points":
+        if not isinstance(section.get("path"), str):
+            _fail(("data", "path"), "the path of a points file (.npy, .txt or .csv) is needed with kind = \"points\"")
+        return Empirical(read_points(os.path.join(base, section["path"]), "[data].path"))
+    if kind == "builtin":
+        name = section.get("name")
+        if name not in BUILTINS:
+            _fail(("data", "name"), f"must be one of {sorted(BUILTINS)}; got {name!r}")
+        return BUILTINS[name][1]()
+    _fail(("data", "kind"), f"must be \"mixture\", \"points\" or \"builtin\"; got {kind!r}")
+
+
+def read_points(path, name):
+    """Data points (n, d) from a .npy, .txt or .csv file; ``name`` is what the error messages call it."""
+    try:
+        points = np.load(path) if path.endswith(".npy") else np.loadtxt(
+            path, delimiter="," if path.endswith(".csv") else None, ndmin=2)
+    except (OSError, ValueError) as error:
+        raise InputError(f"{name}: cannot read points from {path!r}: {error}") from None
+    points = points[:, None] if points.ndim == 1 else points
+    if points.ndim != 2 or len(points) == 0 or not np.all(np.isfinite(points)):
+        raise InputError(f"{name}: {path!r} must hold finite points of shape (n, d); got shape {points.shape}")
+    return points

@@ -1,0 +1,285 @@
+r"""Tabulated (learned) scores: a field given on a tensor grid at a list of times.
+
+A score network trained elsewhere is exported as its output on a grid of
+nodes at times :math:`t_0 < \dots < t_{n-1}` (the HDF5 format of
+:mod:`fpdiff.io`, ``docs/score-format.md``). The output may be in any of the
+four common parametrisations, related to the score :math:`s = \nabla\log p_t`
+through the forward process (:math:`X_t = \alpha_t X_0 + \sqrt{v_t}\,\varepsilon`):
+
+==============  ======================================  ========================================================
+name            the network predicts                    score
+==============  ======================================  ========================================================
+``"score"``     :math:`s`                               :math:`s`
+``"eps"``       :math:`\varepsilon`                     :math:`-\varepsilon/\sqrt{v_t}`
+``"x0"``        :math:`\hat x_0`                        :math:`(\alpha_t \hat x_0 - x)/v_t`
+``"v"``         :math:`\alpha_t\varepsilon - \sqrt{v_t}\,\hat x_0`  :math:`-(\alpha_t V + \sqrt{v_t}\,x)/(\sqrt{v_t}(\alpha_t^2 + v_t))`
+==============  ======================================  ========================================================
+
+(for ``"v"``: :math:`\varepsilon = (\alpha_t V + \sqrt{v_t} x)/(\alpha_t^2 + v_t)`, which is
+Salimans & Ho's v-prediction when :math:`\alpha_t^2 + v_t = 1`). Each is affine in the
+table value :math:`V`: :math:`s = a(t) V + b(t) x`.
+
+:class:`TabulatedScore` converts every time slice to the score at its nodes
+once, then interpolates **multilinearly in x** (numba kernel, also inside the
+particle kernels) and **linearly in t**. Because the conversion is affine in
+``x`` and multilinear interpolation reproduces affine functions exactly, the
+same field stored in any parametrisation gives the same score (to rounding).
+
+Outside the tabulated box the policy ``outside`` decides: ``"raise"``
+(default) raises :class:`InputError` with the box, ``"clamp"`` uses the value
+at the nearest point of the box (constant extension). A time outside
+:math:`[t_0, t_{n-1}]` always raises.
+"""
+
+import numpy as np
+
+from . import _score_kernels
+from ._validation import check_choice
+from .errors import InputError
+from .scores import Score, _check_process
+
+PARAMETRIZATIONS = ("score", "eps", "x0", "v")
+OUTSIDE_POLICIES = ("raise", "clamp")
+
+#: points x table corners above which interpolation runs on all threads
+PARALLEL_WORK = 100_000
+
+
+def score_coefficients(process, t, parametrization):
+    """``(a, b)`` with score ``s = a V + b x`` for table values ``V`` in ``parametrization`` at time ``t``."""
+    alpha, variance = float(process.alpha(t)), float(process.variance(t))
+    std = np.sqrt(variance)
+    if parametrization == "score":
+        return 1.0, 0.0
+    if parametrization == "eps":
+        return -1.0 / std, 0.0
+    if parametrization == "x0":
+        return alpha / variance, -1.0 / variance
+    norm = alpha * alpha + variance  # "v"
+    return -alpha / (std * norm), -1.0 / norm
+
+
+def to_score(values, points, t, process, parametrization):
+    """The score from table values ``values`` (..., d) at points ``points`` (broadcastable) and time ``t``."""
+    a, b = score_coefficients(process, t, parametrization)
+    return a * values + b * points if b else a * values
+
+
+def from_score(scores, points, t, process, parametrization):
+    """Inverse of :func:`to_score`: the table values in ``parametrization`` of the score ``scores``."""
+    a, b = score_coefficients(process, t, parametrization)
+    return (scores - b * points) / a if b else scores / a
+
+
+def check_field(t, values, axes=None, points=None, error=InputError, name=lambda key: f"`{key}`"):
+    """Check the arrays of a score field; raise ``error`` naming the array (``name(key)``) and the problem.
+
+    ``t`` (n_t,) strictly increasing and > 0; grid layout: ``axes`` d arrays, each
+    strictly increasing with at least 2 nodes, ``values`` (n_t, n_0, ..., n_{d-1}, d);
+    point layout: ``points`` and ``values`` (n_t, M, d). Everything finite.
+    Returns the arrays as float arrays of their own precision (float32 stays float32).
+    """
+    def floating(array, key):
+        array = np.asarray(array)
+        if array.dtype.kind not in "fiu" or array.dtype.itemsize > 8:
+            raise error(f"{name(key)} must hold real numbers (float32 or float64); got dtype {array.dtype}")
+        if array.dtype.kind != "f":
+            array = array.astype(np.float64)
+        if not np.all(np.isfinite(array)):
+            raise error(f"{name(key)} contains NaN or inf (first at index {_first_bad(array)})")
+        return array
+
+    t = floating(t, "t")
+    if t.ndim != 1 or len(t) == 0:
+        raise error(f"{name('t')} must be a non-empty 1-D array of times; got shape {t.shape}")
+    if np.any(np.diff(t) <= 0) or t[0] <= 0:
+        raise error(f"{name('t')} must be strictly increasing and > 0; got {_preview(t)}")
+    if (axes is None) == (points is None):
+        raise error(f"a score field has either {name('axes')} (grid layout) or {name('points')} (point layout)")
+    if axes is not None:
+        if len(axes) == 0:
+            raise error(f"{name('axes')} must hold one coordinate array per dimension; got none")
+        axes = [floating(axis, f"axes/{i}") for i, axis in enumerate(axes)]
+        for i, axis in enumerate(axes):
+            if axis.ndim != 1 or len(axis) < 2 or np.any(np.diff(axis) <= 0):
+                raise error(f"{name(f'axes/{i}')} must be a strictly increasing 1-D array of at least 2 "
+                            f"coordinates; got shape {axis.shape}: {_preview(axis)}")
+        expected = (len(t), *(len(axis) for axis in axes), len(axes))
+    else:
+        points = floating(points, "points")
+        if points.ndim != 3 or points.shape[0] != len(t) or 0 in points.shape:
+            raise error(f"{name('points')} must have shape (n_t, M, d) = ({len(t)}, M, d) with M, d >= 1; "
+                        f"got {points.shape}")
+        expected = points.shape
+    values = floating(values, "values")
+    if values.shape != expected:
+        raise error(f"{name('values')} must have shape {expected} (n_t, "
+                    f"{'n_0, ..., n_{d-1}' if axes is not None else 'M'}, d); got {values.shape}")
+    return t, values, axes, points
+
+
+def grid_nodes(axes):
+    """The nodes of the tensor grid of ``axes`` as points, shape ``(prod n_i, d)``, axis 0 slowest."""
+    mesh = np.meshgrid(*axes, indexing="ij")
+    return np.stack([m.ravel() for m in mesh], axis=-1)
+
+
+def _first_bad(array):
+    return tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
+
+
+def _preview(array, count=6):
+    text = np.array2string(np.asarray(array).ravel()[:count], precision=6, separator=", ")
+    return text[:-1] + ", ...]" if np.size(array) > count else text
+
+
+class TabulatedScore(Score):
+    r"""A score given on a tensor grid of nodes at times ``t``: multilinear in x, linear in t.
+
+    Parameters
+    ----------
+    process : LinearProcess
+        The forward process the field belongs to (converts the parametrisation).
+    t : array_like, shape (n_t,)
+        Strictly increasing times > 0; the score is valid on ``[t[0], t[-1]]``.
+    axes : sequence of d array_like
+        Strictly increasing node coordinates of each axis (uniform or not), >= 2 each.
+    values : array_like, shape (n_t, n_0, ..., n_{d-1}, d)
+        The field at the nodes, in ``parametrization``.
+    parametrization : {"score", "eps", "x0", "v"}
+        What ``values`` hold (module docstring).
+    outside : {"raise", "clamp"}
+        Policy for points outside the box of the axes.
+    meta : dict, optional
+        Free-form information (e.g. how the field was trained); kept and saved.
+
+    Notes
+    -----
+    Used as the ``score`` of :func:`fpdiff.solve_reverse` (face values by
+    interpolation) and of :func:`fpdiff.sample_reverse`, where it is
+    interpolated inside the numba particle kernels. Save with :meth:`save`
+    or :func:`fpdiff.save_score`; make one from any score with :func:`tabulate_score`.
+    """
+
+    def __init__(self, process, t, axes, values, parametrization="score", outside="raise", meta=None):
+        self.process = _check_process(process)
+        self.parametrization = check_choice(parametrization, "parametrization", PARAMETRIZATIONS)
+        self.outside = check_choice(outside, "outside", OUTSIDE_POLICIES)
+        self.t, self.values, axes, _ = check_field(t, values, axes=axes)
+        self.axes = tuple(np.ascontiguousarray(axis, dtype=np.float64) for axis in axes)
+        self.dim = len(self.axes)
+        self.shape = tuple(len(axis) for axis in self.axes)
+        self.meta = dict(meta or {})
+        self.t_range = (float(self.t[0]), float(self.t[-1]))
+        self.box = [(float(axis[0]), float(axis[-1])) for axis in self.axes]
+        nodes = self.nodes()
+        self._tables = np.ascontiguousarray(np.stack([
+            to_score(np.asarray(v, dtype=np.float64).reshape(-1, self.dim), nodes, float(s), process, parametrization)
+            for s, v in zip(self.t, self.values)
+        ]))
+        bad = [float(s) for s, table in zip(self.t, self._tables) if not np.all(np.isfinite(table))]
+        if bad:
+            raise InputError(f"`values` converted from {parametrization!r} to the score is not finite at t = "
+                             f"{bad[0]:.6g} (values too large, or v_t rounds to 0)")
+        self._flat_axes = np.ascontiguousarray(np.concatenate(self.axes))
+        self._layout = np.array([self.outside == "clamp", *self.shape], dtype=np.int64)
+        self._last = (None, None)
+
+    def nodes(self):
+        """The table's nodes as points, shape ``(prod n_i, d)`` in C order (axis 0 slowest)."""
+        return grid_nodes(self.axes)
+
+    def table(self, t):
+        """The score at the nodes at time ``t`` (linear in t between slices), shape ``(prod n_i, d)``."""
+        t = self.check_time(t)
+        if self._last[0] != t:
+            right = int(np.clip(np.searchsorted(self.t, t), 1, max(len(self.t) - 1, 1)))
+            if len(self.t) == 1:
+                table = self._tables[0]
+            else:
+                weight = (t - self.t[right - 1]) / (self.t[right] - self.t[right - 1])
+                table = np.ascontiguousarray((1 - weight) * self._tables[right - 1] + weight * self._tables[right])
+            self._last = (t, table)
+        return self._last[1]
+
+    def kernel_data(self, t):
+        """``(axes, table, layout)`` for the interpolation kernels at time ``t``."""
+        return self._flat_axes, self.table(t), self._layout
+
+    def box_message(self):
+        """Which box the table covers, and how to allow points outside it."""
+        return (f"the TabulatedScore covers the box {self.box}; outside it, pass outside='clamp' "
+                "(constant extension) or tabulate a larger box")
+
+    def _score(self, x, t):
+        axes, table, layout = self.kernel_data(t)
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        out = np.empty_like(x)
+        _score_kernels.table_interpolate(x, axes, layout, table, out, len(x) << self.dim >= PARALLEL_WORK)
+        if self.outside == "raise":
+            outside = ~np.isfinite(out[:, 0])
+            if np.any(outside):
+                raise InputError(f"{int(outside.sum())} point(s) outside the tabulated box, e.g. "
+                                 f"{x[np.argmax(outside)].tolist()}: {self.box_message()}")
+        return out
+
+    def save(self, path, parametrization=None, meta=None):
+        """Write the field to ``path`` (HDF5, :func:`fpdiff.save_score`), converted to ``parametrization``.
+
+        By default the values are written as given (in their own parametrisation
+        and precision), so :func:`fpdiff.load_score` returns them bit for bit.
+        """
+        from .io import save_score
+
+        values = self.values
+        if parametrization is not None and parametrization != self.parametrization:
+            check_choice(parametrization, "parametrization", PARAMETRIZATIONS)
+            nodes = self.nodes()
+            values = np.stack([from_score(table, nodes, float(s), self.process, parametrization)
+                               for s, table in zip(self.t, self._tables)]).reshape(self.values.shape)
+        save_score(path, self.process, self.t, values, axes=self.axes,
+                   parametrization=parametrization or self.parametrization,
+                   meta=self.meta if meta is None else meta)
+
+
+def tabulate_score(score, t, axes, process=None, parametrization="score", outside="raise"):
+    """Sample any fpdiff score on the nodes of ``axes`` at times ``t``: a :class:`TabulatedScore`.
+
+    ``parametrization`` chooses what the table stores (it matters only for
+    :meth:`TabulatedScore.save`); ``process`` defaults to the score's own.
+    """
+    process = score.process if process is None else process
+    if process is None:
+        raise InputError(f"{type(score).__name__} has no forward process: pass `process=`")
+    axes = [np.asarray(axis, dtype=np.float64) for axis in axes]
+    t = np.asarray(t, dtype=np.float64)
+    shape = tuple(len(axis) for axis in axes)
+    nodes = grid_nodes(axes)
+    values = np.stack([from_score(score.score(nodes, float(s)), nodes, float(s), process, parametrization)
+                       for s in t]).reshape(len(t), *shape, len(axes))
+    return TabulatedScore(process, t, axes, values, parametrization=parametrization, outside=outside)
+
+
+class ScoreSamples:
+    """A score field at scattered points (the point layout of the format): for audits, not for solving.
+
+    ``t`` (n_t,), ``points`` (n_t, M, d) and ``values`` (n_t, M, d) in
+    ``parametrization``; :attr:`scores` holds them converted to the score.
+    """
+
+    def __init__(self, process, t, points, values, parametrization="score", meta=None):
+        self.process = _check_process(process)
+        self.parametrization = check_choice(parametrization, "parametrization", PARAMETRIZATIONS)
+        self.t, self.values, _, self.points = check_field(t, values, points=points)
+        self.dim = self.points.shape[2]
+        self.meta = dict(meta or {})
+        self.scores = np.stack([to_score(np.asarray(v, np.float64), np.asarray(p, np.float64), float(s), process,
+                                         parametrization) for s, p, v in zip(self.t, self.points, self.values)])
+
+    def save(self, path, meta=None):
+        """Write the samples to ``path`` (HDF5, point layout, values as given)."""
+        from .io import save_score
+
+        save_score(path, self.process, self.t, self.values, points=self.points,
+                   parametrization=self.parametrization, meta=self.meta if meta is None else meta)
+

@@ -1,0 +1,848 @@
+"""The HDF5 score-field format (``fpdiff.io``, ``docs/score-format.md``).
+
+Round trips are exact (bit for bit, float32 and float64, both layouts, every
+parametrisation, free-form ``meta``) and atomic; every malformed file gives a
+``FormatError`` naming the dataset or attribute and the problem; property
+tests draw shapes and structural corruptions; a byte-level fuzz loop runs in a
+subprocess with a timeout, because a crash or an endless loop inside libhdf5
+cannot be caught in-process.
+"""
+
+import ast
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+import h5py
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import fpdiff as fd
+from fpdiff import io as score_io
+from fpdiff.errors import FormatError, InputError
+from fpdiff.tabulated import PARAMETRIZATIONS
+
+PROCESS = fd.OU(beta=1.0, sigma=2**0.5)
+PROCESSES = [fd.OU(beta=0.7, sigma=1.3), fd.VP(), fd.VE(sigma_min=0.01, sigma_max=5.0), fd.Brownian(sigma=0.8)]
+REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(fd.__file__)))
+PROPERTY = settings(deadline=None, max_examples=30, suppress_health_check=[HealthCheck.too_slow])
+
+
+def grid_field(shape=(4, 5), n_t=3, dtype=np.float64, seed=0):
+    """``t, axes, values`` of a grid-layout field with random values."""
+    rng = np.random.default_rng(seed)
+    t = np.linspace(0.1, 1.0, n_t).astype(dtype)
+    axes = []  # non-uniform nodes spanning [-2, 2]
+    for n in shape:
+        axis = np.linspace(-2.0, 2.0, n)
+        axis[1:-1] += rng.uniform(-0.2, 0.2, n - 2) * (4.0 / (n - 1))
+        axes.append(axis.astype(dtype))
+    values = rng.standard_normal((n_t, *shape, len(shape))).astype(dtype)
+    return t, axes, values
+
+
+def point_field(n_t=2, count=6, dim=3, dtype=np.float64, seed=1):
+    """``t, points, values`` of a point-layout field."""
+    rng = np.random.default_rng(seed)
+    t = np.linspace(0.2, 0.9, n_t).astype(dtype)
+    return t, rng.standard_normal((n_t, count, dim)).astype(dtype), rng.standard_normal((n_t, count, dim)).astype(dtype)
+
+
+def write_with_h5py(path, t, values, axes=None, points=None, parametrization="score", process=PROCESS):
+    """A score file written with h5py alone, as a program without fpdiff writes it (variable-length strings)."""
+    with h5py.File(path, "w") as file:
+        file.attrs["format"] = "fpdiff.score-field"
+        file.attrs["version"] = 1
+        file.attrs["process"] = json.dumps(process.to_dict())
+        file.attrs["parametrization"] = parametrization
+        file["t"] = t
+        if axes is not None:
+            for i, axis in enumerate(axes):
+                file[f"axes/{i}"] = axis
+        if points is not None:
+            file["points"] = points
+        file["values"] = values
+
+
+def assert_bits_equal(actual, expected):
+    """Same dtype, same shape, same bytes (so -0.0 and the last bit of a float32 count)."""
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    assert actual.dtype == expected.dtype and actual.shape == expected.shape
+    assert actual.tobytes() == expected.tobytes()
+
+
+def assert_meta_equal(actual, expected):
+    assert isinstance(actual, dict) and set(actual) == set(expected)
+    for key, value in expected.items():
+        if isinstance(value, dict):
+            assert_meta_equal(actual[key], value)
+        elif isinstance(value, (np.ndarray, list)):
+            assert np.array_equal(actual[key], np.asarray(value)), key
+            assert np.asarray(actual[key]).dtype.kind == np.asarray(value).dtype.kind, key
+        else:
+            assert type(actual[key]) is type(value) and actual[key] == value, key
+
+
+def leftovers(folder, keep):
+    """Files in ``folder`` other than ``keep`` (temporary files a write left behind)."""
+    return sorted(set(os.listdir(folder)) - set(keep))
+
+
+# ---------------------------------------------------------------- round trips
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("parametrization", PARAMETRIZATIONS)
+@pytest.mark.parametrize("process", PROCESSES, ids=lambda p: type(p).__name__)
+def test_grid_round_trip_is_exact(tmp_path, dtype, parametrization, process):
+    t, axes, values = grid_field((4, 3), n_t=3, dtype=dtype)
+    values[0, 0, 0, 0] = -0.0
+    path = tmp_path / "field.h5"
+    fd.save_score(path, process, t, values, axes=axes, parametrization=parametrization)
+    score = fd.load_score(path)
+    assert isinstance(score, fd.TabulatedScore)
+    assert score.process == process and score.parametrization == parametrization
+    assert_bits_equal(score.t, t)
+    assert_bits_equal(score.values, values)
+    for loaded, axis in zip(score.axes, axes):
+        assert np.array_equal(loaded, axis.astype(np.float64))
+    with h5py.File(path, "r") as file:  # the file holds the arrays in their own precision
+        for i, axis in enumerate(axes):
+            assert_bits_equal(file[f"axes/{i}"][()], axis)
+    # the loaded score is the one built in memory from the same arrays
+    direct = fd.TabulatedScore(process, t, axes, values, parametrization)
+    x = np.random.default_rng(3).uniform(-2.0, 2.0, (50, 2))
+    assert np.array_equal(score.score(x, 0.4), direct.score(x, 0.4))
+    # saving what was loaded writes the same values again
+    score.save(tmp_path / "again.h5")
+    again = fd.load_score(tmp_path / "again.h5")
+    assert_bits_equal(again.values, values)
+    assert_bits_equal(again.t, t)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("parametrization", PARAMETRIZATIONS)
+def test_point_round_trip_is_exact(tmp_path, dtype, parametrization):
+    t, points, values = point_field(dtype=dtype)
+    path = tmp_path / "audit.h5"
+    fd.save_score(path, PROCESS, t, values, points=points, parametrization=parametrization)
+    samples = fd.load_score(path)
+    assert isinstance(samples, fd.ScoreSamples)
+    assert samples.parametrization == parametrization and samples.process == PROCESS
+    assert_bits_equal(samples.t, t)
+    assert_bits_equal(samples.points, points)
+    assert_bits_equal(samples.values, values)
+    samples.save(tmp_path / "again.h5")
+    assert_bits_equal(fd.load_score(tmp_path / "again.h5").values, values)
+
+
+def test_files_written_with_h5py_alone_load(tmp_path):
+    """A writer without fpdiff (h5py defaults: variable-length strings, int64 version) is read the same."""
+    t, axes, values = grid_field((3, 4), dtype=np.float32)
+    write_with_h5py(tmp_path / "plain.h5", t, values, axes=axes, parametrization="eps")
+    fd.save_score(tmp_path / "fpdiff.h5", PROCESS, t, values, axes=axes, parametrization="eps")
+    plain, ours = fd.load_score(tmp_path / "plain.h5"), fd.load_score(tmp_path / "fpdiff.h5")
+    assert plain.parametrization == "eps" and plain.process == PROCESS
+    x = np.random.default_rng(0).uniform(-2.0, 2.0, (20, 2))
+    assert np.array_equal(plain.score(x, 0.55), ours.score(x, 0.55))
+
+
+@pytest.mark.parametrize("parametrization", PARAMETRIZATIONS)
+def test_parametrizations_follow_the_documented_conventions(tmp_path, parametrization):
+    """Values written by hand from the documented formulas give the exact score.
+
+    p_0 = delta_m, so p_t = N(alpha m, v I) and s = -(x - alpha m)/v, affine
+    in x: multilinear interpolation reproduces it to rounding.
+    """
+    process, m = fd.OU(beta=0.8, sigma=1.1), np.array([0.3, -0.5])
+    t = np.array([0.2, 0.6, 1.5])
+    axes = [np.linspace(-2.0, 2.0, 5), np.array([-3.0, -1.0, 0.5, 2.0])]
+    nodes = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1)
+    slices = []
+    for s in t:
+        alpha, variance = float(process.alpha(s)), float(process.variance(s))
+        eps = (nodes - alpha * m) / np.sqrt(variance)
+        slices.append({"score": -eps / np.sqrt(variance), "eps": eps, "x0": np.broadcast_to(m, nodes.shape),
+                       "v": alpha * eps - np.sqrt(variance) * m}[parametrization])
+    fd.save_score(tmp_path / "f.h5", process, t, np.stack(slices), axes=axes, parametrization=parametrization)
+    score = fd.load_score(tmp_path / "f.h5")
+    x = np.random.default_rng(1).uniform([-2.0, -3.0], [2.0, 2.0], (40, 2))
+    for s in t:
+        exact = -(x - float(process.alpha(s)) * m) / float(process.variance(s))
+        np.testing.assert_allclose(score.score(x, s), exact, rtol=1e-12, atol=1e-12)
+
+
+def test_meta_round_trip(tmp_path):
+    meta = {
+        "model": "unet-σβ",  # non-ASCII text
+        "epochs": 120,
+        "large": 2**62,
+        "negative": -7,
+        "learning_rate": 3e-4,
+        "complex": 1.5 - 2j,
+        "ema": True,
+        "none": None,
+        "empty": "",
+        "losses": np.array([0.5, 0.25, 0.125]),
+        "steps": [1, 2, 3],
+        "mask": np.array([True, False]),
+        "names": ["train", "valid"],
+        "image": np.arange(12, dtype=np.float32).reshape(3, 4),
+        "training": {"optimizer": {"name": "adam", "betas": np.array([0.9, 0.999])}, "seed": 0},
+        "nothing": {},
+    }
+    t, axes, values = grid_field((3,))
+    fd.save_score(tmp_path / "f.h5", PROCESS, t, values, axes=axes, meta=meta)
+    score = fd.load_score(tmp_path / "f.h5")
+    assert_meta_equal(score.meta, meta)
+    assert score.meta["image"].dtype == np.float32
+    score.save(tmp_path / "again.h5")  # meta travels with the score
+    assert_meta_equal(fd.load_score(tmp_path / "again.h5").meta, meta)
+
+
+@pytest.mark.parametrize("meta, match", [
+    ({"a/b": 1}, "keys must be non-empty strings without '/'"),
+    ({1: 1}, "keys must be non-empty strings"),
+    ({"": 1}, "keys must be non-empty strings"),
+    ({"ok": {"bad/key": 1}}, r"`meta/ok` keys"),
+    ({"objects": [{"a": 1}]}, r"`meta/objects` must be"),
+    ({"huge": 2**70}, r"`meta/huge`"),
+    ("not a dict", "`meta` must be a dict"),
+])
+def test_bad_meta_is_an_input_error_and_writes_nothing(tmp_path, meta, match):
+    t, axes, values = grid_field((3,))
+    with pytest.raises(InputError, match=match):
+        fd.save_score(tmp_path / "f.h5", PROCESS, t, values, axes=axes, meta=meta)
+    assert os.listdir(tmp_path) == []
+
+
+def test_save_rejects_bad_arguments(tmp_path):
+    t, axes, values = grid_field((3,))
+    path = tmp_path / "f.h5"
+    with pytest.raises(InputError, match="`process`"):
+        fd.save_score(path, "OU", t, values, axes=axes)
+    with pytest.raises(InputError, match="`parametrization`"):
+        fd.save_score(path, PROCESS, t, values, axes=axes, parametrization="epsilon")
+    with pytest.raises(InputError, match="either"):
+        fd.save_score(path, PROCESS, t, values, axes=axes, points=np.zeros((3, 2, 1)))
+    with pytest.raises(InputError, match="`t`.*strictly increasing"):
+        fd.save_score(path, PROCESS, t[::-1], values, axes=axes)
+    with pytest.raises(InputError, match="`values`.*NaN or inf"):
+        fd.save_score(path, PROCESS, t, np.full_like(values, np.nan), axes=axes)
+    assert os.listdir(tmp_path) == []
+
+
+def test_other_dtypes_are_stored_as_float64(tmp_path):
+    """float16 and integer input is widened on writing, so the file is one fpdiff reads."""
+    t = np.array([0.25, 0.5], dtype=np.float16)
+    axes = [np.array([-1, 0, 2])]
+    values = np.arange(6, dtype=np.int32).reshape(2, 3, 1)
+    fd.save_score(tmp_path / "f.h5", PROCESS, t, values, axes=axes)
+    with h5py.File(tmp_path / "f.h5", "r") as file:
+        assert {file[name].dtype for name in ("t", "axes/0", "values")} == {np.dtype(np.float64)}
+    score = fd.load_score(tmp_path / "f.h5")
+    assert np.array_equal(score.t, t.astype(np.float64)) and np.array_equal(score.values, values)
+
+
+def test_overwrite_replaces_the_file(tmp_path):
+    path = tmp_path / "f.h5"
+    t, axes, values = grid_field((4,), dtype=np.float32)
+    fd.save_score(path, PROCESS, t, values, axes=axes, meta={"run": 1})
+    t2, points, values2 = point_field()
+    fd.save_score(path, fd.VP(), t2, values2, points=points, parametrization="x0", meta={"run": 2})
+    loaded = fd.load_score(path)
+    assert isinstance(loaded, fd.ScoreSamples) and loaded.meta == {"run": 2} and loaded.process == fd.VP()
+    assert_bits_equal(loaded.values, values2)
+    assert leftovers(tmp_path, ["f.h5"]) == []
+
+
+def test_new_files_get_the_usual_permissions(tmp_path):
+    old = os.umask(0o027)
+    try:
+        t, axes, values = grid_field((3,))
+        fd.save_score(tmp_path / "f.h5", PROCESS, t, values, axes=axes)
+    finally:
+        os.umask(old)
+    assert os.stat(tmp_path / "f.h5").st_mode & 0o777 == 0o640
+
+
+def test_written_files_have_no_global_heap(tmp_path):
+    """Text attributes are fixed-length strings: no global heap collection, whose corruption hangs libhdf5."""
+    t, axes, values = grid_field((3,))
+    fd.save_score(tmp_path / "f.h5", PROCESS, t, values, axes=axes,
+                  meta={"name": "x", "names": ["a", "b"], "nested": {"text": "y"}})
+    assert b"GCOL" not in (tmp_path / "f.h5").read_bytes()
+
+
+@pytest.mark.parametrize("failure", [RuntimeError("disk full"), KeyboardInterrupt()], ids=["error", "interrupt"])
+def test_a_crash_while_writing_keeps_the_previous_file(tmp_path, monkeypatch, failure):
+    path = tmp_path / "f.h5"
+    t, axes, values = grid_field((4, 3))
+    fd.save_score(path, PROCESS, t, values, axes=axes, meta={"version": "old"})
+    before = path.read_bytes()
+    written = []
+
+    def failing_create_dataset(self, name, *args, **kwargs):
+        written.append(name)
+        if name == "values":  # midway: t and the axes are already in the temporary file
+            raise failure
+        return original(self, name, *args, **kwargs)
+
+    original = h5py.Group.create_dataset
+    monkeypatch.setattr(h5py.Group, "create_dataset", failing_create_dataset)
+    with pytest.raises(type(failure)):
+        fd.save_score(path, fd.VP(), t, 2 * values, axes=axes, meta={"version": "new"})
+    monkeypatch.undo()
+    assert written[:2] == ["t", "0"]
+    assert path.read_bytes() == before
+    loaded = fd.load_score(path)
+    assert loaded.meta == {"version": "old"} and loaded.process == PROCESS
+    assert_bits_equal(loaded.values, values)
+    assert leftovers(tmp_path, ["f.h5"]) == []
+
+
+def test_a_failed_rename_keeps_the_previous_file(tmp_path, monkeypatch):
+    path = tmp_path / "f.h5"
+    t, axes, values = grid_field((3,))
+    fd.save_score(path, PROCESS, t, values, axes=axes)
+    before = path.read_bytes()
+
+    def failing_replace(source, target):
+        raise OSError("rename failed")
+
+    monkeypatch.setattr(score_io.os, "replace", failing_replace)
+    with pytest.raises(OSError, match="rename failed"):
+        fd.save_score(path, PROCESS, t, 2 * values, axes=axes)
+    monkeypatch.undo()
+    assert path.read_bytes() == before and leftovers(tmp_path, ["f.h5"]) == []
+
+
+@st.composite
+def valid_fields(draw, layouts=("grid", "points"), min_times=1):
+    """Random valid fields: d 1..3, n_t 1..4, axis lengths 2..6, float32 or float64."""
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    width = 32 if dtype == np.float32 else 64
+    layout = draw(st.sampled_from(layouts))
+    dim, n_t = draw(st.integers(1, 3)), draw(st.integers(min_times, 4))
+
+    def increasing(count, low):
+        steps = draw(hnp.arrays(np.float64, count, elements=st.floats(0.05, 2.0)))
+        return (low + np.cumsum(steps)).astype(dtype)
+
+    t = increasing(n_t, 0.0)
+    if layout == "grid":
+        axes = [increasing(draw(st.integers(2, 6)), -3.0) for _ in range(dim)]
+        shape = (n_t, *(len(axis) for axis in axes), dim)
+        points = None
+    else:
+        axes = None
+        shape = (n_t, draw(st.integers(1, 5)), dim)
+        points = draw(hnp.arrays(dtype, shape, elements=st.floats(-5, 5, width=width)))
+    values = draw(hnp.arrays(dtype, shape, elements=st.floats(-1e6, 1e6, width=width)))
+    return {"t": t, "axes": axes, "points": points, "values": values,
+            "parametrization": draw(st.sampled_from(PARAMETRIZATIONS))}
+
+
+@PROPERTY
+@given(field=valid_fields())
+def test_property_random_fields_round_trip_exactly(field):
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "f.h5")
+        fd.save_score(path, PROCESS, field["t"], field["values"], axes=field["axes"], points=field["points"],
+                      parametrization=field["parametrization"])
+        loaded = fd.load_score(path)
+        assert leftovers(folder, ["f.h5"]) == []
+    assert loaded.parametrization == field["parametrization"]
+    assert_bits_equal(loaded.t, field["t"])
+    assert_bits_equal(loaded.values, field["values"])
+    if field["axes"] is not None:
+        for axis, expected in zip(loaded.axes, field["axes"]):
+            assert np.array_equal(axis, expected)
+    else:
+        assert_bits_equal(loaded.points, field["points"])
+
+
+# ---------------------------------------------------------------- malformed files
+
+
+def replace(file, name, data, **options):
+    del file[name]
+    file.create_dataset(name, data=data, **options)
+
+
+def edit(name, change):
+    """Damage: replace dataset ``name`` by ``change(its data)``."""
+    return lambda file: replace(file, name, change(file[name][()]))
+
+
+def at(index, value):
+    """``change`` that sets one element (``index`` may be negative) to ``value``."""
+    def change(array):
+        array = array.copy()
+        array.reshape(-1)[index] = value
+        return array
+    return change
+
+
+def set_attribute(key, value):
+    def damage(file):
+        file.attrs[key] = value
+    return damage
+
+
+def delete(name):
+    def damage(file):
+        del file[name]
+    return damage
+
+
+def delete_attribute(key):
+    def damage(file):
+        del file.attrs[key]
+    return damage
+
+
+def last_axis(file):
+    return f"axes/{len(file['axes']) - 1}"
+
+
+def rename_last_axis(file):  # {0, ..., d-2, d}: a gap
+    file.move(last_axis(file), f"axes/{len(file['axes'])}")
+
+
+def extra_axis_name(file):
+    file["axes/x"] = np.array([0.0, 1.0])
+
+
+def empty_axes(file):
+    del file["axes"]
+    file.create_group("axes")
+
+
+def axes_as_dataset(file):
+    del file["axes"]
+    file["axes"] = np.linspace(-1.0, 1.0, 4)
+
+
+def axis_as_group(file):
+    del file["axes/0"]
+    file.create_group("axes/0")
+
+
+def values_as_group(file):
+    del file["values"]
+    file.create_group("values")
+
+
+def add_points(file):
+    file["points"] = np.zeros((len(file["t"]), 2, len(file["axes"])))
+
+
+def single_node_axis(file):
+    axis, values = file["axes/0"][()], file["values"][()]
+    replace(file, "axes/0", axis[:1])
+    replace(file, "values", values[:, :1])
+
+
+def empty_times(file):
+    t, values = file["t"][()], file["values"][()]
+    replace(file, "t", t[:0])
+    replace(file, "values", values[:0])
+
+
+def repeated_time(file):
+    t, values = file["t"][()], file["values"][()]
+    replace(file, "t", np.concatenate([t, t[-1:]]))
+    replace(file, "values", np.concatenate([values, values[-1:]]))
+
+
+def values_never_written(file):
+    shape, dtype = file["values"].shape, file["values"].dtype
+    del file["values"]
+    file.create_dataset("values", shape=shape, dtype=dtype)
+
+
+def values_partly_written(file):
+    """Chunked, one chunk per time slice, only the first slice written (n_t >= 2)."""
+    values = file["values"][()]
+    del file["values"]
+    dataset = file.create_dataset("values", shape=values.shape, dtype=values.dtype, chunks=(1, *values.shape[1:]))
+    dataset[0] = values[0]
+
+
+def values_in_external_raw_file(file):
+    values = file["values"][()]
+    raw = file.filename + ".raw"
+    with open(raw, "wb") as handle:
+        handle.write(values.tobytes())
+    del file["values"]
+    file.create_dataset("values", shape=values.shape, dtype=values.dtype, external=[(raw, 0, values.nbytes)])
+
+
+def values_virtual(file):
+    values = file["values"][()]
+    source = file.filename + ".source.h5"
+    with h5py.File(source, "w") as handle:
+        handle["values"] = values
+    del file["values"]
+    layout = h5py.VirtualLayout(shape=values.shape, dtype=values.dtype)
+    layout[...] = h5py.VirtualSource(source, "values", shape=values.shape)
+    file.create_virtual_dataset("values", layout)
+
+
+def t_as_external_link(file):
+    other = file.filename + ".other.h5"
+    with h5py.File(other, "w") as handle:
+        handle["t"] = file["t"][()]
+    del file["t"]
+    file["t"] = h5py.ExternalLink(other, "/t")
+
+
+def meta_as_dataset(file):
+    if "meta" in file:
+        del file["meta"]
+    file["meta"] = np.arange(3)
+
+
+def meta_link_cycle(file):
+    file.require_group("meta")["loop"] = file.require_group("meta")
+
+
+def meta_dangling_link(file):
+    file.require_group("meta")["gone"] = h5py.SoftLink("/nowhere")
+
+
+def meta_external_link(file):
+    file.require_group("meta")["elsewhere"] = h5py.ExternalLink("/etc/hostname", "/x")
+
+
+def meta_dataset_never_written(file):
+    file.require_group("meta").create_dataset("history", shape=(1000,), dtype="f8")
+
+
+def not_utf8_parametrization(file):
+    file.attrs.create("parametrization", np.bytes_(b"\xff\xfe"))
+
+
+# Structural damages to a valid grid-layout file (d >= 1, n_t >= 2) and the message each must give.
+GRID_DAMAGES = [
+    ("no t", delete("t"), r"dataset 't': missing"),
+    ("no values", delete("values"), r"dataset 'values': missing"),
+    ("no last axis", lambda f: delete(last_axis(f))(f), r"(dataset 'values': must have shape|group 'axes')"),
+    ("no format", delete_attribute("format"), r"attribute 'format': missing"),
+    ("no version", delete_attribute("version"), r"attribute 'version': missing"),
+    ("no process", delete_attribute("process"), r"attribute 'process': missing"),
+    ("no parametrization", delete_attribute("parametrization"), r"attribute 'parametrization': missing"),
+    ("t rank 2", edit("t", lambda a: a[:, None]), r"dataset 't': must have 1 dimension"),
+    ("t scalar", edit("t", lambda a: a[0]), r"dataset 't': must have 1 dimension"),
+    ("t no dataspace", lambda f: replace(f, "t", h5py.Empty("f8")), r"dataset 't': has no dataspace"),
+    ("values rank", edit("values", lambda a: a[..., 0]), r"dataset 'values': must have shape"),
+    ("values short axis", edit("values", lambda a: a[:, :-1]), r"dataset 'values': must have shape"),
+    ("values wrong d", edit("values", lambda a: np.concatenate([a, a[..., :1]], axis=-1)),
+     r"dataset 'values': must have shape"),
+    ("values fewer times", edit("values", lambda a: a[:-1]), r"dataset 'values': must have shape"),
+    ("axis rank 2", edit("axes/0", lambda a: a[:, None]), r"dataset 'axes/0': must have 1 dimension"),
+    ("axis decreasing", edit("axes/0", lambda a: a[::-1]), r"dataset 'axes/0' must be a strictly increasing"),
+    ("axis duplicate node", edit("axes/0", lambda a: np.concatenate([a[:1], a[:-1]])),
+     r"dataset 'axes/0' must be a strictly increasing"),
+    ("axis single node", single_node_axis, r"dataset 'axes/0' must be .* at least 2"),
+    ("t NaN", edit("t", at(-1, np.nan)), r"dataset 't' contains NaN or inf"),
+    ("t inf", edit("t", at(0, np.inf)), r"dataset 't' contains NaN or inf"),
+    ("axis NaN", edit("axes/0", at(0, np.nan)), r"dataset 'axes/0' contains NaN or inf"),
+    ("axis inf", edit("axes/0", at(-1, np.inf)), r"dataset 'axes/0' contains NaN or inf"),
+    ("values NaN", edit("values", at(-1, np.nan)), r"dataset 'values' contains NaN or inf"),
+    ("values -inf", edit("values", at(0, -np.inf)), r"dataset 'values' contains NaN or inf"),
+    ("t zero", edit("t", at(0, 0.0)), r"dataset 't' must be strictly increasing and > 0"),
+    ("t negative", edit("t", at(0, -0.5)), r"dataset 't' must be strictly increasing and > 0"),
+    ("t decreasing", edit("t", lambda a: a[::-1]), r"dataset 't' must be strictly increasing"),
+    ("t repeated", repeated_time, r"dataset 't' must be strictly increasing"),
+    ("t empty", empty_times, r"dataset 't' must be a non-empty"),
+    ("unknown parametrization", set_attribute("parametrization", "epsilon"),
+     r"attribute 'parametrization': must be one of .*got 'epsilon'"),
+    ("parametrization not UTF-8", not_utf8_parametrization, r"attribute 'parametrization': must be one of"),
+    ("version 2", set_attribute("version", 2), r"attribute 'version': version 2 was written by a newer fpdiff"),
+    ("version 0", set_attribute("version", 0), r"attribute 'version': must be >= 1"),
+    ("version float", set_attribute("version", 1.0), r"attribute 'version': must be an integer"),
+    ("version text", set_attribute("version", "1"), r"attribute 'version': must be an integer"),
+    ("version array", set_attribute("version", np.array([1, 2])), r"attribute 'version': must be an integer"),
+    ("version bool", set_attribute("version", True), r"attribute 'version': must be an integer"),
+    ("wrong format", set_attribute("format", "fpdiff.density"),
+     r"attribute 'format': expected 'fpdiff.score-field', got 'fpdiff.density'"),
+    ("process not JSON", set_attribute("process", "{kind: OU"), r"attribute 'process': not the JSON"),
+    ("process unknown kind", set_attribute("process", '{"kind": "Cosine"}'), r"attribute 'process': .*Cosine"),
+    ("process no kind", set_attribute("process", '{"beta": 1.0}'), r"attribute 'process': .*kind"),
+    ("process bad parameter", set_attribute("process", '{"kind": "OU", "beta": -1.0}'),
+     r"attribute 'process': .*beta"),
+    ("process unknown parameter", set_attribute("process", '{"kind": "OU", "gamma": 2.0}'),
+     r"attribute 'process': .*gamma"),
+    ("process a list", set_attribute("process", "[1, 2]"), r"attribute 'process': not the JSON"),
+    ("process deeply nested", set_attribute("process", "[" * 50_000 + "]" * 50_000),
+     r"attribute 'process': not the JSON"),
+    ("values int", edit("values", lambda a: np.round(a).astype(np.int64)),
+     r"dataset 'values': unsupported dtype int64"),
+    ("values float16", edit("values", lambda a: np.clip(a, -1e4, 1e4).astype(np.float16)),
+     r"dataset 'values': unsupported dtype float16"),
+    ("t float16", edit("t", lambda a: np.clip(a, 0.0, 1e4).astype(np.float16)), r"dataset 't': unsupported dtype float16"),
+    ("axis complex", edit("axes/0", lambda a: a.astype(np.complex128)),
+     r"dataset 'axes/0': unsupported dtype complex128"),
+    ("t text", edit("t", lambda a: a.astype("S8")), r"dataset 't': unsupported dtype"),
+    ("values compound", edit("values", lambda a: np.rec.fromarrays([a, a]).view(np.ndarray)),
+     r"dataset 'values': unsupported dtype"),
+    ("axes gap", rename_last_axis, r"group 'axes': must hold datasets '0', ..., 'd-1'"),
+    ("axes extra name", extra_axis_name, r"group 'axes': must hold datasets '0', ..., 'd-1'"),
+    ("axes empty", empty_axes, r"group 'axes': must hold datasets '0', ..., 'd-1'"),
+    ("axes a dataset", axes_as_dataset, r"'axes': must be a group"),
+    ("axis a group", axis_as_group, r"dataset 'axes/0': must be a dataset"),
+    ("values a group", values_as_group, r"dataset 'values': must be a dataset"),
+    ("both layouts", add_points, r"'axes' and 'points': both present"),
+    ("neither layout", delete("axes"), r"neither is present"),
+    ("values never written", values_never_written, r"dataset 'values': stores 0 of its \d+ bytes: never written"),
+    ("values partly written", values_partly_written, r"dataset 'values': only 1 of its \d+ chunks were written"),
+    ("values in an external raw file", values_in_external_raw_file, r"dataset 'values': keeps its data in external"),
+    ("values virtual", values_virtual, r"dataset 'values': is a virtual dataset"),
+    ("t an external link", t_as_external_link, r"'t': is a link to the file .*self-contained"),
+    ("meta a dataset", meta_as_dataset, r"'meta': must be a group"),
+    ("meta link cycle", meta_link_cycle, r"group 'meta(/loop)+': nested deeper than"),
+    ("meta dangling link", meta_dangling_link, r"'meta/gone': unreadable"),
+    ("meta external link", meta_external_link, r"'meta/elsewhere': is a link to the file"),
+    ("meta dataset never written", meta_dataset_never_written, r"dataset 'meta/history': stores 0 of its"),
+]
+
+POINT_DAMAGES = [
+    ("no points", delete("points"), r"neither is present"),
+    ("points rank", edit("points", lambda a: a[..., 0]), r"dataset 'points': must have 3 dimension"),
+    ("points int", edit("points", lambda a: np.round(a).astype(np.int32)), r"dataset 'points': unsupported dtype int32"),
+    ("points NaN", edit("points", at(3, np.nan)), r"dataset 'points' contains NaN or inf"),
+    ("values shape", edit("values", lambda a: a[:, :-1]), r"dataset 'values': must have shape"),
+    ("points and values fewer times", lambda f: (edit("points", lambda a: a[:-1])(f), edit("values", lambda a: a[:-1])(f)),
+     r"dataset 'points' must have shape \(n_t, M, d\)"),
+    ("no sample", lambda f: (edit("points", lambda a: a[:, :0])(f), edit("values", lambda a: a[:, :0])(f)),
+     r"dataset 'points' must have shape .* M, d >= 1"),
+    ("values inf", edit("values", at(-1, np.inf)), r"dataset 'values' contains NaN or inf"),
+]
+
+
+def damaged_copy(folder, damage, layout="grid", field=None):
+    """A valid file written with h5py, then ``damage(file)`` applied: its path."""
+    path = os.path.join(folder, "damaged.h5")
+    if layout == "grid":
+        t, axes, values = grid_field() if field is None else field
+        write_with_h5py(path, t, values, axes=axes)
+    else:
+        t, points, values = point_field()
+        write_with_h5py(path, t, values, points=points)
+    with h5py.File(path, "a") as file:
+        damage(file)
+    return path
+
+
+def assert_format_error(path, match):
+    with pytest.raises(FormatError, match=match) as error:
+        fd.load_score(path)
+    assert repr(os.fspath(path)) in str(error.value)  # every message names the file
+    return error.value
+
+
+@pytest.mark.parametrize("name, damage, match", GRID_DAMAGES, ids=[d[0] for d in GRID_DAMAGES])
+def test_malformed_grid_file_is_a_format_error(tmp_path, name, damage, match):
+    assert_format_error(damaged_copy(tmp_path, damage), match)
+
+
+@pytest.mark.parametrize("name, damage, match", POINT_DAMAGES, ids=[d[0] for d in POINT_DAMAGES])
+def test_malformed_point_file_is_a_format_error(tmp_path, name, damage, match):
+    assert_format_error(damaged_copy(tmp_path, damage, layout="points"), match)
+
+
+def test_format_error_is_a_value_error_and_hides_the_h5py_traceback(tmp_path):
+    error = assert_format_error(damaged_copy(tmp_path, set_attribute("version", 2)), "newer")
+    assert isinstance(error, ValueError) and isinstance(error, fd.FpdiffError)
+    error = assert_format_error(damaged_copy(tmp_path, meta_dangling_link), "'meta/gone'")
+    assert error.__cause__ is None and error.__suppress_context__
+
+
+def test_score_conversion_overflow_is_a_format_error(tmp_path):
+    """A valid-looking time so close to 0 that v_t underflows: the 'eps' conversion divides by 0."""
+    process = fd.VE(sigma_min=0.01, sigma_max=5.0)
+    t, axes, values = grid_field((3,), n_t=2)
+    t = np.array([5e-324, 1.0])
+    write_with_h5py(tmp_path / "f.h5", t, values, axes=axes, parametrization="eps", process=process)
+    assert_format_error(tmp_path / "f.h5", r"dataset 'values': converting parametrization 'eps' to the score")
+
+
+def test_overflow_names_the_time_slice(tmp_path):
+    t, axes, values = grid_field((3,), n_t=3)
+    t = np.array([0.01, 0.05, 1.0])
+    values[1] = 1e308  # x0: s = (alpha V - x)/v, alpha/v ~ 10 at t = 0.05
+    write_with_h5py(tmp_path / "f.h5", t, values, axes=axes, parametrization="x0")
+    assert_format_error(tmp_path / "f.h5", r"dataset 'values': converting parametrization 'x0' .* not finite at t = 0\.05 ")
+
+
+def good_file(folder):
+    t, axes, values = grid_field()
+    path = os.path.join(folder, "good.h5")
+    fd.save_score(path, PROCESS, t, values, axes=axes, meta={"note": "x"})
+    return path
+
+
+def test_text_file_is_a_format_error(tmp_path):
+    (tmp_path / "notes.h5").write_text("t, values\n0.1, 2.0\n")
+    assert_format_error(tmp_path / "notes.h5", "not a readable HDF5 file")
+
+
+def test_empty_file_is_a_format_error(tmp_path):
+    (tmp_path / "empty.h5").write_bytes(b"")
+    assert_format_error(tmp_path / "empty.h5", "not a readable HDF5 file")
+
+
+@pytest.mark.parametrize("keep", [0.999, 0.5, 0.01])
+def test_truncated_file_is_a_format_error(tmp_path, keep):
+    data = open(good_file(tmp_path), "rb").read()
+    (tmp_path / "cut.h5").write_bytes(data[: int(keep * len(data))])
+    assert_format_error(tmp_path / "cut.h5", "truncated")
+
+
+def test_overwritten_superblock_is_a_format_error(tmp_path):
+    data = bytearray(open(good_file(tmp_path), "rb").read())
+    data[8:64] = np.random.default_rng(0).integers(0, 256, 56, dtype=np.uint8).tobytes()
+    (tmp_path / "bad.h5").write_bytes(bytes(data))
+    assert_format_error(tmp_path / "bad.h5", "not a readable HDF5 file")
+
+
+def test_overwritten_data_bytes_name_the_dataset(tmp_path):
+    """0xff... over the raw data of 'values' is a NaN pattern, found and named."""
+    path = good_file(tmp_path)
+    with h5py.File(path, "r") as file:
+        offset = file["values"].id.get_offset()
+    data = bytearray(open(path, "rb").read())
+    data[offset + 16: offset + 32] = b"\xff" * 16
+    (tmp_path / "bad.h5").write_bytes(bytes(data))
+    assert_format_error(tmp_path / "bad.h5", r"dataset 'values' contains NaN or inf \(first at index \(0, 0, 1, 0\)\)")
+
+
+def test_missing_path_or_folder_is_an_input_error(tmp_path):
+    with pytest.raises(InputError, match="is not a file"):
+        fd.load_score(tmp_path / "nothing.h5")
+    with pytest.raises(InputError, match="is not a file"):
+        fd.load_score(tmp_path)
+
+
+def test_bad_outside_policy_is_an_input_error(tmp_path):
+    with pytest.raises(InputError, match="`outside`"):
+        fd.load_score(good_file(tmp_path), outside="extrapolate")
+
+
+def test_outside_policy_reaches_the_score(tmp_path):
+    path = good_file(tmp_path)
+    with pytest.raises(InputError, match="outside the tabulated box"):
+        fd.load_score(path).score(np.array([[5.0, 0.0]]), 0.5)
+    clamped = fd.load_score(path, outside="clamp")
+    assert np.array_equal(clamped.score(np.array([[5.0, 0.0]]), 0.5), clamped.score(np.array([[2.0, 0.0]]), 0.5))
+
+
+@PROPERTY
+@given(field=valid_fields(layouts=("grid",), min_times=2),
+       damage=st.sampled_from(GRID_DAMAGES))
+def test_property_structural_corruptions_are_format_errors(field, damage):
+    name, damage, match = damage
+    with tempfile.TemporaryDirectory() as folder:
+        path = damaged_copy(folder, damage, field=(field["t"], field["axes"], field["values"]))
+        with pytest.raises(FormatError) as error:
+            fd.load_score(path)
+    assert re.search(match, str(error.value)), (name, str(error.value))
+
+
+# ---------------------------------------------------------------- byte-level fuzzing, in a subprocess
+
+FUZZ_SCRIPT = r"""
+import os, sys
+import numpy as np
+from hypothesis import given, settings, strategies as st, HealthCheck
+import fpdiff as fd
+from fpdiff.errors import FormatError, InputError
+from fpdiff.tabulated import check_field
+
+folder = sys.argv[1]
+rng = np.random.default_rng(0)
+sources = {}
+grid = os.path.join(folder, "grid.h5")
+fd.save_score(grid, fd.VP(), np.array([0.1, 0.5, 1.0]), rng.standard_normal((3, 4, 5, 2)).astype(np.float32),
+              axes=[np.linspace(-1, 1, 4), np.linspace(-2, 2, 5)], parametrization="v",
+              meta={"epochs": 3, "name": "unet", "none": None, "nested": {"losses": np.arange(4.0), "tags": ["a", "b"]}})
+points = os.path.join(folder, "points.h5")
+fd.save_score(points, fd.OU(), np.array([0.2, 0.7]), rng.standard_normal((2, 6, 3)),
+              points=rng.standard_normal((2, 6, 3)), parametrization="x0")
+for path in (grid, points):
+    sources[path] = open(path, "rb").read()
+target = os.path.join(folder, "corrupt.h5")
+progress = os.path.join(folder, "progress.txt")
+counts = {"loaded": 0, "rejected": 0}
+
+edits = st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.binary(min_size=1, max_size=32)),
+                 min_size=1, max_size=4)
+flips = st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 7)), min_size=1, max_size=6)
+corruptions = st.one_of(st.tuples(st.just("truncate"), st.floats(0, 1, exclude_max=True)),
+                        st.tuples(st.just("overwrite"), edits), st.tuples(st.just("flip"), flips))
+
+@settings(max_examples=int(sys.argv[2]), deadline=None, database=None, derandomize=True,
+          suppress_health_check=list(HealthCheck))
+@given(source=st.sampled_from(sorted(sources)), corruption=corruptions)
+def fuzz(source, corruption):
+    data = bytearray(sources[source])
+    kind, argument = corruption
+    if kind == "truncate":
+        data = data[: int(argument * len(data))]
+    elif kind == "overwrite":
+        for where, replacement in argument:
+            start = int(where * len(data))
+            data[start: start + len(replacement)] = replacement
+            del data[len(sources[source]):]
+    else:
+        for where, bit in argument:
+            data[int(where * len(data))] ^= 1 << bit
+    with open(progress, "w") as handle:  # read by the parent if this example hangs or kills the interpreter
+        handle.write(f"{os.path.basename(source)}: {kind} {argument!r}")
+    with open(target, "wb") as handle:
+        handle.write(bytes(data))
+    try:
+        score = fd.load_score(target)
+    except (FormatError, InputError):
+        counts["rejected"] += 1
+        return
+    # what loads is a valid field
+    if isinstance(score, fd.TabulatedScore):
+        check_field(score.t, score.values, axes=score.axes)
+        x = np.stack([np.linspace(lo, hi, 7) for lo, hi in score.box], axis=-1)
+        for s in score.t:
+            assert np.all(np.isfinite(score.score(x, float(s))))
+    else:
+        check_field(score.t, score.values, points=score.points)
+        assert np.all(np.isfinite(score.scores))
+    counts["loaded"] += 1
+
+fuzz()
+print(counts)
+"""
+
+
+def test_byte_level_fuzzing_never_crashes_or_hangs(tmp_path):
+    """Truncations, random overwrites and bit flips: a valid field or FormatError/InputError, within a time limit.
+
+    In a subprocess, so that a segfault or an endless loop in libhdf5 fails
+    this test (with the corruption that caused it) instead of the test run.
+    """
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [REPOSITORY, os.environ.get("PYTHONPATH")])))
+    try:
+        run = subprocess.run([sys.executable, "-c", FUZZ_SCRIPT, str(tmp_path), "400"], env=env,
+                             capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"load_score hung on {(tmp_path / 'progress.txt').read_text()}")
+    last = (tmp_path / "progress.txt").read_text() if (tmp_path / "progress.txt").exists() else "(none)"
+    assert run.returncode == 0, f"exit {run.returncode} at {last}\n{run.stdout[-3000:]}\n{run.stderr[-5000:]}"
+    counts = ast.literal_eval(run.stdout.strip().splitlines()[-1])
+    assert counts["rejected"] > 100 and counts["loaded"] > 10, counts
