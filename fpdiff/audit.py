@@ -721,42 +721,12 @@ def _transport(a, b, grid, dim, seed):
     return metrics.sliced_w(a, b, grid, seed=seed)
 
 
-class _RoundedTimes(Score):
-    """A score that accepts times within round-off (1e-12 relative) of its range, clipped into it.
-
-    The split steps of :func:`solve_reverse` in 2-D and 3-D accumulate stage
-    times as ``tau + start*dt + length*dt``, which can land a few ulps below
-    ``t_min``; a table that starts exactly at ``t_min`` would then refuse the
-    last stage. Everything else is the wrapped score's.
-    """
-
-    def __init__(self, score):
-        self.inner = score
-        self.dim, self.process, self.t_range = score.dim, score.process, score.t_range
-
-    def check_time(self, t):
-        lo, hi = self.t_range
-        tolerance = 1e-12 * max(1.0, abs(lo), abs(hi) if np.isfinite(hi) else 1.0)
-        t = float(t)
-        if lo - tolerance <= t < lo:
-            t = lo
-        elif hi < t <= hi + tolerance:
-            t = hi
-        return self.inner.check_time(t)
-
-    def _score(self, x, t):
-        return self.inner._score(x, t)
-
-    def face_values(self, grid, t, axis):
-        return self.inner.face_values(grid, self.check_time(t), axis)
-
-
 def _density_view(process, grid, learned, reference, law, T, t_min, gamma, steps, options):
     target = law.cell_average(grid, t_min)
     results, failed, settings = {}, {}, {}
     for name, score in (("learned", learned), ("reference", reference)):
         try:
-            solution = solve_reverse(process, grid, _RoundedTimes(score), T, gamma=gamma, t_min=t_min, steps=steps,
+            solution = solve_reverse(process, grid, score, T, gamma=gamma, t_min=t_min, steps=steps,
                                      **options)
         except BlowUpError as error:
             failed[name] = str(error)

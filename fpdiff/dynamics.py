@@ -71,8 +71,9 @@ class Dynamics:
         return 0.5 * self.noise(tau) ** 2
 
     def time_label(self, tau):
-        """Forward-time label ``t`` of solver time ``tau``."""
-        return self.t_start + self.direction * np.asarray(tau, dtype=np.float64)
+        """Forward-time label ``t`` of solver time ``tau`` (clipped to ``[0, tau_end]``: stage times that sum
+        to the end can overshoot it by a few ulps, and a score refuses a time outside its range)."""
+        return self.t_start + self.direction * np.clip(np.asarray(tau, dtype=np.float64), 0.0, self.tau_end)
 
     def solver_time(self, t):
         """Inverse of :meth:`time_label`."""

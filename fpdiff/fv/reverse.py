@@ -92,6 +92,8 @@ def solve_reverse(process, grid, score, T, q0=None, gamma=1.0, t_min=1e-3, steps
     check_no_unknown_options(options, "solve_reverse")
     score = as_score(score, grid.ndim, process)
     dynamics = reverse_dynamics(process, score, gamma, T, t_min)
+    score.check_time(T)  # before any step, not at the end of the run
+    score.check_time(t_min)
     if flux is None:
         flux = "muscl" if dynamics.pure_transport else "sg"
     check_choice(flux, "flux", tuple(OPERATORS))
