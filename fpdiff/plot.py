@@ -115,26 +115,25 @@ def _audit_girsanov(axis, result):
     axis.set_title(f"Girsanov bound: {verdict}")
 
 
-def _audit_fp_residual(axis, result):
-    check = result.fp_residual
-    axis.plot(check.times, check.relative, "o-", markersize=3, color="C4",
-              label=r"$R = \partial_t s - \nabla(\beta x\cdot s + \frac{\sigma^2}{2}(\nabla\cdot s + |s|^2))$")
+def _audit_field_check(axis, check, color, label, ylabel, title):
+    """A field check of the audit (FP residual or curl): its relative size against t."""
+    axis.plot(check.times, check.relative, "o-", markersize=3, color=color, label=label)
     axis.set_yscale("log")
-    axis.set_ylabel(r"$\|R\|_{p_t}$ / size of the two sides")
+    axis.set_ylabel(ylabel)
     _log_time_axis(axis, check.times)
     axis.legend(fontsize=8)
-    axis.set_title("Score Fokker–Planck residual")
+    axis.set_title(title)
+
+
+def _audit_fp_residual(axis, result):
+    _audit_field_check(axis, result.fp_residual, "C4",
+                       r"$R = \partial_t s - \nabla(\beta x\cdot s + \frac{\sigma^2}{2}(\nabla\cdot s + |s|^2))$",
+                       r"$\|R\|_{p_t}$ / size of the two sides", "Score Fokker–Planck residual")
 
 
 def _audit_curl(axis, result):
-    check = result.curl
-    axis.plot(check.times, check.relative, "o-", markersize=3, color="C5",
-              label=r"$\partial_i s_j - \partial_j s_i$, $p_t$-weighted RMS")
-    axis.set_yscale("log")
-    axis.set_ylabel(r"$\|\mathrm{curl}\, s\|_{p_t} \,/\, \|\nabla s\|_{p_t}$")
-    _log_time_axis(axis, check.times)
-    axis.legend(fontsize=8)
-    axis.set_title("Curl of the learned field")
+    _audit_field_check(axis, result.curl, "C5", r"$\partial_i s_j - \partial_j s_i$, $p_t$-weighted RMS",
+                       r"$\|\mathrm{curl}\, s\|_{p_t} \,/\, \|\nabla s\|_{p_t}$", "Curl of the learned field")
 
 
 def _audit_memorisation(axis, result):
