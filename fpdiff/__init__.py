@@ -6,10 +6,12 @@ against closed-form results. See ``DESIGN.md`` for the mathematics.
 """
 
 from .distributions import Empirical, GaussianMixture
+from .distributed import sweep
 from .dynamics import Dynamics, forward_dynamics, reverse_dynamics
 from .errors import BlowUpError, FormatError, FpdiffError, InputError
 from .fv import solve_forward, solve_naive_reversal, solve_reverse
 from .grid import Grid
+from .homogeneous import HomogeneousSample, HomogeneousScore, sample_homogeneous
 from . import learn, metrics
 from .audit import audit
 from .io import load_score, save_score
@@ -45,6 +47,10 @@ __all__ = [
     "metrics",
     "learn",
     "audit",
+    "sweep",
+    "HomogeneousScore",
+    "HomogeneousSample",
+    "sample_homogeneous",
     "solve_forward",
     "solve_reverse",
     "solve_naive_reversal",

@@ -460,7 +460,7 @@ def audit(learned, reference, process=None, *, grid=None, times=None, T=None, t_
     grid_options, particle_options : dict, optional
         Further keyword options of :func:`solve_reverse` (e.g. ``method``,
         ``time_grid``) and of :func:`sample_reverse` (e.g. ``scheme``,
-        ``time_grid="log-snr"``, which resolves small ``t_min``), used for
+        ``time_grid``, ``"log-snr"`` by default), used for
         both the learned and the reference runs.
 
     Returns
@@ -748,7 +748,7 @@ def _particle_view(process, learned, reference, law, T, t_min, gamma, steps, par
     dim = reference.dim
     exact = law.sample(t_min, n_samples, seed + 1)
     fresh = law.sample(t_min, particles, seed + 2)
-    results, failed, samples = {}, {}, None
+    results, failed, samples, diagnostics = {}, {}, None, {}
     floor = {"w1": _transport(exact, fresh, None, dim, 0)}
     target = law.cell_average(grid, t_min) if grid is not None else None
     if grid is not None:
@@ -767,9 +767,11 @@ def _particle_view(process, learned, reference, law, T, t_min, gamma, steps, par
             values.update(l1_histogram=2 * comparison.tv, l1_histogram_floor=2 * comparison.tv_floor,
                           outside_grid=comparison.outside)
         results[name] = values
+        diagnostics = solution.diagnostics
         if name == "learned":
             samples = solution.samples
-    settings = {"scheme": options.get("scheme", "ei"), "time_grid": options.get("time_grid", "uniform"),
+    settings = {"scheme": diagnostics.get("scheme", options.get("scheme")),
+                "time_grid": diagnostics.get("time_grid", options.get("time_grid")),
                 "steps": steps, "particles": particles, "exact_samples": n_samples}
     view = RealisedErrors("particles", "w1" if dim == 1 else "sliced_w1", results["learned"], results["reference"],
                           floor, settings, failed)

@@ -27,6 +27,12 @@ def build_parser():
     run.add_argument("--out", help="output folder (overrides [output].folder)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.add_argument("--no-figures", action="store_true", help="do not write PNG figures")
+    run.add_argument("--scheduler", metavar="ADDRESS",
+                     help="run a sweep's points on this Dask scheduler (tcp://host:8786, or a scheduler .json file; "
+                          "overrides [cluster].scheduler); default: a LocalCluster started for the run")
+    run.add_argument("--workers", type=int, metavar="N",
+                     help="workers of the LocalCluster of a sweep (default: [cluster].workers, or the cores); "
+                          "0: run the points one after another in this process, without Dask")
 
     audit = commands.add_parser("audit-score", help="audit a learned score file against the data's exact score")
     audit.add_argument("score", help="the score file (HDF5, docs/score-format.md)")

@@ -18,12 +18,38 @@ def demo(args):
 
 def run(args):
     from .experiment import load_experiment
-    from .runner import format_table, read_results, run_experiment
+    from .runner import format_sweep_table, format_table, read_results, run_experiment
 
     overrides = {"output": {"folder": os.path.abspath(args.out)}} if args.out else None
     experiment = load_experiment(args.experiment, overrides=overrides)
-    path = run_experiment(experiment, resume=args.resume, progress=not args.quiet)
-    _, rows, _ = read_results(path)
+    scheduler = args.scheduler or experiment.scheduler
+    workers = args.workers if args.workers is not None else experiment.workers
+    if workers is not None and workers < 0:
+        raise InputError(f"`--workers` must be >= 0 (0: no Dask, in this process); got {workers}")
+    if not experiment.sweep:
+        if args.scheduler or args.workers:
+            print("fpdiff: note: the experiment has no [sweep]: its tasks run in this process", file=sys.stderr)
+        path = run_experiment(experiment, resume=args.resume, progress=not args.quiet)
+    elif workers == 0 and not scheduler:
+        path = run_experiment(experiment, resume=args.resume, progress=not args.quiet)
+    else:
+        from .distributed import connect, dashboard_link, workers_of
+
+        with connect(scheduler, workers=workers or None) as client:
+            link = dashboard_link(client)
+            print(f"Dask: {len(workers_of(client))} worker(s) at {client.scheduler.address}"
+                  + (f"; dashboard: {link}" if link else ""), flush=True)
+            path = run_experiment(experiment, resume=args.resume, progress=not args.quiet, client=client)
+    _, rows, arrays = read_results(path)
+    if experiment.sweep:
+        print(format_sweep_table(rows, arrays["axes"], arrays["errors"]))
+        print(f"results written: {path}")
+        failed = sum(bool(error) for error in arrays["errors"])
+        if failed:
+            print(f"fpdiff: {failed} point(s) failed (errors above, and in results.h5 'errors'); their "
+                  "checkpoints are missing: rerun with --resume to retry them", file=sys.stderr)
+            return 1
+        return
     print(format_table(rows))
     print(f"results written: {path}")
     if not args.no_figures:
@@ -33,16 +59,13 @@ def run(args):
 
 def write_figures(results_path, folder):
     """Write the figures of a results file into ``folder``; returns their paths."""
-    from .plot import results_figure
+    from .plot import results_figure, save_figure
 
-    path = os.path.join(folder, "reverse.png")
-    figure = results_figure(results_path)
-    figure.savefig(path, dpi=120)
-    return [path]
+    return [save_figure(results_figure(results_path), os.path.join(folder, "reverse.png"))]
 
 
 def audit_score(args):
-    from . import audit as audit_module
+    from .audit import audit as run_audit
     from .distributions import Empirical
     from .experiment import BUILTINS, read_points
     from .grid import Grid
@@ -71,15 +94,14 @@ def audit_score(args):
     grid = None
     if args.cells:
         grid = Grid(learned.box, [args.cells] * learned.dim)
-    result = audit_module.audit(learned, reference, grid=grid, particles=args.particles, train=train,
+    result = run_audit(learned, reference, grid=grid, particles=args.particles, train=train,
                                 held_out=held_out)
     print(result.summary())
     if args.out:
-        from .plot import audit_figure
+        from .plot import audit_figure, save_figure
 
         os.makedirs(args.out, exist_ok=True)
-        path = os.path.join(args.out, "audit.png")
-        audit_figure(result).savefig(path, dpi=120)
+        path = save_figure(audit_figure(result), os.path.join(args.out, "audit.png"))
         print(f"figure written: {path}")
 
 
@@ -122,11 +144,14 @@ def describe_file(path):
             lines.append(f"  meta.{key:<11} {_short(value)}")
         return "\n".join(lines)
     if kind == RESULTS_FORMAT:
+        from .runner import format_sweep_table
+
         config, rows, arrays = read_results(path)
         lines = [f"{path}: fpdiff results (format {RESULTS_FORMAT!r})"]
         for section, values in config.items():
             lines.append(f"  [{section}] " + ", ".join(f"{k} = {_short(v)}" for k, v in values.items()))
-        lines.append(format_table(rows))
+        lines.append(format_sweep_table(rows, arrays["axes"], arrays["errors"]) if "axes" in arrays
+                     else format_table(rows))
         return "\n".join(lines)
     raise InputError(f"{path!r} is HDF5 but neither an fpdiff score file nor a results file (format = {kind!r})")
 

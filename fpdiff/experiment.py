@@ -36,6 +36,13 @@ Example::
 
     [output]
     folder = "results"
+
+    [sweep]                # optional: run the product of these lists, one task per point
+    "time.t_min" = [1e-3, 1e-2]
+    "reverse.gamma" = [0.0, 1.0]   # stands for reverse.gammas = [value]
+
+    [cluster]              # optional: where the points run (default: a LocalCluster started for the run)
+    scheduler = "tcp://head-node:8786"
 """
 
 import dataclasses
@@ -117,11 +124,51 @@ class Experiment:
     scheme: str
     folder: str
     seed: int
+    sweep: dict = None
+    scheduler: str = None
+    workers: int = None
+    base: str = "."
 
     @property
     def fingerprint(self):
-        """A hash of the configuration: a resumed run must have the same."""
-        return hashlib.sha256(json.dumps(self.config, sort_keys=True).encode()).hexdigest()[:16]
+        """A hash of the configuration (without ``[cluster]``: where it runs): a resumed run must have the same."""
+        config = {key: value for key, value in self.config.items() if key != "cluster"}
+        return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+
+    def points(self):
+        """The sweep's points: a list of ``(coordinates, Experiment)`` (one point, ``{}``, without a sweep)."""
+        if not self.sweep:
+            return [({}, self)]
+        from .distributed import sweep_points
+
+        coordinates = sweep_points(self.sweep)
+        return list(zip(coordinates, self.with_sweep(self.sweep)))
+
+    def with_sweep(self, axes):
+        """The experiments of the product of ``axes`` (``{"section.key": [values]}``), each checked.
+
+        ``"reverse.gamma"`` stands for ``reverse.gammas = [value]``. A point
+        that is not a valid experiment raises :class:`InputError` naming the
+        point and the key.
+        """
+        from .distributed import sweep_points
+
+        axes = _check_sweep(axes, ("sweep",))
+        base_config = {key: value for key, value in self.config.items() if key not in ("sweep", "cluster")}
+        experiments = []
+        for index, point in enumerate(sweep_points(axes)):
+            config = json.loads(json.dumps(base_config))
+            for name, value in point.items():
+                section, key = name.split(".", 1)
+                if name == "reverse.gamma":
+                    key, value = "gammas", [value]
+                config.setdefault(section, {})[key] = value
+            try:
+                experiments.append(experiment_from_dict(config, base=self.base))
+            except InputError as error:
+                where = ", ".join(f"{name} = {value!r}" for name, value in point.items())
+                raise InputError(f"[sweep] point {index} ({where}): {error}") from None
+        return experiments
 
 
 def load_experiment(path, overrides=None):
@@ -142,9 +189,22 @@ def experiment_from_dict(config, base=".", overrides=None):
     config = json.loads(json.dumps(config))  # a deep copy of plain types
     for section, values in (overrides or {}).items():
         config.setdefault(section, {}).update(values)
-    unknown = sorted(set(config) - {"process", "data", "grid", "time", "reverse", "score", "views", "output"})
+    unknown = sorted(set(config) - {"process", "data", "grid", "time", "reverse", "score", "views", "output", "sweep",
+                                    "cluster"})
     if unknown:
-        _fail((unknown[0],), "unknown section; sections: process, data, grid, time, reverse, score, views, output")
+        _fail((unknown[0],), "unknown section; sections: process, data, grid, time, reverse, score, views, output, "
+                             "sweep, cluster")
+    sweep = _check_sweep(config["sweep"], ("sweep",)) if "sweep" in config else None
+    if sweep is not None:
+        config["sweep"] = sweep
+    section = _table(config, "cluster", {"scheduler", "workers"})
+    scheduler = section.get("scheduler")
+    if scheduler is not None and (not isinstance(scheduler, str) or not scheduler):
+        _fail(("cluster", "scheduler"), f"expected an address such as \"tcp://host:8786\" or a scheduler file "
+                                        f"(.json); got {scheduler!r}")
+    workers = section.get("workers")
+    if workers is not None:
+        workers = _number(workers, ("cluster", "workers"), positive=True, integer=True)
 
     section = _table(config, "process", {"kind", "beta", "sigma", "beta_min", "beta_max", "sigma_min", "sigma_max"},
                      required=("kind",))
@@ -240,8 +300,40 @@ def experiment_from_dict(config, base=".", overrides=None):
     if not isinstance(folder, str) or not folder:
         _fail(("output", "folder"), f"expected a folder name; got {folder!r}")
     seed = _number(section.setdefault("seed", 0), ("output", "seed"), nonnegative=True, integer=True)
-    return Experiment(config, process, data, grid, float(T), float(t_min), steps, int(particle_steps), gammas,
-                      start, source, score_options, density, int(particles), scheme, os.path.join(base, folder), int(seed))
+    experiment = Experiment(config, process, data, grid, float(T), float(t_min), steps, int(particle_steps), gammas,
+                            start, source, score_options, density, int(particles), scheme, os.path.join(base, folder),
+                            int(seed), sweep, scheduler, workers, base)
+    if sweep is not None:
+        experiment.with_sweep(sweep)  # every point is checked before anything runs
+    return experiment
+
+
+#: sections whose keys a sweep may vary
+SWEEP_SECTIONS = ("process", "data", "grid", "time", "reverse", "score", "views", "output")
+
+
+def _check_sweep(sweep, path):
+    """The ``[sweep]`` table as ``{"section.key": [values]}`` (nested TOML tables flattened to dotted keys)."""
+    if not isinstance(sweep, dict) or not sweep:
+        _fail(path, f"expected a table of \"section.key\" = [values]; got {sweep!r}")
+    flat = {}
+    for name, values in sweep.items():
+        if isinstance(values, dict):  # time.t_min = [...] in TOML is the nested table {"time": {"t_min": [...]}}
+            for key, value in values.items():
+                flat[f"{name}.{key}"] = value
+        else:
+            flat[name] = values
+    for name, values in flat.items():
+        section = name.split(".", 1)[0]
+        if name.count(".") != 1 or section not in SWEEP_SECTIONS:
+            _fail(path + (name,), f"expected a key \"section.key\" of the sections {', '.join(SWEEP_SECTIONS)}")
+        if name == "output.folder":
+            _fail(path + (name,), "the output folder cannot be swept: all points go into one results file")
+        if not isinstance(values, list) or not values:
+            _fail(path + (name,), f"expected a non-empty list of values; got {values!r}")
+        if name == "reverse.gammas" and "reverse.gamma" in flat:
+            _fail(path + (name,), "sweep either reverse.gamma (one gamma per point) or reverse.gammas, not both")
+    return flat
 
 
 def _data(section, base):

@@ -187,17 +187,8 @@ def fit_dsm(process, data_points, times, axes=None, *, path=None, n_features=32,
         rng = np.random.default_rng(stream)
         noise = rng.standard_normal((samples_per_time, dim))
         noised = alpha[j] * data[rng.integers(n_data, size=samples_per_time)] + np.sqrt(variance[j]) * noise
-        shift = noised.mean(axis=0)
-        scale = noised.std(axis=0)
-        scale = np.where(scale > 0, scale, 1.0)
-        centres = _place_centres(noised, n_features, rng)
-        widths = bandwidth * _nearest_distance(centres, floor=1e-6 * float(np.max(scale)))
-        features = _features(noised, shift, scale, centres, widths)
-        coefficients = _ridge_solve(features, noise, ridge, n_rbf=n_features)
-        residual = features @ coefficients - noise
-        loss[j] = np.einsum("ij,ij->", residual, residual) / samples_per_time
-        for key, value in (("centres", centres), ("widths", widths), ("shift", shift), ("scale", scale),
-                           ("coefficients", coefficients)):
+        fitted, loss[j] = fit_features(noised, noise, n_features, bandwidth, ridge, rng)
+        for key, value in fitted.items():
             model[key][j] = value
 
     nodes = grid_nodes(axes)
@@ -213,6 +204,26 @@ def fit_dsm(process, data_points, times, axes=None, *, path=None, n_features=32,
     if path is not None:
         table.save(path)
     return table
+
+
+def fit_features(x, target, n_features, bandwidth, ridge, rng):
+    """Ridge regression of ``target`` (N, d) on the features of ``x`` (N, d): one time slice of a model.
+
+    Centres by :func:`_place_centres`, widths ``bandwidth`` times the
+    nearest-centre distance, inputs standardised by their mean and spread.
+    Returns the slice's model entries (``centres``, ``widths``, ``shift``,
+    ``scale``, ``coefficients``) and the mean squared residual.
+    """
+    shift = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale = np.where(scale > 0, scale, 1.0)
+    centres = _place_centres(x, n_features, rng)
+    widths = bandwidth * _nearest_distance(centres, floor=1e-6 * float(np.max(scale)))
+    features = _features(x, shift, scale, centres, widths)
+    coefficients = _ridge_solve(features, target, ridge, n_rbf=n_features)
+    residual = features @ coefficients - target
+    loss = np.einsum("ij,ij->", residual, residual) / len(x)
+    return {"centres": centres, "widths": widths, "shift": shift, "scale": scale, "coefficients": coefficients}, loss
 
 
 def evaluate_model(model, index, x):

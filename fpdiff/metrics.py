@@ -698,3 +698,37 @@ def compare(density, samples, grid=None, *, n_projections=128, seed=0):
         outside=_outside_fraction(points, grid),
         n_samples=int(n),
     )
+
+
+def observed_order(spacing, error):
+    r"""Observed order of convergence: the least-squares slope of :math:`\log e` against :math:`\log h`.
+
+    ``spacing`` is the cell width, time step or any resolution that goes to 0
+    (use ``1 / cells`` for a number of cells); ``error`` the errors, positive.
+    """
+    spacing = np.asarray(spacing, dtype=float)
+    error = np.asarray(error, dtype=float)
+    if spacing.ndim != 1 or spacing.shape != error.shape or len(spacing) < 2:
+        raise InputError(f"`spacing` and `error` must be 1-D arrays of equal length >= 2; got shapes "
+                         f"{spacing.shape} and {error.shape}")
+    if not (np.all(spacing > 0) and np.all(error > 0)):
+        raise InputError(f"`spacing` and `error` must be positive; got {spacing} and {error}")
+    return float(np.polyfit(np.log(spacing), np.log(error), 1)[0])
+
+
+def w1_floor(law, grid, n):
+    r"""Expected 1-D :math:`W_1` between ``n`` exact samples of ``law`` and ``law`` itself: the Monte-Carlo floor.
+
+    In one dimension :math:`W_1 = \int |\hat F_n - F|\, dx` with
+    :math:`n \hat F_n(x) \sim \mathrm{Bin}(n, F(x))`, so
+    :math:`E W_1 = \int E|\hat F_n - F|\, dx \approx \int \sqrt{2F(1-F)/(\pi n)}\, dx`
+    (the normal approximation of the binomial mean absolute deviation), with
+    :math:`F` from the cell averages of ``law`` on the 1-D ``grid``.
+    """
+    grid = _check_grid(grid)
+    if grid.ndim != 1:
+        raise InputError(f"`grid` must be 1-D for w1_floor; got a {grid.ndim}-D grid")
+    n = as_int(n, "n", minimum=1)
+    values, _ = _density(law, grid, "law")
+    cdf = np.cumsum(values) * grid.cell_volume
+    return float(np.sum(np.sqrt(2 * cdf * np.clip(1 - cdf, 0, None) / (np.pi * n))) * grid.spacing[0])

@@ -1,10 +1,31 @@
 """Matplotlib figures of fpdiff results (solvers never import this module)."""
 
+import os
+
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+
+from .errors import InputError  # noqa: E402
+from .metrics import observed_order  # noqa: E402
+
+
+def save_figure(figure, path, dpi=120):
+    """Write ``figure`` to ``path`` atomically (a temporary file, then a rename) and close it.
+
+    The format follows the extension of ``path`` (``.png``, ``.pdf``, ``.svg``).
+    """
+    from .io import atomic_path
+
+    extension = os.path.splitext(os.fspath(path))[1].lstrip(".") or "png"
+    try:
+        with atomic_path(path) as temporary:
+            figure.savefig(temporary, dpi=dpi, format=extension)
+    finally:
+        plt.close(figure)
+    return path
 
 
 def density_evolution_figure(solution, exact=None):
@@ -182,6 +203,10 @@ def results_figure(results_path):
             if "density" in data:
                 axis.plot(centres, data["density"], color="C0", lw=1.2, label="grid")
             axis.set_xlabel("x")
+            # show where the exact density is above 1e-4 of its peak, not the whole computational box
+            visible = centres[arrays["exact"] > 1e-4 * arrays["exact"].max()]
+            margin = 0.1 * (visible[-1] - visible[0])
+            axis.set_xlim(visible[0] - margin, visible[-1] + margin)
         else:
             field = data.get("density", arrays["exact"])
             axis.imshow(field.T, origin="lower", extent=[edges[0][0], edges[0][-1], edges[1][0], edges[1][-1]],
@@ -197,4 +222,214 @@ def results_figure(results_path):
         axes[0][0].legend(fontsize=7, loc="upper left")
     figure.suptitle("reverse process at $t_{min}$")
     figure.tight_layout()
+    return figure
+
+
+# ------------------------------------------------------------------ 2-D densities
+
+
+def density_panels_figure(solution, times=None, exact=None, samples=None, columns=4):
+    """2-D densities of a :class:`DensitySolution` at several times, one image panel each.
+
+    Parameters
+    ----------
+    solution : DensitySolution
+        A solution on a 2-D grid.
+    times : sequence of float, optional
+        Forward times to show (each must be a saved time of ``solution``);
+        default: up to ``columns`` saved times, evenly spread.
+    exact : callable, optional
+        ``exact(t)`` -> a distribution (or cell densities) at time ``t``; drawn
+        as white contours over the finite-volume image.
+    samples : dict, optional
+        ``{t: (M, 2) array}``: particles at time ``t``, drawn as dots (at most
+        3000 each).
+    columns : int
+        Panels per row.
+    """
+    grid = solution.grid
+    if grid.ndim != 2:
+        raise InputError(f"`solution` must be on a 2-D grid for density_panels_figure; got a {grid.ndim}-D grid")
+    if times is None:
+        order = np.argsort(solution.t)
+        pick = np.unique(np.linspace(0, len(order) - 1, min(columns, len(order))).round().astype(int))
+        times = solution.t[order[pick]]
+    times = list(times)
+    rows = -(-len(times) // columns)
+    shown_columns = min(columns, len(times))
+    figure, axes = plt.subplots(rows, shown_columns, figsize=(3.3 * shown_columns + 0.8, 3.1 * rows),
+                                squeeze=False, sharex=True, sharey=True, constrained_layout=True)
+    fields = [solution.at(t) for t in times]
+    top = max(float(field.max()) for field in fields)
+    (x_lo, x_hi), (y_lo, y_hi) = grid.bounds
+    x, y = grid.centers
+    image = None
+    for axis, t, field in zip(axes.ravel(), times, fields):
+        image = axis.imshow(field.T, origin="lower", extent=[x_lo, x_hi, y_lo, y_hi], cmap="viridis",
+                            vmin=0.0, vmax=top, aspect="equal", interpolation="nearest")
+        if exact is not None:
+            reference = exact(t)
+            reference = grid.cell_average(reference) if not isinstance(reference, np.ndarray) else reference
+            axis.contour(x, y, reference.T, levels=np.linspace(0, top, 8)[1:], colors="w", linewidths=0.7)
+        if samples is not None and t in samples:
+            shown = np.asarray(samples[t])[:3000]
+            axis.plot(shown[:, 0], shown[:, 1], ".", markersize=1.2, color="C1", alpha=0.5)
+        axis.set_title(f"t = {t:g}", fontsize=10)
+    for axis in axes[-1]:
+        axis.set_xlabel("$x_1$")
+    for axis in axes[:, 0]:
+        axis.set_ylabel("$x_2$")
+    for axis in axes.ravel()[len(times):]:
+        axis.remove()
+    figure.colorbar(image, ax=axes, shrink=0.85, label="density (finite volumes)")
+    legend = ["finite volumes (image)"]
+    legend += ["exact (white contours)"] if exact is not None else []
+    legend += ["particles (orange dots)"] if samples is not None else []
+    figure.suptitle("; ".join(legend), fontsize=9)
+    return figure
+
+
+# ------------------------------------------------------------------ scores and memorisation
+
+
+def score_error_figure(result):
+    r"""Score error :math:`E_{p_t}|\hat s - s|^2` against t of an :class:`fpdiff.audit.AuditResult`.
+
+    Absolute error with its Monte-Carlo band (left axis) and relative error
+    :math:`E|\hat s - s|^2 / E|s|^2` (right axis); log time axis when the
+    times span decades.
+    """
+    figure, axis = plt.subplots(figsize=(5.5, 4), constrained_layout=True)
+    _audit_score(axis, result)
+    axis.set_title(f"Score error of {result.settings['learned']}")
+    return figure
+
+
+def memorisation_figure(generated, train, held_out=None):
+    r"""Generated samples against the training points: where they are, and how close.
+
+    Left: the points themselves (first two coordinates; 1-D data against a
+    jittered second axis), generated points coloured by whether they are
+    memorised (:math:`d_1/d_2 < 1/3`). Right: :math:`d_1` (nearest training
+    point) against :math:`d_2` (second nearest) for generated and, when
+    given, held-out points, with the line :math:`d_1 = d_2/3`.
+
+    Parameters
+    ----------
+    generated, train : array_like (M, d), (n, d)
+    held_out : array_like (m, d), optional
+        Data the model never saw (the baseline cloud on the right).
+    """
+    from .audit import MEMORISATION_RATIO, memorisation_check
+
+    generated = np.asarray(generated, dtype=float).reshape(len(generated), -1)
+    train = np.asarray(train, dtype=float).reshape(len(train), -1)
+    baseline = generated[:0] if held_out is None else np.asarray(held_out, dtype=float).reshape(len(held_out), -1)
+    check = memorisation_check(generated, train, baseline)
+    figure, (space, ratio) = plt.subplots(1, 2, figsize=(10, 4.3), constrained_layout=True)
+
+    def coordinates(points):
+        if points.shape[1] >= 2:
+            return points[:, 0], points[:, 1]
+        jitter = np.random.default_rng(0).uniform(-1, 1, len(points))
+        return points[:, 0], jitter
+
+    memorised = np.zeros(len(generated), bool) if check.generated_ratio is None else \
+        np.nan_to_num(check.generated_ratio, nan=0.0) < MEMORISATION_RATIO
+    shown = slice(0, 4000)
+    gx, gy = coordinates(generated[shown])
+    space.plot(gx[~memorised[shown]], gy[~memorised[shown]], ".", ms=2, color="C0", alpha=0.5, label="generated, new")
+    space.plot(gx[memorised[shown]], gy[memorised[shown]], ".", ms=2, color="C3", alpha=0.5,
+               label=r"generated, memorised ($d_1/d_2 < 1/3$)")
+    tx, ty = coordinates(train)
+    space.plot(tx, ty, "kx", ms=4, mew=0.8, label=f"training points (n = {len(train)})")
+    space.set_xlabel("$x_1$")
+    space.set_ylabel("$x_2$" if generated.shape[1] >= 2 else "jitter (no meaning)")
+    space.set_title(f"Samples: {100 * memorised.mean():.0f}% memorised")
+    space.legend(fontsize=8, loc="best")
+
+    if check.generated_ratio is not None:
+        tree_pairs = [(generated, check.generated_distance, check.generated_ratio, "C0", "generated")]
+        if held_out is not None:
+            tree_pairs.append((baseline, check.held_out_distance, check.held_out_ratio, "0.5", "held out"))
+        positive = []
+        for _, d1, r, colour, label in tree_pairs:
+            d2 = np.where(r > 0, d1 / np.where(r > 0, r, 1.0), np.nan)
+            ok = np.isfinite(d2) & (d1 > 0)
+            ratio.loglog(d2[ok][:4000], d1[ok][:4000], ".", ms=2, color=colour, alpha=0.5, label=label)
+            positive.append(np.concatenate([d1[ok], d2[ok]]))
+        values = np.concatenate(positive) if positive else np.array([1e-3, 1.0])
+        if values.size:
+            line = np.geomspace(values.min(), values.max(), 10)
+            ratio.loglog(line, line * MEMORISATION_RATIO, "k--", lw=1, label=r"$d_1 = d_2/3$")
+        ratio.set_xlabel("$d_2$: distance to the second-nearest training point")
+        ratio.set_ylabel("$d_1$: distance to the nearest training point")
+        ratio.set_title("Nearest-neighbour distances")
+        ratio.legend(fontsize=8)
+    else:
+        ratio.set_axis_off()
+    return figure
+
+
+# ------------------------------------------------------------------ convergence and work–precision
+
+
+def convergence_figure(studies, xlabel="cell width h", ylabel="L1 error", reference_orders=(1, 2)):
+    """Error against resolution on log-log axes, each study's observed order in its legend.
+
+    Parameters
+    ----------
+    studies : dict
+        ``{label: (spacing, error)}``, arrays of equal length (>= 2), spacing
+        being the cell width, the time step or any quantity that goes to 0.
+    xlabel, ylabel : str
+        Axis labels (say the units).
+    reference_orders : sequence of int
+        Slopes drawn as grey guide lines below the most accurate study.
+    """
+    figure, axis = plt.subplots(figsize=(5.5, 4.2), constrained_layout=True)
+    lowest = None
+    for index, (label, (spacing, error)) in enumerate(studies.items()):
+        spacing, error = np.asarray(spacing, dtype=float), np.asarray(error, dtype=float)
+        axis.loglog(spacing, error, "o-", color=f"C{index}",
+                    label=f"{label} (observed order {observed_order(spacing, error):.2f})")
+        coarsest = np.argmax(spacing)
+        if lowest is None or error[coarsest] < lowest[1]:
+            lowest = (spacing[coarsest], error[coarsest], spacing.min())
+    if lowest is not None:
+        # guide lines start a factor 2 below the most accurate study's coarsest point, so they never hide data
+        h_max, e_max, h_min = lowest
+        h = np.geomspace(h_min, h_max, 10)
+        for order, style in zip(reference_orders, (":", "--", "-.")):
+            axis.loglog(h, 0.5 * e_max * (h / h_max) ** order, style, color="0.55", lw=1, label=f"slope {order}")
+    axis.set_xlabel(xlabel)
+    axis.set_ylabel(ylabel)
+    axis.set_title("Convergence")
+    axis.legend(fontsize=8)
+    return figure
+
+
+def work_precision_figure(studies, target=None, ylabel="L1 error at t = 1"):
+    """Error against wall time on log-log axes: the lower left wins.
+
+    Parameters
+    ----------
+    studies : dict
+        ``{label: (seconds, error)}`` or ``{label: (seconds, error, point_labels)}``;
+        ``point_labels`` (e.g. ``"N=800"``) annotate the points.
+    target : float, optional
+        An accuracy target drawn as a horizontal line.
+    """
+    figure, axis = plt.subplots(figsize=(6, 4.4), constrained_layout=True)
+    for index, (label, study) in enumerate(studies.items()):
+        seconds, error = np.asarray(study[0], dtype=float), np.asarray(study[1], dtype=float)
+        axis.loglog(seconds, error, "o-", color=f"C{index}", label=label)
+        for text, x, y in zip(study[2] if len(study) > 2 else (), seconds, error):
+            axis.annotate(str(text), (x, y), textcoords="offset points", xytext=(4, 3), fontsize=7, color=f"C{index}")
+    if target is not None:
+        axis.axhline(target, color="k", ls="--", lw=1, label=f"target {target:g}")
+    axis.set_xlabel("wall time (s)")
+    axis.set_ylabel(ylabel)
+    axis.set_title("Work–precision")
+    axis.legend(fontsize=8)
     return figure

@@ -17,6 +17,15 @@ run. When all tasks are done, ``<folder>/results.h5`` is assembled
   of the particles' histogram (:func:`fpdiff.metrics.compare`);
 * ``density_seconds``, ``particle_seconds``: wall times.
 
+Sweeps. An experiment with a ``[sweep]`` table is a list of points (the
+product of the swept values); each point is one task that runs all of its
+views in memory (:func:`run_point`), in this process or on a Dask cluster
+(:mod:`fpdiff.distributed`). This process alone writes: each completed
+point's checkpoint ``point-<k>.h5`` (atomically), and at the end one
+``results.h5`` holding every point, with the sweep coordinates as datasets.
+A point that fails records its error (the others complete) and gets no
+checkpoint, so ``--resume`` runs it again.
+
 The results file layout is described in ``docs/experiments.md``.
 """
 
@@ -102,8 +111,34 @@ def run_task(experiment, name, score):
     return {"samples": solution.samples}, {"seconds": time.perf_counter() - start, "gamma": gamma}
 
 
-def run_experiment(experiment, resume=False, progress=True):
+def run_point(experiment):
+    """Run every task of ``experiment`` in memory; returns ``(rows, arrays)``: its metric rows and result arrays.
+
+    What one point of a sweep does (on a worker). ``arrays`` maps HDF5
+    paths relative to the point's group (``gamma/{i}/density``,
+    ``gamma/{i}/samples``, ``grid/edges/{axis}``, ``grid/exact``) to arrays.
+    """
+    names = tasks(experiment)
+    score = make_score(experiment)
+    outputs = {name: run_task(experiment, name, score) for name in names}
+    rows, per_gamma, exact_cells = _table(experiment, outputs.__getitem__)
+    arrays = {"grid/exact": exact_cells}
+    for axis, edges in enumerate(experiment.grid.edges):
+        arrays[f"grid/edges/{axis}"] = edges
+    for i, (density, samples) in per_gamma.items():
+        if density is not None:
+            arrays[f"gamma/{i}/density"] = density
+        if samples is not None:
+            arrays[f"gamma/{i}/samples"] = samples
+    return rows, arrays
+
+
+def run_experiment(experiment, resume=False, progress=True, client=None, on_point=None):
     """Run every task of ``experiment`` (skipping checkpointed ones with ``resume``); returns the results path.
+
+    An experiment with a ``[sweep]`` runs its points as tasks, on ``client``
+    (a ``dask.distributed.Client``) or, without one, in this process;
+    ``on_point(index, error)`` is called after each point is recorded.
 
     Raises :class:`InputError` if the folder holds checkpoints of an earlier
     run and ``resume`` is false (nothing is deleted silently), or if the
@@ -114,8 +149,11 @@ def run_experiment(experiment, resume=False, progress=True):
     checkpoints = os.path.join(experiment.folder, "checkpoints")
     done = _finished(checkpoints, experiment.fingerprint)
     if done and not resume:
-        raise InputError(f"{experiment.folder!r} holds {len(done)} checkpoint(s) of an interrupted run: pass "
-                         "--resume to continue it, or delete the folder's 'checkpoints' to start again")
+        raise InputError(f"{experiment.folder!r} holds {len(done)} checkpoint(s) of an interrupted (or partly "
+                         "failed) run: pass --resume to continue it, or delete the folder's 'checkpoints' to start "
+                         "again")
+    if experiment.sweep:
+        return _run_sweep(experiment, checkpoints, done, progress, client, on_point)
     os.makedirs(checkpoints, exist_ok=True)
     stop_after = int(os.environ.get(STOP_AFTER_ENV, "0"))
     todo = [name for name in tasks(experiment) if name not in done]
@@ -168,6 +206,11 @@ def _read_checkpoint(path):
 
 def results_table(experiment, checkpoints):
     """Rows of metrics per gamma (see the module docstring) from the checkpoints; NaN where a view did not run."""
+    return _table(experiment, lambda name: _read_checkpoint(os.path.join(checkpoints, f"{name}.h5")))
+
+
+def _table(experiment, load):
+    """:func:`results_table` with the tasks' ``(arrays, attributes)`` from ``load(task name)``."""
     law = reference_law(experiment)
     grid = experiment.grid
     exact_cells = law.cell_average(grid)
@@ -175,16 +218,16 @@ def results_table(experiment, checkpoints):
     rows, arrays = [], {}
     for i, gamma in enumerate(experiment.gammas):
         row = dict.fromkeys(COLUMNS, np.nan)
-        row["gamma"] = gamma
+        row["gamma"] = float(gamma)
         density = samples = None
         if experiment.density:
-            data, attributes = _read_checkpoint(os.path.join(checkpoints, f"density-{i}.h5"))
+            data, attributes = load(f"density-{i}")
             density = data["density"]
             row["l1"] = metrics.l1(exact_cells, density, grid)
             row["kl"] = metrics.kl(exact_cells, density, grid, floor=KL_FLOOR)
             row["density_seconds"] = attributes["seconds"]
         if experiment.particles:
-            data, attributes = _read_checkpoint(os.path.join(checkpoints, f"particles-{i}.h5"))
+            data, attributes = load(f"particles-{i}")
             samples = data["samples"]
             row["w1"] = (metrics.w1(samples, reference) if grid.ndim == 1
                          else metrics.sliced_w(samples, reference, seed=experiment.seed))
@@ -192,7 +235,7 @@ def results_table(experiment, checkpoints):
         if density is not None and samples is not None:
             comparison = metrics.compare(density, samples, grid)
             row["tv"], row["tv_floor"] = comparison.tv, comparison.tv_floor
-        rows.append(row)
+        rows.append({key: float(value) for key, value in row.items()})
         arrays[i] = (density, samples)
     return rows, arrays, exact_cells
 
@@ -224,10 +267,19 @@ def _assemble(experiment, checkpoints, path):
 
 
 def read_results(path):
-    """The results file as ``(config, rows, arrays)``: the experiment, metric rows per gamma, and the arrays."""
+    """The results file as ``(config, rows, arrays)``: the experiment, metric rows per gamma, and the arrays.
+
+    For a sweep's results (``is_sweep_results``) each row also has ``point``
+    and the point's coordinates, and ``arrays`` holds ``axes`` (the swept
+    keys), ``errors`` (per point, ``""`` if it ran) and ``points`` (per point
+    the arrays of a single run: ``edges``, ``exact``, ``gamma``; None for a
+    failed point).
+    """
     with h5py.File(path, "r") as file:
         if file.attrs.get("format") != RESULTS_FORMAT:
             raise InputError(f"{os.fspath(path)!r} is not an fpdiff results file")
+        if file.attrs.get("layout") == "sweep":
+            return _read_sweep(file)
         config = json.loads(file.attrs["experiment"])
         columns = {column: file["table"][column][()] for column in COLUMNS}
         rows = [{column: float(columns[column][i]) for column in COLUMNS} for i in range(len(columns["gamma"]))]
@@ -248,3 +300,141 @@ def format_table(rows):
                      f"{row['tv']:>14.2e} {row['tv_floor']:>9.2e} {row['density_seconds']:>9.3f} "
                      f"{row['particle_seconds']:>9.3f}")
     return "\n".join(lines).replace("nan", "  -")
+
+
+# ------------------------------------------------------------------ sweeps
+
+SWEEP_COLUMNS = ("point",) + COLUMNS
+
+
+def _run_sweep(experiment, checkpoints, done, progress, client, on_point):
+    points = experiment.points()
+    os.makedirs(checkpoints, exist_ok=True)
+    stop_after = int(os.environ.get(STOP_AFTER_ENV, "0"))
+    errors = {}
+    written = [0]
+
+    def record(index, value, error):
+        if error is not None:
+            errors[index] = error
+        else:
+            rows, arrays = value
+            _write_checkpoint(os.path.join(checkpoints, f"point-{index}.h5"), experiment.fingerprint, arrays,
+                              {"rows": json.dumps(rows), "coordinates": json.dumps(points[index][0])})
+            written[0] += 1
+        if on_point is not None:
+            on_point(index, error)
+        if stop_after and written[0] >= stop_after:
+            raise Interrupted(f"stopped after {written[0]} checkpoint(s) ({STOP_AFTER_ENV})")
+
+    from .distributed import run_tasks
+
+    todo = [(k, (point,), {}) for k, (_, point) in enumerate(points) if f"point-{k}" not in done]
+    run_tasks(run_point, todo, client, record, progress=progress, desc="fpdiff sweep", initial=len(points) - len(todo),
+              total=len(points))
+    path = os.path.join(experiment.folder, "results.h5")
+    _assemble_sweep(experiment, points, checkpoints, errors, path)
+    if not errors:
+        shutil.rmtree(checkpoints)
+    return path
+
+
+def _coordinate_dataset(values):
+    """A sweep axis as an HDF5-friendly array: numbers as numbers, anything else as JSON text."""
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return np.array(values, dtype=np.float64 if any(isinstance(v, float) for v in values) else np.int64)
+    if all(isinstance(v, str) for v in values):
+        return np.array(values, dtype=h5py.string_dtype())
+    return np.array([json.dumps(v) for v in values], dtype=h5py.string_dtype())
+
+
+def _assemble_sweep(experiment, points, checkpoints, errors, path):
+    from . import __version__
+
+    rows = []
+    with atomic_path(path) as temporary, h5py.File(temporary, "w") as file:
+        file.attrs["format"] = RESULTS_FORMAT
+        file.attrs["version"] = RESULTS_VERSION
+        file.attrs["layout"] = "sweep"
+        file.attrs["fpdiff_version"] = __version__
+        file.attrs["experiment"] = json.dumps(experiment.config, sort_keys=True)
+        file.attrs["fingerprint"] = experiment.fingerprint
+        sweep = file.create_group("sweep")
+        axes = list(experiment.sweep)
+        sweep.attrs["axes"] = json.dumps(axes)
+        for name in axes:
+            sweep.create_dataset(name, data=_coordinate_dataset([coordinates[name] for coordinates, _ in points]))
+        file.create_dataset("errors", data=np.array([errors.get(k, "") for k in range(len(points))],
+                                                   dtype=h5py.string_dtype()))
+        for k in range(len(points)):
+            if k in errors:
+                continue
+            with h5py.File(os.path.join(checkpoints, f"point-{k}.h5"), "r") as checkpoint:
+                attributes = dict(checkpoint.attrs)
+                group = file.create_group(f"point/{k}")
+                for key in checkpoint:
+                    checkpoint.copy(checkpoint[key], group, name=key)
+            rows += [{"point": k, **row} for row in json.loads(attributes["rows"])]
+        table = file.create_group("table")
+        for column in SWEEP_COLUMNS:
+            table.create_dataset(column, data=np.array([row[column] for row in rows],
+                                                       dtype=np.int64 if column == "point" else np.float64))
+
+
+def _read_sweep(file):
+    config = json.loads(file.attrs["experiment"])
+    axes = json.loads(file["sweep"].attrs["axes"])
+    coordinates = {}
+    for name in axes:
+        values = file["sweep"][name][()]
+        if values.dtype.kind in "OS":
+            values = [v.decode() if isinstance(v, bytes) else v for v in values]
+            text_axis = not all(isinstance(v, str) for v in config["sweep"][name])
+            values = [json.loads(v) if text_axis else v for v in values]
+        else:
+            values = values.tolist()
+        coordinates[name] = values
+    errors = [e.decode() if isinstance(e, bytes) else e for e in file["errors"][()]]
+    columns = {column: file["table"][column][()] for column in SWEEP_COLUMNS}
+    rows = []
+    for i in range(len(columns["point"])):
+        k = int(columns["point"][i])
+        rows.append({"point": k, **{name: coordinates[name][k] for name in axes},
+                     **{column: float(columns[column][i]) for column in COLUMNS}})
+    points = []
+    for k in range(len(errors)):
+        if errors[k]:
+            points.append(None)
+            continue
+        group = file[f"point/{k}"]
+        points.append({"edges": [group["grid/edges"][str(a)][()] for a in range(len(group["grid/edges"]))],
+                       "exact": group["grid/exact"][()],
+                       "gamma": [{key: group[f"gamma/{i}"][key][()] for key in group[f"gamma/{i}"]}
+                                 for i in sorted(map(int, group["gamma"]))]})
+    return config, rows, {"axes": axes, "coordinates": coordinates, "errors": errors, "points": points}
+
+
+def is_sweep_results(path):
+    """Whether ``path`` is the results file of a sweep."""
+    with h5py.File(path, "r") as file:
+        return file.attrs.get("layout") == "sweep"
+
+
+def format_sweep_table(rows, axes, errors=()):
+    """The rows of a sweep's results as an aligned text table (coordinates first), then the failed points."""
+    names = [name.split(".", 1)[1] if name != "reverse.gamma" else "gamma*" for name in axes]
+    widths = [max(len(n), 8) for n in names]
+    header = (f"{'point':>5} " + " ".join(f"{n:>{w}}" for n, w in zip(names, widths)) +
+              format_table([]).splitlines()[0].replace("gamma", "gamma", 1))
+    lines = [header]
+    for row in rows:
+        coordinates = " ".join(f"{_short_value(row[name]):>{w}}" for name, w in zip(axes, widths))
+        lines.append(f"{row['point']:>5} {coordinates}" + format_table([row]).splitlines()[1])
+    for k, error in enumerate(errors):
+        if error:
+            lines.append(f"point {k} failed: {error}")
+    return "\n".join(lines)
+
+
+def _short_value(value):
+    return f"{value:.4g}" if isinstance(value, float) else str(value).replace(" ", "")

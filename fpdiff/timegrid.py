@@ -42,6 +42,8 @@ def _invert_monotone(function, targets, T, t_min):
     """Times ``t`` in ``[t_min, T]`` with ``function(t) = targets`` (function monotone), to 1e-13."""
     lo = np.full(np.shape(targets), t_min)
     hi = np.full(np.shape(targets), T)
+    if lo.size == 0:  # one step: no interior times
+        return lo
     increasing = function(T) > function(t_min)
     for _ in range(200):
         mid = 0.5 * (lo + hi)

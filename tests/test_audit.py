@@ -12,7 +12,7 @@ import fpdiff as fd
 from fpdiff.audit import AuditResult, audit, score_curl, score_fp_residual
 from fpdiff.errors import InputError
 from fpdiff.learn import fit_dsm
-from fpdiff.plot import audit_figure
+from fpdiff.plot import audit_figure, score_error_figure
 
 PROCESS = fd.OU()
 MIXTURE_1D = fd.GaussianMixture([0.4, 0.6], [[-1.5], [1.2]], [0.15, 0.3])
@@ -316,6 +316,10 @@ def test_figure_of_a_minimal_audit_has_two_panels():
                    particles=0, n_samples=500)
     figure = audit_figure(result)
     assert sum(bool(axis.get_title()) for axis in figure.axes) == 2
+    alone = score_error_figure(result)
+    assert alone.axes[0].get_title().startswith("Score error of") and alone.axes[0].get_yscale() == "log"
+    # the 10% perturbation gives a relative error of exactly 0.01 at every time (right axis)
+    np.testing.assert_allclose(alone.axes[1].lines[0].get_ydata(), 0.01, rtol=1e-6)
 
 
 @pytest.mark.parametrize("change, match", [

@@ -112,7 +112,74 @@ def test_simulate_reverse_dynamics_is_sample_reverse_em():
     score = fd.ExactScore(OU, MIXTURE_1D)
     y0 = MIXTURE_1D.evolve(OU, 1.0).sample(2000, seed=1)
     for gamma in (0.0, 0.7):
-        kernel = sample_reverse(OU, score, y0, 1.0, gamma=gamma, t_min=0.01, steps=25, scheme="em", seed=8)
+        kernel = sample_reverse(OU, score, y0, 1.0, gamma=gamma, t_min=0.01, steps=25, scheme="em", seed=8,
+                                time_grid="uniform")  # simulate's grid
         generic = simulate(fd.reverse_dynamics(OU, score, gamma, 1.0, 0.01), y0, steps=25, scheme="em", seed=8)
         np.testing.assert_allclose(generic.t, kernel.t)
         np.testing.assert_allclose(generic.samples, kernel.samples, rtol=1e-10, atol=1e-10)
+
+
+# ------------------------------------------------- the vectorised kernels (issue 8)
+
+
+def test_vectorised_exp_matches_libm_to_a_few_ulp():
+    from fpdiff._jit import jit
+    from fpdiff._vmath import EXP_UNDERFLOW, vexp
+
+    @jit
+    def apply(x, out):
+        for i in range(x.shape[0]):
+            out[i] = vexp(x[i])
+
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.uniform(-708.0, 709.7, 200_000), rng.uniform(-1.0, 1.0, 100_000),
+                        np.arange(-700.0, 709.0), [0.0, -0.0, 709.7, -707.99]])
+    out = np.empty_like(x)
+    apply(x, out)
+    # Cody–Waite reduction and a degree-13 Taylor polynomial (remainder < 5e-18): a few units of 2.2e-16
+    np.testing.assert_allclose(out, np.exp(x), rtol=4e-16, atol=0)
+    special = np.array([np.nan, -np.inf, np.inf, EXP_UNDERFLOW - 1.0, 710.0])
+    out = np.empty_like(special)
+    apply(special, out)
+    assert np.isnan(out[0]) and out[1] == 0.0 and out[2] == np.inf and out[3] == 0.0 and out[4] == np.inf
+
+
+def _general_path_scores():
+    # d = 1 (empirical) and d = 3 (both) take the general loops of the block kernels, d = 1, 2 the special ones
+    mixture_3d = fd.GaussianMixture([0.2, 0.5, 0.3], [[-1.0, 0.5, 0.0], [1.5, -0.5, 1.0], [0.0, 0.0, -2.0]],
+                                    [np.diag([0.3, 0.2, 0.5]), [[0.4, 0.1, 0.0], [0.1, 0.3, 0.05], [0.0, 0.05, 0.2]],
+                                     0.1 * np.eye(3)])
+    points_3d = np.random.default_rng(2).normal(size=(30, 3))
+    return {
+        "mixture-3d": fd.ExactScore(OU, mixture_3d),
+        "empirical-1d": fd.EmpiricalScore(OU, POINTS_2D[:, :1]),
+        "empirical-3d": fd.EmpiricalScore(VP, points_3d),
+    }
+
+
+@pytest.mark.parametrize("name", list(_general_path_scores()))
+@pytest.mark.parametrize("t", [1e-3, 0.5])
+def test_block_kernels_in_every_dimension_match_the_score_objects(name, t, rng):
+    score = _general_path_scores()[name]
+    x = 2.0 * rng.normal(size=(1100, score.dim))  # two full blocks and a partial one
+    x[5] = 1e3
+    values, _ = KernelScore(score).kernel_score(x, t)
+    np.testing.assert_allclose(values, score.score(x, t), rtol=1e-9, atol=1e-9 / t)
+
+
+def test_stage_counts_the_particles_that_became_non_finite():
+    score = fd.ExactScore(OU, MIXTURE_2D_FULL)
+    kernel = KernelScore(score)
+    y = np.random.default_rng(5).normal(size=(1500, 2))
+    y[3, 1] = np.nan
+    y[700] = np.inf  # both components of one particle: one particle
+    y[1499, 0] = -np.inf
+    stage = plan_step("ei", OU, lambda t: 1.0, 0.5, 0.4, {})[0]
+    work = [np.empty_like(y) for _ in range(4)]
+    for parallel in (False, True):
+        got = y.copy()
+        bad = step_particles(stage.code, got, *work, kernel.kind, *kernel.data(0.5), *kernel.data(0.5),
+                             stage.coefficients, _random.seed_key(1), stage.stream, 0, 0, 0, parallel)
+        assert bad == 3
+        finite = np.all(np.isfinite(got), axis=1)
+        assert np.flatnonzero(~finite).tolist() == [3, 700, 1499]

@@ -20,13 +20,20 @@ code and parameter arrays computed in Python for the time at hand,
   nodes, shape ``(prod n_i, d)`` in C order. Its divergence is not available
   in the kernel.
 
-Both are evaluated with an online (running-maximum) log-sum-exp, so they stay
-exact far in the tails and for tiny :math:`v_t`, and neither allocates.
+Both are evaluated with a log-sum-exp shifted by each point's largest term,
+so they stay exact far in the tails and for tiny :math:`v_t`.
 
-:func:`step_particles` runs one stage of a scheme for every particle (a
-``prange`` loop over blocks of ``BLOCK`` particles when ``parallel``: a block
-per call keeps the cost of calls between compiled functions, which pass every
-array as a dozen words, off the per-particle work); the stage is chosen by a code (``EM``,
+Design for speed (issue 8): :func:`step_particles` runs one stage of a scheme
+for every particle, one block of ``BLOCK`` particles at a time (a ``prange``
+loop over the blocks when ``parallel``), and within a block every loop runs
+*across the particles*: the normals (:func:`._random.normal_rows`, the
+counter-based ziggurat's hashes in a SIMD loop, its table look-ups and rare
+rejections in a scalar pass), the score (the block kernels of
+:mod:`fpdiff._score_kernels`, with the branch-free ``exp`` of
+:mod:`fpdiff._vmath`) and the stage's update (one flat loop over the block's
+``rows x d`` numbers), so LLVM compiles them to SIMD instructions (with FMA:
+``jit(contract=True)``); a block's work arrays stay in the L1 cache between
+the loops. The stage is chosen by a code (``EM``,
 ``EI``, ``HEUN``, ``CORRECTOR``) and its scalar coefficients, prepared in
 Python by :mod:`fpdiff.particles.schemes`, whose numpy functions
 (:func:`fpdiff.particles.schemes.reference_stage`) are the specification.
@@ -44,7 +51,7 @@ import math
 from numba import prange
 
 from .._jit import jit
-from .._score_kernels import _denoise_point, _mixture_score_rows, _table_rows
+from .._score_kernels import _denoise_block, _denoise_point, _mixture_score_block, _mixture_score_rows, _table_rows
 from ._random import BLOCK, normal_rows
 
 #: score kinds
@@ -56,18 +63,21 @@ EM, EI, HEUN, CORRECTOR = 0, 1, 2, 3
 # ---------------------------------------------------------------- the scores
 
 
-@jit
+@jit(contract=True)
 def score_rows(kind, y, lo, hi, log_coefficients, centres, precisions, alpha, variance, layout, out):
     """Score at rows ``lo..hi-1`` of ``y`` into the same rows of ``out`` (distinct arrays)."""
     if kind == MIXTURE:
-        _mixture_score_rows(y, lo, hi, log_coefficients, centres, precisions, out)
+        _mixture_score_block(y, lo, hi, log_coefficients, centres, precisions, out)
     elif kind == TABULATED:
         _table_rows(y, lo, hi, log_coefficients, layout, centres, out)
     else:
-        for m in range(lo, hi):
-            _denoise_point(y, centres, alpha, variance, out, m)
-            for i in range(y.shape[1]):
-                out[m, i] = (alpha * out[m, i] - y[m, i]) / variance
+        _denoise_block(y, lo, hi, centres, alpha, variance, out)  # out = xhat0
+        dim = y.shape[1]
+        rows_y = y.reshape(y.size)[lo * dim:hi * dim]
+        rows_out = out.reshape(out.size)[lo * dim:hi * dim]
+        inverse = 1.0 / variance
+        for j in range(rows_y.size):
+            rows_out[j] = (alpha * rows_out[j] - rows_y[j]) * inverse
 
 
 @jit
@@ -163,70 +173,15 @@ def score_divergence(kind, y, log_coefficients, centres, precisions, alpha, vari
 
 
 @jit
-def _stage_rows(code, lo, hi, y, predicted, second, score, noise, kind,
-                lc_a, centres_a, precisions_a, alpha_a, variance_a, layout_a,
-                lc_b, centres_b, precisions_b, alpha_b, variance_b, layout_b,
-                coefficients, key, stream, first, step, slot):
-    """Advance rows ``lo..hi-1``; returns how many became non-finite."""
+def _nonfinite_rows(y, lo, hi):
+    """How many of rows ``lo..hi-1`` of ``y`` hold a NaN or an infinity."""
     dim = y.shape[1]
-    score_rows(kind, y, lo, hi, lc_a, centres_a, precisions_a, alpha_a, variance_a, layout_a, score)
-    if code == EM:
-        # coefficients: h beta, h w, std  -> y + h (beta y + w s) + std xi
-        std = coefficients[2]
-        if std != 0.0:
-            normal_rows(key, stream, first, step, slot, noise, lo, hi)
-        for m in range(lo, hi):
-            for k in range(dim):
-                move = coefficients[0] * y[m, k] + coefficients[1] * score[m, k]
-                if std != 0.0:
-                    move += std * noise[m, k]
-                y[m, k] += move
-    elif code == EI:
-        # coefficients: phi, c_x0, std, alpha_n, v_n -> phi y + c_x0 xhat0 + std xi, xhat0 = (y + v s)/alpha
-        std = coefficients[2]
-        if std != 0.0:
-            normal_rows(key, stream, first, step, slot, noise, lo, hi)
-        for m in range(lo, hi):
-            for k in range(dim):
-                denoised = (y[m, k] + coefficients[4] * score[m, k]) / coefficients[3]
-                value = coefficients[0] * y[m, k] + coefficients[1] * denoised
-                if std != 0.0:
-                    value += std * noise[m, k]
-                y[m, k] = value
-    elif code == HEUN:
-        # coefficients: h, beta_n, w_n, beta_n+1, w_n+1, g_n sqrt(h), g_n+1 sqrt(h)
-        h = coefficients[0]
-        noisy = coefficients[5] != 0.0 or coefficients[6] != 0.0
-        if noisy:
-            normal_rows(key, stream, first, step, slot, noise, lo, hi)
-        for m in range(lo, hi):
-            for k in range(dim):
-                score[m, k] = coefficients[1] * y[m, k] + coefficients[2] * score[m, k]  # first drift
-                predicted[m, k] = y[m, k] + h * score[m, k]
-                if noisy:
-                    predicted[m, k] += coefficients[5] * noise[m, k]
-        score_rows(kind, predicted, lo, hi, lc_b, centres_b, precisions_b, alpha_b, variance_b, layout_b, second)
-        for m in range(lo, hi):
-            for k in range(dim):
-                drift = coefficients[3] * predicted[m, k] + coefficients[4] * second[m, k]
-                y[m, k] += 0.5 * h * (score[m, k] + drift)
-                if noisy:
-                    y[m, k] += 0.5 * (coefficients[5] + coefficients[6]) * noise[m, k]
-    else:
-        # CORRECTOR, coefficients: snr, rule (0: expected norms, 1: per particle), step of rule 0
-        normal_rows(key, stream, first, step, slot, noise, lo, hi)
-        for m in range(lo, hi):
-            epsilon = coefficients[2]
-            if coefficients[1] != 0.0:
-                noise_norm = 0.0
-                score_norm = 0.0
-                for k in range(dim):
-                    noise_norm += noise[m, k] ** 2
-                    score_norm += score[m, k] ** 2
-                epsilon = 2.0 * coefficients[0] ** 2 * noise_norm / score_norm if score_norm > 0.0 else 0.0
-            spread = math.sqrt(2.0 * epsilon)
-            for k in range(dim):
-                y[m, k] += epsilon * score[m, k] + spread * noise[m, k]
+    rows = y.reshape(y.size)[lo * dim:hi * dim]
+    count = 0
+    for j in range(rows.size):  # a vectorised count of the numbers first: usually 0
+        count += (rows[j] - rows[j]) != 0.0  # inf - inf and NaN - NaN are NaN
+    if count == 0:
+        return 0
     bad = 0
     for m in range(lo, hi):
         for k in range(dim):
@@ -234,6 +189,86 @@ def _stage_rows(code, lo, hi, y, predicted, second, score, noise, kind,
                 bad += 1
                 break
     return bad
+
+
+@jit(contract=True)
+def _stage_rows(code, lo, hi, y, predicted, second, score, noise, kind,
+                lc_a, centres_a, precisions_a, alpha_a, variance_a, layout_a,
+                lc_b, centres_b, precisions_b, alpha_b, variance_b, layout_b,
+                coefficients, key, stream, first, step, slot):
+    """Advance rows ``lo..hi-1``; returns how many became non-finite.
+
+    The updates run over the block's numbers ``lo d .. hi d - 1`` of the
+    flattened (C-ordered) arrays: one loop, no inner loop over the dimension.
+    """
+    dim = y.shape[1]
+    start, stop = lo * dim, hi * dim
+    # the block's numbers as views indexed from 0 (no negative-index wraparound: contiguous SIMD loads)
+    flat_y = y.reshape(y.size)[start:stop]
+    flat_score = score.reshape(score.size)[start:stop]
+    flat_noise = noise.reshape(noise.size)[start:stop]
+    score_rows(kind, y, lo, hi, lc_a, centres_a, precisions_a, alpha_a, variance_a, layout_a, score)
+    if code == EM:
+        # coefficients: h beta, h w, std  -> y + h (beta y + w s) + std xi
+        c_y, c_s, std = coefficients[0], coefficients[1], coefficients[2]
+        if std != 0.0:
+            normal_rows(key, stream, first, step, slot, noise, lo, hi)
+            for j in range(stop - start):
+                flat_y[j] += (c_y * flat_y[j] + c_s * flat_score[j]) + std * flat_noise[j]
+        else:
+            for j in range(stop - start):
+                flat_y[j] += c_y * flat_y[j] + c_s * flat_score[j]
+    elif code == EI:
+        # coefficients: phi, c_x0, std, alpha_n, v_n -> phi y + c_x0 xhat0 + std xi, xhat0 = (y + v s)/alpha
+        phi, c_x0, std, alpha, variance = (coefficients[0], coefficients[1], coefficients[2], coefficients[3],
+                                           coefficients[4])
+        c_x0 = c_x0 / alpha  # c_x0 xhat0 = (c_x0 / alpha)(y + v s): no division per particle
+        if std != 0.0:
+            normal_rows(key, stream, first, step, slot, noise, lo, hi)
+            for j in range(stop - start):
+                flat_y[j] = phi * flat_y[j] + c_x0 * (flat_y[j] + variance * flat_score[j]) + std * flat_noise[j]
+        else:
+            for j in range(stop - start):
+                flat_y[j] = phi * flat_y[j] + c_x0 * (flat_y[j] + variance * flat_score[j])
+    elif code == HEUN:
+        # coefficients: h, beta_n, w_n, beta_n+1, w_n+1, g_n sqrt(h), g_n+1 sqrt(h)
+        h = coefficients[0]
+        flat_predicted = predicted.reshape(predicted.size)[start:stop]
+        flat_second = second.reshape(second.size)[start:stop]
+        noisy = coefficients[5] != 0.0 or coefficients[6] != 0.0
+        if noisy:
+            normal_rows(key, stream, first, step, slot, noise, lo, hi)
+        else:
+            for j in range(stop - start):
+                flat_noise[j] = 0.0
+        for j in range(stop - start):
+            flat_score[j] = coefficients[1] * flat_y[j] + coefficients[2] * flat_score[j]  # first drift
+            flat_predicted[j] = flat_y[j] + h * flat_score[j] + coefficients[5] * flat_noise[j]
+        score_rows(kind, predicted, lo, hi, lc_b, centres_b, precisions_b, alpha_b, variance_b, layout_b, second)
+        half_noise = 0.5 * (coefficients[5] + coefficients[6])
+        for j in range(stop - start):
+            drift = coefficients[3] * flat_predicted[j] + coefficients[4] * flat_second[j]
+            flat_y[j] += 0.5 * h * (flat_score[j] + drift) + half_noise * flat_noise[j]
+    else:
+        # CORRECTOR, coefficients: snr, rule (0: expected norms, 1: per particle), step of rule 0
+        normal_rows(key, stream, first, step, slot, noise, lo, hi)
+        if coefficients[1] == 0.0:
+            epsilon = coefficients[2]
+            spread = math.sqrt(2.0 * epsilon)
+            for j in range(stop - start):
+                flat_y[j] += epsilon * flat_score[j] + spread * flat_noise[j]
+        else:
+            for m in range(lo, hi):
+                noise_norm = 0.0
+                score_norm = 0.0
+                for k in range(dim):
+                    noise_norm += noise[m, k] ** 2
+                    score_norm += score[m, k] ** 2
+                epsilon = 2.0 * coefficients[0] ** 2 * noise_norm / score_norm if score_norm > 0.0 else 0.0
+                spread = math.sqrt(2.0 * epsilon)
+                for k in range(dim):
+                    y[m, k] += epsilon * score[m, k] + spread * noise[m, k]
+    return _nonfinite_rows(y, lo, hi)
 
 
 @jit(parallel=True)
@@ -256,8 +291,9 @@ def step_particles(code, y, predicted, second, score, noise, kind,
                                lc_b, centres_b, precisions_b, alpha_b, variance_b, layout_b,
                                coefficients, key, stream, first, step, slot)
     else:
-        bad = _stage_rows(code, 0, count, y, predicted, second, score, noise,
-                          kind, lc_a, centres_a, precisions_a, alpha_a, variance_a, layout_a,
-                          lc_b, centres_b, precisions_b, alpha_b, variance_b, layout_b,
-                          coefficients, key, stream, first, step, slot)
+        for b in range((count + BLOCK - 1) // BLOCK):  # blocks here too: their work arrays stay in the L1 cache
+            bad += _stage_rows(code, b * BLOCK, min(count, (b + 1) * BLOCK), y, predicted, second, score, noise,
+                               kind, lc_a, centres_a, precisions_a, alpha_a, variance_a, layout_a,
+                               lc_b, centres_b, precisions_b, alpha_b, variance_b, layout_b,
+                               coefficients, key, stream, first, step, slot)
     return bad

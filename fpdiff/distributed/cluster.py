@@ -1,0 +1,193 @@
+"""Dask availability, connecting to (or starting) a cluster, and the task engine shared by sweeps and ensembles."""
+
+import contextlib
+import os
+import uuid
+
+
+from ..errors import FpdiffError, InputError
+
+#: what to install when Dask is missing
+INSTALL_HINT = "pip install fpdiff[distributed]  (or: pip install 'dask[distributed]')"
+#: seconds to wait for a scheduler before giving up (``connect``)
+CONNECT_TIMEOUT = 10.0
+
+
+class DistributedUnavailable(FpdiffError, ImportError):
+    """Dask distributed is needed for this and is not installed."""
+
+
+def require_distributed(what="this"):
+    """Import and return ``distributed``, or raise :class:`DistributedUnavailable` saying how to install it."""
+    try:
+        import distributed
+    except ImportError:
+        raise DistributedUnavailable(f"{what} needs Dask distributed, which is not installed: {INSTALL_HINT}") \
+            from None
+    return distributed
+
+
+def check_client(client, name="client"):
+    distributed = require_distributed(f"`{name}`")
+    if not isinstance(client, distributed.Client):
+        raise InputError(f"`{name}` must be a dask.distributed.Client (or None: run in this process); "
+                         f"got {type(client).__name__}")
+    return client
+
+
+def _set_numba_threads(threads):
+    if threads:
+        import numba
+
+        numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
+
+
+# ------------------------------------------------------------------ clusters
+
+
+@contextlib.contextmanager
+def connect(scheduler=None, workers=None, timeout=CONNECT_TIMEOUT, processes=True):
+    """A ``dask.distributed.Client`` for a run: to ``scheduler``, or to a ``LocalCluster`` started for it.
+
+    Parameters
+    ----------
+    scheduler : str, optional
+        Address of a running scheduler (``tcp://host:8786``, or a scheduler
+        file path ending in ``.json``). None: start a ``LocalCluster`` of
+        ``workers`` worker processes with one thread each and
+        ``NUMBA_NUM_THREADS=1`` (so numba's threads do not oversubscribe the
+        cores), closed when the block ends.
+    workers : int, optional
+        Workers of the local cluster (default: the usable cores).
+    timeout : float
+        Seconds to wait for the scheduler; then :class:`InputError`.
+    processes : bool
+        Workers as processes (default) or threads of this process (tests).
+
+    Yields
+    ------
+    distributed.Client
+    """
+    distributed = require_distributed("running on a Dask cluster")
+    if scheduler is not None:
+        if not isinstance(scheduler, str) or not scheduler:
+            raise InputError(f"the scheduler address must be a string such as 'tcp://host:8786'; got {scheduler!r}")
+        options = {"scheduler_file": scheduler} if scheduler.endswith(".json") else {"address": scheduler}
+        try:
+            client = distributed.Client(timeout=timeout, **options)
+        except (OSError, TimeoutError, ValueError) as error:
+            raise InputError(f"cannot reach the Dask scheduler at {scheduler!r} within {timeout:g} s: {error} "
+                             "(is the scheduler running, and is the address 'tcp://HOST:PORT'?)") from None
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    workers = usable if workers is None else workers
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise InputError(f"`workers` must be an integer >= 1; got {workers!r}")
+    cluster = distributed.LocalCluster(
+        n_workers=workers, threads_per_worker=1, processes=processes,
+        dashboard_address=":0",  # a free port: never clashes with another cluster on 8787
+        **({"env": {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}} if processes else {}))
+    try:
+        with distributed.Client(cluster) as client:
+            yield client
+    finally:
+        cluster.close()
+
+
+def dashboard_link(client):
+    """The Dask dashboard's address, or None when there is none (bokeh not installed)."""
+    try:
+        info = client.scheduler_info()
+        if "dashboard" not in info.get("services", {}):
+            return None
+        # the scheduler serves its dashboard pages only with bokeh installed where it runs
+        if not client.run_on_scheduler(lambda: __import__("importlib.util").util.find_spec("bokeh") is not None):
+            return None
+        return client.dashboard_link
+    except Exception:  # a dashboard is a convenience: never fail a run over it
+        return None
+
+
+def workers_of(client):
+    """The scheduler's workers: ``{address: info}`` (all of them: ``scheduler_info`` lists 5 by default)."""
+    import inspect
+
+    if "n_workers" in inspect.signature(client.scheduler_info).parameters:
+        return client.scheduler_info(n_workers=-1)["workers"]
+    return client.scheduler_info()["workers"]
+
+
+def total_threads(client):
+    return max(1, sum(w.get("nthreads", 1) for w in workers_of(client).values()))
+
+
+# ------------------------------------------------------------------ the task engine
+
+
+def _call(function, args, kwargs, numba_threads):
+    """Run one task; returns ``(value, None)`` or ``(None, error text)`` (the error caught where it happened)."""
+    _set_numba_threads(numba_threads)
+    try:
+        return function(*args, **kwargs), None
+    except Exception as error:  # a failed point records its error; the others go on
+        return None, f"{type(error).__name__}: {error}"
+
+
+def run_tasks(function, tasks, client=None, on_result=None, progress=False, desc="fpdiff", numba_threads=1,
+              initial=0, total=None):
+    """Run ``function(*args, **kwargs)`` for every ``(index, args, kwargs)`` of ``tasks``; call ``on_result``.
+
+    In this process one after another (``client=None``), or as Dask tasks,
+    results handled in the order they complete. ``on_result(index, value,
+    error)`` runs in this process, once per index: ``error`` is None or the
+    error's text (the function raised, or Dask gave up on the task after its
+    workers died ``distributed.scheduler.allowed-failures`` times). When a
+    worker dies, Dask reruns its tasks elsewhere; only the copy that
+    completes reaches ``on_result``, so a consumer that writes results never
+    writes a point twice. A tqdm bar counts completed tasks.
+
+    Returns
+    -------
+    int
+        The number of failed tasks.
+    """
+    from tqdm import tqdm
+
+    tasks = list(tasks)
+    failures = 0
+    total = len(tasks) + initial if total is None else total
+    with tqdm(total=total, initial=initial, desc=desc, unit="task", disable=not progress) as bar:
+        if client is None:
+            for index, args, kwargs in tasks:
+                value, error = _call(function, args, kwargs, numba_threads)
+                failures += error is not None
+                if on_result is not None:
+                    on_result(index, value, error)
+                bar.update()
+            return failures
+        distributed = require_distributed("a client")
+        token = uuid.uuid4().hex[:8]
+        futures = {client.submit(_call, function, args, kwargs, numba_threads, key=f"fpdiff-{token}-{index}",
+                                 pure=False): index for index, args, kwargs in tasks}
+        try:
+            for future in distributed.as_completed(futures):
+                index = futures[future]
+                if future.status == "error":
+                    exception = future.exception()
+                    value, error = None, f"{type(exception).__name__}: {exception}"
+                else:
+                    value, error = future.result()
+                future.release()
+                failures += error is not None
+                if on_result is not None:
+                    on_result(index, value, error)
+                bar.update()
+        finally:
+            client.cancel([f for f in futures if not f.done()])
+    return failures
+
+

@@ -1,0 +1,190 @@
+"""Parameter sweeps: the product of axes run through a function or an experiment, as a table."""
+
+import math
+import os
+
+import numpy as np
+
+from ..errors import InputError
+from .cluster import check_client, run_tasks
+
+# ------------------------------------------------------------------ sweeps
+
+
+def sweep_points(axes):
+    """The product of the sweep ``axes`` (``{name: [values]}``), as a list of dicts (last axis fastest)."""
+    if not isinstance(axes, dict) or not axes:
+        raise InputError(f"`axes` must be a non-empty dict of name -> list of values; got {axes!r}")
+    for name, values in axes.items():
+        if not isinstance(name, str):
+            raise InputError(f"`axes`: names must be strings; got {name!r}")
+        if isinstance(values, (str, bytes)) or not hasattr(values, "__len__") or len(values) == 0:
+            raise InputError(f"`axes[{name!r}]` must be a non-empty list of values; got {values!r}")
+    points = [{}]
+    for name, values in axes.items():
+        points = [{**point, name: _plain(value)} for point in points for value in values]
+    return points
+
+
+def _plain(value):
+    return value.item() if isinstance(value, np.generic) else value
+
+
+class SweepTable:
+    """The result of a sweep: one row per point (or per point and gamma for experiments), as columns.
+
+    Attributes
+    ----------
+    axes : list of str
+        The sweep's axis names (the first columns).
+    columns : list of str
+        Every column: ``point`` (the index of the point in the product),
+        the axes, the metrics, and ``error`` (``""`` for points that ran).
+    rows : list of dict
+        One dict per row, keyed by the columns; a failed point has one row,
+        with its error text and NaN metrics.
+    """
+
+    def __init__(self, axes, rows):
+        self.axes = list(axes)
+        self.rows = list(rows)
+        metrics = []
+        for row in self.rows:
+            metrics += [key for key in row if key not in metrics and key not in self.axes
+                        and key not in ("point", "error")]
+        self.columns = ["point", *self.axes, *metrics, "error"]
+        for row in self.rows:
+            for key in metrics:
+                row.setdefault(key, math.nan)
+            row.setdefault("error", "")
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __getitem__(self, name):
+        return self.column(name)
+
+    def column(self, name):
+        """The column ``name`` as an array (numbers as float, text as object)."""
+        if name not in self.columns:
+            raise InputError(f"no column {name!r}; columns: {', '.join(self.columns)}")
+        values = [row[name] for row in self.rows]
+        try:
+            return np.array(values, dtype=np.float64)
+        except (TypeError, ValueError):
+            return np.array(values, dtype=object)
+
+    @property
+    def failed(self):
+        """The rows of the points that failed."""
+        return [row for row in self.rows if row["error"]]
+
+    def to_pandas(self):
+        """The table as a ``pandas.DataFrame`` (needs pandas)."""
+        try:
+            import pandas
+        except ImportError:
+            raise ImportError("SweepTable.to_pandas needs pandas: pip install pandas") from None
+        return pandas.DataFrame(self.rows, columns=self.columns)
+
+    def __str__(self):
+        def cell(value):
+            if isinstance(value, float):
+                return "-" if math.isnan(value) else f"{value:.4g}"
+            return str(value)
+
+        table = [self.columns] + [[cell(row[c]) for c in self.columns] for row in self.rows]
+        widths = [max(len(line[i]) for line in table) for i in range(len(self.columns))]
+        return "\n".join("  ".join(text.rjust(width) for text, width in zip(line, widths)).rstrip()
+                         for line in table)
+
+    def __repr__(self):
+        return f"<SweepTable {len(self.rows)} rows x {len(self.columns)} columns>\n{self}"
+
+
+def sweep(fn_or_config, axes, client=None, *, progress=False, numba_threads=1):
+    r"""Run the product of ``axes`` through a function or an experiment; a table of the results.
+
+    Parameters
+    ----------
+    fn_or_config : callable, or experiment (path, dict or Experiment)
+        A function ``fn(**point) -> dict of metrics`` (or a list of such
+        dicts: several rows for the point), called once per point of the
+        product with the axis values as keyword arguments; it must be
+        picklable to run on a cluster (a module-level function). Or an
+        experiment (a TOML file's path, its dict, or an
+        :class:`~fpdiff.experiment.Experiment`): then the axis names are
+        dotted keys of the file (``"time.t_min"``, ``"grid.cells"``,
+        ``"score.source"``; ``"reverse.gamma"`` stands for
+        ``reverse.gammas = [value]``), each point runs every view of the
+        experiment in memory (nothing is written), and the rows are the
+        metrics of :mod:`fpdiff.runner` per point and gamma.
+    axes : dict
+        ``{name: [values]}``; the product is run, the last axis varying fastest.
+    client : dask.distributed.Client, optional
+        Run the points as Dask tasks (in the order they complete). None:
+        serially in this process.
+    progress : bool
+        A tqdm bar over the completed points.
+    numba_threads : int
+        Numba threads per task (default 1: one task per core; 0 leaves them as they are).
+
+    Returns
+    -------
+    SweepTable
+        Columns ``point``, the axes, the metrics, ``error``. A point whose
+        function raised has its error text and NaN metrics; the others complete.
+
+    Examples
+    --------
+    >>> table = fd.sweep(lambda gamma, steps: {"w1": ...}, {"gamma": [0, 1], "steps": [50, 100]})
+    >>> table.column("w1"), table.to_pandas()
+    """
+    if client is not None:
+        check_client(client)
+    points = sweep_points(axes)
+    if callable(fn_or_config):
+        function, arguments = fn_or_config, [((), point) for point in points]
+    else:
+        from ..experiment import Experiment, experiment_from_dict, load_experiment
+
+        if isinstance(fn_or_config, Experiment):
+            base = fn_or_config
+        elif isinstance(fn_or_config, dict):
+            base = experiment_from_dict(fn_or_config)
+        elif isinstance(fn_or_config, (str, os.PathLike)):
+            base = load_experiment(fn_or_config)
+        else:
+            raise InputError("`fn_or_config` must be a function, or an experiment (a TOML path, a dict or an "
+                             f"Experiment); got {type(fn_or_config).__name__}")
+        experiments = base.with_sweep(axes)
+        function, arguments = _experiment_rows, [((experiment,), {}) for experiment in experiments]
+    rows = [None] * len(points)
+
+    def collect(index, value, error):
+        rows[index] = (value, error)
+
+    run_tasks(function, [(i, args, kwargs) for i, (args, kwargs) in enumerate(arguments)], client, collect,
+              progress=progress, desc="fpdiff sweep", numba_threads=numba_threads)
+    table = []
+    for index, (point, (value, error)) in enumerate(zip(points, rows)):
+        if error is not None:
+            table.append({"point": index, **point, "error": error})
+            continue
+        values = value if isinstance(value, list) else [value]
+        for metrics in values:
+            if not isinstance(metrics, dict):
+                table.append({"point": index, **point,
+                              "error": f"the function returned {type(metrics).__name__}, not a dict of metrics"})
+                break
+            table.append({"point": index, **point, **{k: _plain(v) for k, v in metrics.items()}})
+    return SweepTable(list(axes), table)
+
+
+def _experiment_rows(experiment):
+    from ..runner import run_point
+
+    rows, _ = run_point(experiment)
+    return rows
+
+

@@ -1,0 +1,120 @@
+"""The fused time loop of autonomous implicit solves: factor once, step in compiled code.
+
+:func:`fpdiff.fv.solve.integrate_density` hands its time loop to
+:class:`FusedLoop` when the dynamics is autonomous (forward OU, Brownian,
+VE with constant sigma...), the flux is Scharfetter–Gummel, the method is
+``"be"`` or ``"trbdf2"``, and there is no per-step monitor or adaptive step.
+The loop computes the same steps as the steppers of :mod:`fpdiff.fv.steppers`
+(the same splitting schedules and stage coefficients, one LU factorisation per
+distinct ``(axis, c)``) and makes the driver's checks after every step; see
+:mod:`fpdiff.fv._fused` for the kernels.
+"""
+
+import math
+
+import numpy as np
+
+from . import _fused, _kernels
+from .steppers import TRBDF2, strang_schedule
+
+#: methods the fused loop runs
+FUSED_METHODS = ("be", "trbdf2")
+#: more distinct (axis, c) pairs than this (save times cutting steps) fall back to the stepper loop
+MAX_FACTOR_SETS = 16
+
+
+def schedule(method, ndim, dt):
+    """``[(axis, c), ...]``: the implicit solves of one step of length ``dt``, as the steppers take them."""
+    if method == "be":
+        return [(axis, dt) for axis in range(ndim)]
+    return [(axis, 0.5 * TRBDF2.GAMMA * (length * dt)) for axis, _, length in strang_schedule(ndim)]
+
+
+class FusedLoop:
+    """The factor sets, plan and work arrays of one autonomous solve (see the module docstring).
+
+    Parameters
+    ----------
+    method : {"be", "trbdf2"}
+    operator : FluxOperator
+        Of an autonomous dynamics.
+    taus : array
+        Step boundaries.
+    saved : bool array
+        Which boundaries are saved (row ``slots[n]`` of the snapshots).
+    slots : int array
+        Row of the snapshot array of each saved boundary, -1 otherwise.
+    restore : bool
+        Keep each step's start (needed when a step can leave negative mass:
+        TR-BDF2, or any method started from a density with negative cells).
+    """
+
+    def __init__(self, method, operator, taus, slots, restore):
+        self.method = method
+        self.operator = operator
+        self.restore = restore
+        grid = operator.grid
+        # the distinct step lengths; lengths that differ by round-off (np.linspace) share one factorisation
+        lengths = np.diff(taus)
+        _, first, inverse = np.unique(np.round(lengths / lengths.max(), 12), return_index=True,
+                                      return_inverse=True)
+        steps = lengths[first]
+        self.usable = len(steps) * grid.ndim <= MAX_FACTOR_SETS
+        if not self.usable:
+            return
+        keys = {}
+        table = []  # factor set of each (distinct step, schedule entry)
+        for dt in steps:
+            table.append([keys.setdefault((axis, float(c)), len(keys))
+                          for axis, c in schedule(method, grid.ndim, dt)])
+        self.plan = np.ascontiguousarray(np.array(table, dtype=np.int64)[inverse.ravel()])
+        self.saved_slot = np.ascontiguousarray(slots[1:], dtype=np.int64)
+        size = grid.size
+        layout = np.array([[*lines, *_fused.axis_layout(lines)] for lines in operator.lines], dtype=np.int64)
+        self.layout = layout
+        segmented = bool(np.any(layout[:, 3] == _fused.SEGMENTED))
+        self.factors = np.empty((len(keys), 3, size))
+        self.products = np.zeros((len(keys), 2, size if segmented else 1))
+        self.set_c = np.empty(len(keys))
+        self.set_axis = np.empty(len(keys), dtype=np.int64)
+        trbdf2 = method == "trbdf2"
+        faces = max(o * (n + 1) * i for o, n, i in operator.lines) if trbdf2 else 1
+        self.weights = np.zeros((grid.ndim, 2, faces))
+        for (axis, c), q in keys.items():
+            wl, wr = operator.weights(axis, 0.0)
+            lines = operator.lines[axis]
+            parts = [self.factors[q, r].reshape(lines) for r in range(3)]
+            _kernels.factor_lines(wl, wr, c, *parts, operator.parallel)
+            if layout[axis, 3] == _fused.SEGMENTED:
+                largest = _fused.segment_products(self.factors[q, 0], self.factors[q, 1], self.factors[q, 2],
+                                                  lines[1], self.products[q, 0], self.products[q, 1])
+                if not largest <= _fused.PRODUCT_LIMIT:  # strongly converging drift: the plain sweep
+                    layout[axis, 3:] = _fused.GROUPED, 1, 1
+            self.set_c[q] = c
+            self.set_axis[q] = axis
+        if trbdf2:
+            for axis in range(grid.ndim):
+                wl, wr = operator.weights(axis, 0.0)
+                self.weights[axis, 0, : wl.size] = wl.ravel()
+                self.weights[axis, 1, : wr.size] = wr.ravel()
+        self.stage = np.empty(size)
+        self.previous = np.empty(size if restore else 1)
+        n_chunks = math.ceil(size / _fused.CHUNK)
+        self.partial_sum = np.empty(n_chunks)
+        self.partial_min = np.empty(n_chunks)
+
+    def run(self, p, start, mass0, negative_limit, conserving, mass_tolerance, snapshots):
+        """Steps ``start, ...`` on the flat density ``p``; see :func:`fpdiff.fv._fused.advance_autonomous`.
+
+        Returns ``(steps done, status, min density, max mass drift, density)``.
+        """
+        grid = self.operator.grid
+        done, status, low, drift, result = _fused.advance_autonomous(
+            self.method == "trbdf2", self.restore, p, self.stage, self.previous, self.factors, self.products,
+            self.weights, self.set_c, self.set_axis, self.plan, self.layout, start, grid.cell_volume, mass0,
+            negative_limit, conserving, mass_tolerance, self.saved_slot, snapshots, self.partial_sum,
+            self.partial_min, self.operator.parallel,
+        )
+        if not np.may_share_memory(result, p):  # TR-BDF2 swapped its arrays: the other one is the work space
+            self.stage = p
+        return done, status, low, drift, result

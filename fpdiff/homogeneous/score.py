@@ -1,0 +1,179 @@
+r"""The space-only score of the random time reversal.
+
+.. math::  \tilde h(x) = \frac{f(x)}{m(x)}, \qquad f(x) = \frac{r}{n}\sum_{i=1}^n G_r(x_i \to x), \qquad
+           s(x) = \nabla \log \tilde h(x)
+           = \frac{\sum_i G_r(x_i \to x) \nabla_x \log G_r(x_i \to x)}{\sum_i G_r(x_i \to x)} - \nabla \log m(x),
+
+:math:`f` being the density of :math:`X_\zeta`, :math:`\zeta \sim \mathrm{Exp}(r)`, for the forward process started
+from the data (Christensen, Kallsen, Strauch & Trottner 2025). The generative SDE
+:math:`dZ = (b(Z) + \sigma^2 s(Z)) dt + \sigma dW` started at :math:`x` reaches the data point :math:`x_i` with
+probability :math:`G_r(x_i \to x)/\sum_j G_r(x_j \to x)` (:meth:`HomogeneousScore.hitting_probabilities`).
+"""
+
+import numpy as np
+
+from .._validation import as_finite_array, as_points
+from ..errors import InputError
+from ..processes import OU, Brownian
+from . import _kernels
+from .green import check_process, check_rate, green_nodes, grad_log_green, invariant_log_density, log_green
+
+__all__ = ["HomogeneousScore"]
+
+#: work (points x data points x quadrature nodes) above which the score runs on all threads
+PARALLEL_WORK = 32768
+
+#: default smallest distance at which the OU quadrature is accurate, relative to the length scale of G_r
+MIN_DISTANCE_FRACTION = 1e-3
+
+
+def check_points(points, name="points"):
+    """Data points as a C-ordered float64 ``(n, d)`` array with ``n >= 1`` and ``d >= 2``."""
+    points = as_finite_array(points, name)
+    if points.ndim != 2 or points.shape[0] < 1:
+        raise InputError(f"`{name}` must be an (n, d) array of n >= 1 data points; got shape {points.shape}")
+    if points.shape[1] < 2:
+        raise InputError(
+            f"`{name}` must have dimension d >= 2; got d = {points.shape[1]}. In d = 1 points are not polar: the "
+            "reversed process visits a data point many times before it ends there (it is killed by its local "
+            "time at the data), so stopping at the first hit gives the wrong output law. The Green's functions "
+            "(fpdiff.homogeneous.green) accept d = 1."
+        )
+    return np.array(points, dtype=np.float64, order="C")
+
+
+class HomogeneousScore:
+    r"""Score :math:`s = \nabla \log \tilde h` of the random time reversal of ``process`` from ``points``.
+
+    Parameters
+    ----------
+    process : Brownian or OU
+        The symmetric forward process (``Brownian(sigma)``: generator :math:`\tfrac{\sigma^2}{2}\Delta`,
+        :math:`m = 1`; ``OU(beta, sigma)``: :math:`m = N(0, \sigma^2/(2\beta) I)`).
+    points : array_like (n, d)
+        The data :math:`x_1, \dots, x_n`, ``d >= 2`` (points are polar only then; see :func:`check_points`).
+    r : float
+        Killing rate of :math:`\zeta \sim \mathrm{Exp}(r)`, > 0.
+    min_distance, max_distance : float, optional
+        OU only: the range of :math:`|x - x_i|` over which the log-time quadrature of :math:`G_r` is accurate
+        (relative error below about 1e-9; see :mod:`fpdiff.homogeneous.green`). Defaults: ``1e-3`` of
+        :math:`\min(\sigma/\sqrt{2r}, s)` and :math:`2\max_i|x_i| + 6 s`, :math:`s^2 = \sigma^2/(2\beta)` (a path
+        of the sampler rarely goes further than 6 s beyond the data; further out the rule is coarser, the score
+        stays finite). The cost grows with the number of nodes (``len(score.kernel_data()[4])``).
+        Brownian motion uses the exact Bessel form and ignores them.
+
+    Notes
+    -----
+    The numba kernel (:mod:`._kernels`) sums over the data points with a streaming log-sum-exp, in parallel
+    over evaluation points; :meth:`reference_score` is its numpy specification built on
+    :func:`fpdiff.homogeneous.green.grad_log_green` (``scipy.special.kve``). Cost per evaluation point:
+    :math:`O(n d)` for Brownian motion, :math:`O(n (d + K))` for OU with :math:`K` quadrature nodes (50 to 150).
+    """
+
+    def __init__(self, process, points, r, *, min_distance=None, max_distance=None):
+        self.process = check_process(process)
+        self.r = check_rate(r)
+        self.points = check_points(points)
+        self.n_points, self.dim = self.points.shape
+        self.kappa = np.sqrt(2.0 * self.r) / process.sigma
+        self.two_nu = self.dim - 2
+        self._point_squares = np.sum(self.points**2, axis=1)
+        if isinstance(process, Brownian):
+            self.kind = _kernels.BROWNIAN
+            self._nodes = (np.zeros(1), np.ones(1), np.ones(1))
+            self._inverse_stationary = 0.0
+            # log G_i = constant - nu log rho + log kve - z: the constant of f = (r/n) sum G_i
+            nu = 0.5 * (self.dim - 2)
+            self._log_constant = (np.log(self.r / self.n_points) + np.log(2.0) - 0.5 * self.dim * np.log(2 * np.pi)
+                                  - 2 * np.log(process.sigma) + nu * np.log(self.kappa))
+        else:
+            self.kind = _kernels.ORNSTEIN
+            spread = np.sqrt(process.stationary_variance)
+            if min_distance is None:
+                min_distance = MIN_DISTANCE_FRACTION * min(1.0 / self.kappa, spread)
+            if max_distance is None:
+                max_distance = 2.0 * np.sqrt(self._point_squares.max()) + 6.0 * spread
+            self._nodes = green_nodes(process, self.r, self.dim, min_distance, max_distance)
+            self._inverse_stationary = 1.0 / process.stationary_variance
+            self._log_constant = np.log(self.r / self.n_points)
+        self.min_distance = min_distance
+        self.max_distance = max_distance
+
+    def __repr__(self):
+        return f"HomogeneousScore({self.process!r}, points=<{self.n_points} x {self.dim}>, r={self.r!r})"
+
+    # ----------------------------------------------------------------- kernel side
+
+    def kernel_data(self):
+        """The arrays and scalars the kernels take after ``kind``, in order (see :func:`._kernels.score_point`)."""
+        log_weights, scale, variance = self._nodes
+        return (self.points, self._point_squares, self.two_nu, self.kappa, log_weights, scale, variance,
+                self._inverse_stationary)
+
+    def _evaluate(self, x):
+        x = np.array(as_points(x, self.dim), order="C")
+        count = x.shape[0]
+        out = np.empty_like(x)
+        log_f = np.empty(count)
+        distance = np.empty(count)
+        nearest = np.empty(count, dtype=np.int64)
+        work = count * self.n_points * len(self._nodes[0])
+        _kernels.score_rows(self.kind, x, *self.kernel_data(), out, log_f, distance, nearest,
+                            work >= PARALLEL_WORK)
+        return x, out, log_f, distance, nearest
+
+    def __call__(self, x):
+        return self.score(x)
+
+    def score(self, x):
+        r""":math:`\nabla \log \tilde h(x)` for ``x`` (M, d); 0 at a data point (where it is singular)."""
+        return self._evaluate(x)[1]
+
+    def log_density(self, x):
+        r""":math:`\log \tilde h(x) = \log f(x) - \log m(x)`, ``(M,)``; ``inf`` at a data point."""
+        x, _, log_f, _, _ = self._evaluate(x)
+        return log_f + self._log_constant - invariant_log_density(self.process, x)
+
+    def nearest(self, x):
+        """Distance to the nearest data point and its index, ``(M,)`` each."""
+        _, _, _, distance, nearest = self._evaluate(x)
+        return distance, nearest
+
+    # ------------------------------------------------------------------ numpy side
+
+    def _pairs(self, x):
+        x = as_points(x, self.dim)
+        return x[:, None, :], self.points[None, :, :]
+
+    def log_green_matrix(self, x):
+        r""":math:`\log G_r(x_i \to x)` for ``x`` (M, d): an ``(M, n)`` array (numpy, :mod:`.green`)."""
+        x, points = self._pairs(x)
+        return log_green(self.process, self.r, x, points)
+
+    def hitting_probabilities(self, x):
+        r"""The exact output law from ``x`` (M, d): :math:`G_r(x_i \to x)/\sum_j G_r(x_j \to x)`, ``(M, n)``.
+
+        A row for a start at a data point is that point's indicator.
+        """
+        log_g = self.log_green_matrix(x)
+        at_point = np.isinf(log_g)
+        top = np.max(np.where(at_point, -np.inf, log_g), axis=1, keepdims=True)
+        top = np.where(np.isfinite(top), top, 0.0)
+        with np.errstate(invalid="ignore", over="ignore"):
+            weights = np.where(at_point, 0.0, np.exp(log_g - top))
+        hit = at_point.any(axis=1)
+        weights[hit] = at_point[hit].astype(float)
+        return weights / weights.sum(axis=1, keepdims=True)
+
+    def reference_score(self, x):
+        """Numpy specification of :meth:`score` (from :func:`.green.grad_log_green`), ``(M, d)``."""
+        x_pairs, points = self._pairs(x)
+        log_g = log_green(self.process, self.r, x_pairs, points)
+        gradients = grad_log_green(self.process, self.r, x_pairs, points)
+        weights = np.exp(log_g - log_g.max(axis=1, keepdims=True))
+        weights /= weights.sum(axis=1, keepdims=True)
+        score = np.sum(weights[..., None] * gradients, axis=1)
+        if isinstance(self.process, OU):
+            score += x_pairs[:, 0, :] / self.process.stationary_variance
+        return score
+

@@ -1,0 +1,22 @@
+"""The README's Python example runs as printed, and its numbers are what the text implies."""
+
+import contextlib
+import io
+import pathlib
+import re
+
+README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
+
+
+def test_the_readme_api_example_runs_and_its_errors_are_small():
+    text = README.read_text()
+    section = text[text.index("## Use from Python"):]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(code, "README.md", "exec"), {})
+    l1, w1 = (float(v) for v in printed.getvalue().split())
+    # grid: 800 cells and the default steps give L1 ~ 1.5e-3 at t_min; particles: 10^5 samples of p_T, 100 "ei"
+    # steps: W1 ~ 1e-2 (Monte-Carlo part ~ 3e-3); both bounds are a factor 2-3 above what the example gives
+    assert 0 < l1 < 5e-3
+    assert 0 < w1 < 3e-2
