@@ -161,12 +161,14 @@ def _short(value, width=60):
     return text if len(text) <= width else text[:width - 3] + "..."
 
 
-BENCHMARKS = ("forward", "reverse", "particles")
+BENCHMARKS = ("forward", "density", "reverse", "particles", "distributed")
+#: run by a plain ``fpdiff bench``; ``distributed`` needs Dask and several minutes, so it runs when named
+DEFAULT_BENCHMARKS = ("forward", "density", "reverse", "particles")
 
 
 def bench(args):
     folder = _benchmark_folder()
-    names = args.names or list(BENCHMARKS)
+    names = args.names or list(DEFAULT_BENCHMARKS)
     for name in names:
         if name not in BENCHMARKS:
             raise InputError(f"unknown benchmark {name!r}; benchmarks: {', '.join(BENCHMARKS)}")

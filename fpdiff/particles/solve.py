@@ -101,15 +101,12 @@ def blow_up(y, t, step, steps, what, hint=""):
     )
 
 
-def prior_particles(process, T, n, dim, seed):
-    """``n`` draws from ``process.prior(T, dim)`` on the counter-based stream (particle ``i`` from ``(seed, i)``)."""
-    prior = process.prior(T, dim)
-    factor = np.linalg.cholesky(prior.covariances[0])
-    return np.ascontiguousarray(prior.means[0] + _random.normals(seed, _random.PRIOR, 0, n, dim) @ factor.T)
+def prior_particles(process, T, n, dim, seed, first=0):
+    """Particles ``first, ..., first + n - 1`` drawn from ``process.prior(T, dim)`` on the counter-based stream.
 
-
-def _prior_particles_range(process, T, first, n, dim, seed):
-    """Particles ``first, ..., first + n - 1`` of :func:`prior_particles` (a shard of a larger run)."""
+    Particle ``i`` comes from ``(seed, i)``, so a shard of a larger run
+    (``first > 0``) holds exactly that run's rows.
+    """
     prior = process.prior(T, dim)
     factor = np.linalg.cholesky(prior.covariances[0])
     return np.ascontiguousarray(prior.means[0] + _random.normals(seed, _random.PRIOR, first, n, dim) @ factor.T)
@@ -271,7 +268,7 @@ def sample_reverse(process, score, n_or_y0, T, gamma=1.0, t_min=1e-3, steps=100,
             raise InputError("`n_or_y0` is a number of particles, so `score` must be an fpdiff Score with a `dim`; "
                              "for a plain callable pass the start points (M, d) instead")
         dim = score.dim
-        y = _prior_particles_range(process, T, first_particle, n, dim, seed)
+        y = prior_particles(process, T, n, dim, seed, first_particle)
         start = "prior"
     else:
         y = as_particles(n_or_y0, "n_or_y0", getattr(score, "dim", None) if isinstance(score, Score) else None)
