@@ -51,11 +51,10 @@ import tempfile
 import time
 from pathlib import Path
 
-# GNU OpenMP (numba's "omp" threading layer) spins at its barriers by default: on a machine whose cores are
-# busy with other processes, a spinning thread takes the core its partner needs, and 2 threads measured 5-10x
-# slower than 1. Passive waiting costs a wake-up per parallel region instead (set before numba loads libgomp).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
+# GNU OpenMP (numba's "omp" threading layer) spins at its barriers by default. On an idle machine that is the
+# fast choice (2 threads 1.8-1.95x faster than 1; OMP_WAIT_POLICY=PASSIVE only 1.2x, bench_threads.py); on a
+# machine whose cores other processes share, spinning threads made 2 threads 5-10x slower than 1, and
+# OMP_WAIT_POLICY=PASSIVE (set in the environment before running this script) is the better choice.
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy.special import ndtr  # noqa: E402
@@ -503,9 +502,9 @@ def measure_compile():
 
 
 def wait_policy_note():
-    return (f"OpenMP threads wait `OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}` (the benchmark's "
-            "default: with spinning barriers, the default of GNU OpenMP, 2 threads ran 5-10x slower than 1 on "
-            "this loaded machine).")
+    policy = os.environ.get("OMP_WAIT_POLICY")
+    return (f"OpenMP wait policy: `OMP_WAIT_POLICY={policy}`." if policy else
+            "OpenMP wait policy: GNU OpenMP's default (spinning barriers; see `bench_threads.py` for both policies).")
 
 
 def contention_note(load_before):

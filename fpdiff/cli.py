@@ -52,7 +52,8 @@ def build_parser():
     info.add_argument("--builtins", action="store_true", help="list the built-in data sets")
 
     bench = commands.add_parser("bench", help="run the benchmark suite (needs a source checkout: benchmarks/)")
-    bench.add_argument("names", nargs="*", help="benchmarks to run: forward, density, reverse, particles, distributed "
+    bench.add_argument("names", nargs="*",
+                       help="benchmarks to run: forward, density, reverse, particles, threads, distributed "
                             "(default: all but distributed, which needs Dask)")
     bench.add_argument("--write", action="store_true", help="record the results in benchmarks/RESULTS.md")
     return parser

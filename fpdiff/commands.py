@@ -161,9 +161,9 @@ def _short(value, width=60):
     return text if len(text) <= width else text[:width - 3] + "..."
 
 
-BENCHMARKS = ("forward", "density", "reverse", "particles", "distributed")
+BENCHMARKS = ("forward", "density", "reverse", "particles", "threads", "distributed")
 #: run by a plain ``fpdiff bench``; ``distributed`` needs Dask and several minutes, so it runs when named
-DEFAULT_BENCHMARKS = ("forward", "density", "reverse", "particles")
+DEFAULT_BENCHMARKS = ("forward", "density", "reverse", "particles", "threads")
 
 
 def bench(args):
