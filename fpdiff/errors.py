@@ -19,4 +19,12 @@ class FormatError(FpdiffError, ValueError):
 
 
 class BlowUpError(FpdiffError, FloatingPointError):
-    """A solver produced NaN/inf, negative mass, or grew without bound."""
+    """A solver produced NaN/inf, negative mass, or grew without bound.
+
+    ``t`` is the forward time at which it happened, where the solver knows it
+    (``None`` otherwise); the message says it too.
+    """
+
+    def __init__(self, message, t=None):
+        super().__init__(message)
+        self.t = None if t is None else float(t)

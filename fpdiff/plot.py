@@ -210,7 +210,7 @@ def results_figure(results_path):
         else:
             field = data.get("density", arrays["exact"])
             axis.imshow(field.T, origin="lower", extent=[edges[0][0], edges[0][-1], edges[1][0], edges[1][-1]],
-                        aspect="auto", cmap="viridis")
+                        aspect="equal", cmap="viridis")
             if "samples" in data:
                 shown = data["samples"][:2000]
                 axis.plot(shown[:, 0], shown[:, 1], ".", ms=1, color="w", alpha=0.4)
@@ -220,7 +220,8 @@ def results_figure(results_path):
     if len(edges) == 1:
         axes[0][0].set_ylabel("density")
         axes[0][0].legend(fontsize=7, loc="upper left")
-    figure.suptitle("reverse process at $t_{min}$")
+    figure.suptitle("reverse process at $t_{min}$" + ("" if len(edges) == 1 else
+                    ": grid density (image), particles (white dots)"))
     figure.tight_layout()
     return figure
 

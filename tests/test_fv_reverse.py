@@ -146,8 +146,11 @@ def test_gamma_as_a_function_of_time():
 
 def test_naive_reversal_blows_up_loudly():
     grid = fd.Grid([(-10, 10)], 200)
-    with pytest.raises(fd.BlowUpError, match=r"naive reversal blew up.* t = 0\.9"):
+    with pytest.raises(fd.BlowUpError, match=r"naive reversal blew up.* t = 0\.9") as caught:
         solve_naive_reversal(OU, grid, MIXTURE_1D.evolve(OU, T), T, t_min=T_MIN, steps=100)
+    # the time is also an attribute, on the naive reversal's step grid (steps of (T - t_min) / 100)
+    steps_done = (T - caught.value.t) / ((T - T_MIN) / 100)
+    assert f"t = {caught.value.t:.6g}" in str(caught.value) and steps_done == pytest.approx(round(steps_done))
 
 
 def test_non_finite_score_raises_with_its_time():

@@ -44,7 +44,6 @@ axis, all the Thomas algorithm of :func:`fpdiff.fv._kernels.substitute_lines`:
 
 import math
 
-import numpy as np
 from numba import prange
 
 from .._jit import jit

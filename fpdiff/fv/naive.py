@@ -72,7 +72,7 @@ def solve_naive_reversal(process, grid, q0, T, t_min=1e-3, steps=100, save_at=No
         if content > HIGH_FREQUENCY_LIMIT:
             raise BlowUpError(
                 f"the naive reversal blew up at t = {t:.6g}: grid-scale content {content:.2g} "
-                f"(limit {HIGH_FREQUENCY_LIMIT}); anti-diffusion is ill-posed — use solve_reverse with a score"
+                f"(limit {HIGH_FREQUENCY_LIMIT}); anti-diffusion is ill-posed — use solve_reverse with a score", t=t
             )
 
     taus, saved = merge_save_times(np.linspace(0.0, T - t_min, steps + 1), T - np.sort(save_at)[::-1])
@@ -82,4 +82,4 @@ def solve_naive_reversal(process, grid, q0, T, t_min=1e-3, steps=100, save_at=No
     except BlowUpError as error:
         if "naive reversal" in str(error):
             raise
-        raise BlowUpError(f"the naive reversal blew up: {error}") from None
+        raise BlowUpError(f"the naive reversal blew up: {error}", t=error.t) from None

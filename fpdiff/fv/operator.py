@@ -71,7 +71,7 @@ class FluxOperator(LineOperator):
         drift = self.dynamics.face_drift(self.grid, tau, axis)
         if not np.all(np.isfinite(drift)):
             t = float(self.dynamics.time_label(tau))
-            raise BlowUpError(f"the drift is not finite on faces of axis {axis} at t = {t:.6g}")
+            raise BlowUpError(f"the drift is not finite on faces of axis {axis} at t = {t:.6g}", t=t)
         drift = drift.reshape(n_outer, n_cells + 1, n_inner)
         wl = np.empty_like(drift)
         wr = np.empty_like(drift)

@@ -140,10 +140,24 @@ class StepController:
             else:
                 dt *= 4.0
             if dt < 1e-14 * self.tau_end:
-                raise BlowUpError(f"the adaptive step fell below round-off near t = "
-                                  f"{float(self.operator.dynamics.time_label(tau)):.6g}; loosen `rtol`")
+                t = float(self.operator.dynamics.time_label(tau))
+                raise BlowUpError(f"the adaptive step fell below round-off near t = {t:.6g}; loosen `rtol`", t=t)
         self.dt = dt
         return p, taken, total, low
+
+
+def _not_finite(t, step):
+    return BlowUpError(f"the density became non-finite at t = {t:.6g} (step {step}); "
+                       "increase `steps` or use method='be'", t=t)
+
+
+def _mass_changed(drift, t):
+    return BlowUpError(f"mass changed by {drift:.2g} (relative) at t = {t:.6g} on a no-flux grid", t=t)
+
+
+def _negative_mass(negative, mass0, t, step, method):
+    return BlowUpError(f"negative mass {negative:.3g} (relative {negative / mass0:.2g}) at t = {t:.6g} "
+                       f"(step {step}, method {method!r}); increase `steps` or use method='be'", t=t)
 
 
 def integrate_density(dynamics, grid, p0, taus, saved, method, negative_tolerance=NEGATIVE_TOLERANCE, flux="sg",
@@ -204,19 +218,13 @@ def integrate_density(dynamics, grid, p0, taus, saved, method, negative_toleranc
             n += done
             if status == _fused.DONE:
                 break
+            t = float(dynamics.time_label(taus[n + 1]))
             if status == _fused.NOT_FINITE:
-                t = float(dynamics.time_label(taus[n + 1]))
-                raise BlowUpError(f"the density became non-finite at t = {t:.6g} (step {n + 1}); "
-                                  "increase `steps` or use method='be'")
+                raise _not_finite(t, n + 1)
             if status == _fused.MASS:
-                t = float(dynamics.time_label(taus[n + 1]))
-                drift = abs(grid.integrate(p) - mass0) / mass0
-                raise BlowUpError(f"mass changed by {drift:.2g} (relative) at t = {t:.6g} on a no-flux grid")
+                raise _mass_changed(abs(grid.integrate(p) - mass0) / mass0, t)
             if not loop.restore:  # backward Euler from a non-negative start cannot get here (M-matrix solves)
-                t = float(dynamics.time_label(taus[n + 1]))
-                negative = -grid.integrate(np.minimum(p, 0.0))
-                raise BlowUpError(f"negative mass {negative:.3g} (relative {negative / mass0:.2g}) at t = {t:.6g} "
-                                  f"(step {n + 1}, method {method!r})")
+                raise _negative_mass(-grid.integrate(np.minimum(p, 0.0)), mass0, t, n + 1, method)
             # NEGATIVE: this step is handed back unchanged; the stepper loop below halves it
         if controller is None:
             p, taken, total, low = _advance(stepper, operator, p, taus[n], taus[n + 1] - taus[n], negative_limit)
@@ -226,19 +234,15 @@ def integrate_density(dynamics, grid, p0, taus, saved, method, negative_toleranc
         mass = total * grid.cell_volume
         t = float(dynamics.time_label(taus[n + 1]))
         if not math.isfinite(mass) or not math.isfinite(low):
-            raise BlowUpError(f"the density became non-finite at t = {t:.6g} (step {n + 1}); "
-                              "increase `steps` or use method='be'")
+            raise _not_finite(t, n + 1)
         if low < 0:
             negative = -grid.integrate(np.minimum(p, 0.0))
             if negative > negative_limit:
-                raise BlowUpError(
-                    f"negative mass {negative:.3g} (relative {negative / mass0:.2g}) at t = {t:.6g} "
-                    f"(step {n + 1}, method {method!r}); increase `steps` or use method='be'"
-                )
+                raise _negative_mass(negative, mass0, t, n + 1, method)
         if conserving:
             drift = abs(mass - mass0) / mass0
             if drift > MASS_TOLERANCE:
-                raise BlowUpError(f"mass changed by {drift:.2g} (relative) at t = {t:.6g} on a no-flux grid")
+                raise _mass_changed(drift, t)
             mass_drift = max(mass_drift, drift)
         min_density = min(min_density, low)
         if monitor is not None:

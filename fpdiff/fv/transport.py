@@ -29,7 +29,7 @@ class TransportOperator(LineOperator):
             drift = self.dynamics.face_drift(self.grid, tau, axis)
             if not np.all(np.isfinite(drift)):
                 t = float(self.dynamics.time_label(tau))
-                raise BlowUpError(f"the drift is not finite on faces of axis {axis} at t = {t:.6g}")
+                raise BlowUpError(f"the drift is not finite on faces of axis {axis} at t = {t:.6g}", t=t)
             n_outer, n_cells, n_inner = self.lines[axis]
             self._drifts[key] = np.ascontiguousarray(drift).reshape(n_outer, n_cells + 1, n_inner)
             self.evaluations += 1

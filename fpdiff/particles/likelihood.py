@@ -167,7 +167,7 @@ def log_likelihood(process, score, x, T, t_min=1e-3, steps=200, divergence=None,
         log_change += 0.5 * h * (rate + rate_next)
         if not (np.all(np.isfinite(y)) and np.all(np.isfinite(log_change))):
             raise BlowUpError(f"log_likelihood: the probability-flow ODE gave NaN/inf at t = {times[n + 1]:.6g} "
-                              f"(step {n + 1} of {len(times) - 1}); take more `steps`")
+                              f"(step {n + 1} of {len(times) - 1}); take more `steps`", t=times[n + 1])
         if n + 1 < len(times) - 1:
             velocity, rate = flow(y, float(times[n + 1]))
     if prior is None:

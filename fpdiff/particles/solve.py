@@ -97,7 +97,7 @@ def blow_up(y, t, step, steps, what, hint=""):
     bad = np.flatnonzero(~np.all(np.isfinite(y), axis=1))
     raise BlowUpError(
         f"{len(bad)} particle(s) became NaN/inf at t = {t:.6g} (step {step} of {steps}, {what}), "
-        f"first particle {int(bad[0])}; take more `steps`, a smaller `gamma`, or check the score{hint}"
+        f"first particle {int(bad[0])}; take more `steps`, a smaller `gamma`, or check the score{hint}", t=t
     )
 
 
