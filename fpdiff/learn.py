@@ -168,11 +168,7 @@ def fit_dsm(process, data_points, times, axes=None, *, path=None, n_features=32,
     seed = as_int(seed, "seed", minimum=0)
     check_choice(parametrization, "parametrization", PARAMETRIZATIONS)
     check_choice(outside, "outside", OUTSIDE_POLICIES)
-    if meta is not None and not isinstance(meta, dict):
-        raise InputError(f"`meta` must be a dict; got {type(meta).__name__}")
-    clashes = sorted(set(meta or {}) & set(_FIT_KEYS))
-    if clashes:
-        raise InputError(f"`meta` must not hold the keys the fit records ({', '.join(_FIT_KEYS)}); got {clashes}")
+    _check_meta(meta, _FIT_KEYS)
     axes = _default_axes(process, data, times) if axes is None else _check_axes(axes, dim)
 
     alpha = np.asarray(process.alpha(times), dtype=np.float64) * np.ones_like(times)
@@ -334,6 +330,15 @@ def _nearest_distance(centres, floor):
 
 
 # ---------------------------------------------------------------- validation and defaults
+
+
+def _check_meta(meta, fit_keys):
+    """``meta`` is None or a dict that does not hold the keys a fit records itself."""
+    if meta is not None and not isinstance(meta, dict):
+        raise InputError(f"`meta` must be a dict; got {type(meta).__name__}")
+    clashes = sorted(set(meta or {}) & set(fit_keys))
+    if clashes:
+        raise InputError(f"`meta` must not hold the keys the fit records ({', '.join(fit_keys)}); got {clashes}")
 
 
 def _check_data(data_points):

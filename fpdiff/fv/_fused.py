@@ -238,6 +238,16 @@ def _bdf2_rhs_unit(stage, p, scale, coefficient, n_outer, n_cells, n_inner, kind
 
 
 @jit
+def _trbdf2_unit(wl, wr, c, p, stage, lower, pivot, sweep, forward, backward, denominator, coefficient,
+                 n_outer, n_cells, n_inner, kind, unit, block):
+    """One TR-BDF2 step's two implicit stages on one unit of lines (the result in ``stage``)."""
+    _explicit_unit(wl, wr, c, p, stage, n_outer, n_cells, n_inner, kind, unit, block)
+    _solve_unit(lower, pivot, sweep, forward, backward, stage, n_outer, n_cells, n_inner, kind, unit, block)
+    _bdf2_rhs_unit(stage, p, denominator, coefficient, n_outer, n_cells, n_inner, kind, unit, block)
+    _solve_unit(lower, pivot, sweep, forward, backward, stage, n_outer, n_cells, n_inner, kind, unit, block)
+
+
+@jit
 def _chunk_sum_min(p, start, stop):
     """Sum and minimum of ``p[start:stop]`` with four partial sums (independent adds pipeline)."""
     s0 = s1 = s2 = s3 = 0.0
@@ -352,20 +362,12 @@ def advance_autonomous(trbdf2, restore, p, stage, previous, factors, products, w
                 c = set_c[q]
                 if parallel:
                     for unit in prange(units):
-                        _explicit_unit(wl, wr, c, p, stage, n_outer, n_cells, n_inner, kind, unit, block)
-                        _solve_unit(lower, pivot, sweep, forward, backward, stage, n_outer, n_cells, n_inner,
-                                    kind, unit, block)
-                        _bdf2_rhs_unit(stage, p, denominator, coefficient, n_outer, n_cells, n_inner, kind, unit, block)
-                        _solve_unit(lower, pivot, sweep, forward, backward, stage, n_outer, n_cells, n_inner,
-                                    kind, unit, block)
+                        _trbdf2_unit(wl, wr, c, p, stage, lower, pivot, sweep, forward, backward, denominator,
+                                     coefficient, n_outer, n_cells, n_inner, kind, unit, block)
                 else:
                     for unit in range(units):
-                        _explicit_unit(wl, wr, c, p, stage, n_outer, n_cells, n_inner, kind, unit, block)
-                        _solve_unit(lower, pivot, sweep, forward, backward, stage, n_outer, n_cells, n_inner,
-                                    kind, unit, block)
-                        _bdf2_rhs_unit(stage, p, denominator, coefficient, n_outer, n_cells, n_inner, kind, unit, block)
-                        _solve_unit(lower, pivot, sweep, forward, backward, stage, n_outer, n_cells, n_inner,
-                                    kind, unit, block)
+                        _trbdf2_unit(wl, wr, c, p, stage, lower, pivot, sweep, forward, backward, denominator,
+                                     coefficient, n_outer, n_cells, n_inner, kind, unit, block)
                 p, stage = stage, p
             elif parallel:
                 for unit in prange(units):

@@ -43,7 +43,8 @@ import numpy as np
 from .._validation import as_float, as_int, check_choice, check_no_unknown_options
 from ..errors import InputError
 from ..io import load_score
-from ..learn import DEFAULT_BANDWIDTH, DEFAULT_NODES, _check_axes, _check_data, evaluate_model, fit_features
+from ..learn import (DEFAULT_BANDWIDTH, DEFAULT_NODES, _check_axes, _check_data, _check_meta, evaluate_model,
+                     fit_features)
 from ..tabulated import OUTSIDE_POLICIES, TabulatedScore, grid_nodes
 from .green import check_process, check_rate, grad_log_green
 
@@ -185,11 +186,7 @@ def fit_homogeneous_dsm(process, data_points, r, axes=None, *, delta=None, path=
     samples = as_int(samples, "samples", minimum=1)
     seed = as_int(seed, "seed", minimum=0)
     check_choice(outside, "outside", OUTSIDE_POLICIES)
-    if meta is not None and not isinstance(meta, dict):
-        raise InputError(f"`meta` must be a dict; got {type(meta).__name__}")
-    clashes = sorted(set(meta or {}) & set(_FIT_KEYS))
-    if clashes:
-        raise InputError(f"`meta` must not hold the keys the fit records ({', '.join(_FIT_KEYS)}); got {clashes}")
+    _check_meta(meta, _FIT_KEYS)
     axes = _default_axes(process, data, decay) if axes is None else _check_axes(axes, dim)
 
     rng = np.random.default_rng(np.random.SeedSequence(seed))
