@@ -8,14 +8,19 @@ import re
 README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
 
 
-def test_the_readme_api_example_runs_and_its_errors_are_small():
+def run_readme_block(heading):
+    """Execute the first Python block after ``heading`` in the README; what it prints."""
     text = README.read_text()
-    section = text[text.index("## Use from Python"):]
+    section = text[text.index(heading):]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         exec(compile(code, "README.md", "exec"), {})
-    l1, w1 = (float(v) for v in printed.getvalue().split())
+    return printed.getvalue()
+
+
+def test_the_readme_api_example_runs_and_its_errors_are_small():
+    l1, w1 = (float(v) for v in run_readme_block("## Use from Python").split())
     # grid: 800 cells and the default steps give L1 ~ 1.5e-3 at t_min; particles: 10^5 samples of p_T, 100 "ei"
     # steps: W1 ~ 1e-2 (Monte-Carlo part ~ 3e-3); both bounds are a factor 2-3 above what the example gives
     assert 0 < l1 < 5e-3
@@ -23,13 +28,7 @@ def test_the_readme_api_example_runs_and_its_errors_are_small():
 
 
 def test_the_readme_random_time_reversal_example_matches_its_oracle():
-    text = README.read_text()
-    section = text[text.index("## Random time reversal"):]
-    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        exec(compile(code, "README.md", "exec"), {})
-    lines = printed.getvalue().replace("[", " ").replace("]", " ").split("\n")
+    lines = run_readme_block("## Random time reversal").replace("[", " ").replace("]", " ").split("\n")
     frequencies = [float(v) for v in lines[0].split()]
     oracle = [float(v) for v in lines[1].split()]
     assert len(frequencies) == len(oracle) == 5 and abs(sum(frequencies) - 1) < 1e-12
