@@ -100,19 +100,27 @@ def _untranspose_block(work, first, divisor, out, lo, hi):
 
 
 @jit
-def _denoise_block(y, lo, hi, points, alpha, variance, out):
-    """``out[m]`` = the kernel denoiser at ``y[m]`` for rows ``lo..hi-1``, across the rows (two passes)."""
-    dim = points.shape[1]
+def _open_block(y, lo, hi, work, sums, largest, total):
+    """Start a block's two passes: ``y`` rows into ``work``, the running log-sum-exp and the d sums reset."""
+    dim = y.shape[1]
     count = hi - lo
-    work = np.empty((2 * dim + 3, count))  # rows: y^T (d), sums (d), largest, total, distance
-    largest, total = 2 * dim, 2 * dim + 1
     _transpose_block(y, lo, hi, work)
     for m in range(count):
         work[largest, m] = -math.inf
         work[total, m] = 0.0
     for k in range(dim):
         for m in range(count):
-            work[dim + k, m] = 0.0
+            work[sums + k, m] = 0.0
+
+
+@jit
+def _denoise_block(y, lo, hi, points, alpha, variance, out):
+    """``out[m]`` = the kernel denoiser at ``y[m]`` for rows ``lo..hi-1``, across the rows (two passes)."""
+    dim = points.shape[1]
+    count = hi - lo
+    work = np.empty((2 * dim + 3, count))  # rows: y^T (d), sums (d), largest, total, distance
+    largest, total = 2 * dim, 2 * dim + 1
+    _open_block(y, lo, hi, work, dim, largest, total)
     if dim == 2:
         _denoise_block_2d(work, count, points, alpha, variance)
     else:
@@ -246,13 +254,7 @@ def _mixture_score_block(y, lo, hi, log_coefficients, means, precisions, out):
     count = hi - lo
     work = np.empty((3 * dim + 3, count))  # rows: y^T (d), y - mu_c (d), sums (d), largest, total, quadratic
     sums, largest, total = 2 * dim, 3 * dim, 3 * dim + 1
-    _transpose_block(y, lo, hi, work)
-    for m in range(count):
-        work[largest, m] = -math.inf
-        work[total, m] = 0.0
-    for i in range(dim):
-        for m in range(count):
-            work[sums + i, m] = 0.0
+    _open_block(y, lo, hi, work, sums, largest, total)
     if dim == 1:
         _mixture_block_1d(work, count, log_coefficients, means, precisions)
     elif dim == 2:

@@ -155,7 +155,7 @@ def green_nodes(process, r, dim, min_distance, max_distance, step=None):
 
 def _quadrature_terms(process, r, x, y, d, step):
     """Log terms (..., K) of the trapezoidal rule and the nodes, for the pairs ``x``, ``y``."""
-    rho = np.sqrt(np.sum((x - y) ** 2, axis=-1))
+    rho = _distance(x, y)
     positive = rho[rho > 0]
     if positive.size:
         min_distance = positive.min()
@@ -192,6 +192,18 @@ def _quadrature_grad(process, r, x, y, d, step):
     return grad
 
 
+def _arguments(process, r, x, y, method):
+    """The checked ``(r, x, y, d, method)`` of the public Green's-function functions."""
+    check_process(process)
+    r = check_rate(r)
+    x, y, d = _pair(x, y)
+    return r, x, y, d, _method(process, method)
+
+
+def _distance(x, y):
+    return np.sqrt(np.sum((x - y) ** 2, axis=-1))
+
+
 def log_green(process, r, x, y, *, quadrature_step=None, method=None):
     r""":math:`\log G_r(y \to x)` for points ``x``, ``y`` broadcastable to ``(..., d)``; returns ``(...)``.
 
@@ -210,13 +222,9 @@ def log_green(process, r, x, y, *, quadrature_step=None, method=None):
         ``None``: the Bessel closed form for Brownian motion, quadrature for OU. ``"quadrature"`` forces the
         log-time trapezoidal rule (used to test it against the closed form).
     """
-    check_process(process)
-    r = check_rate(r)
-    x, y, d = _pair(x, y)
-    method = _method(process, method)
+    r, x, y, d, method = _arguments(process, r, x, y, method)
     if method == "closed":
-        rho = np.sqrt(np.sum((x - y) ** 2, axis=-1))
-        return _brownian_log_green(process.sigma, r, rho, d)
+        return _brownian_log_green(process.sigma, r, _distance(x, y), d)
     return _quadrature_log_green(process, r, x, y, d, quadrature_step)
 
 
@@ -227,13 +235,9 @@ def green(process, r, x, y, **options):
 
 def grad_log_green(process, r, x, y, *, quadrature_step=None, method=None):
     r""":math:`\nabla_x \log G_r(y \to x)`, shape ``(..., d)``; 0 where ``x == y`` (see the module docstring)."""
-    check_process(process)
-    r = check_rate(r)
-    x, y, d = _pair(x, y)
-    method = _method(process, method)
+    r, x, y, d, method = _arguments(process, r, x, y, method)
     if method == "closed":
-        rho = np.sqrt(np.sum((x - y) ** 2, axis=-1))
-        return -_brownian_grad_factor(process.sigma, r, rho, d)[..., None] * (x - y)
+        return -_brownian_grad_factor(process.sigma, r, _distance(x, y), d)[..., None] * (x - y)
     return _quadrature_grad(process, r, x, y, d, quadrature_step)
 
 
