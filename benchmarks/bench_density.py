@@ -15,7 +15,7 @@ printed as a table with its errors beside its times and recorded in ``benchmarks
    bytes / triad bandwidth on a 4096^2 grid (working set ~1 GB, beyond the last-level cache).
 3. **Work-precision (1-D)**: the fastest configuration of each tool that reaches
    L1 <= 1e-5 at t = 1 from p0 = 0.5 N(-2, 0.09) + 0.5 N(2, 0.25) on [-10, 10]: fpdiff
-   TR-BDF2, the scipy Crank–Nicolson splu script, py-pde (scipy BDF) and fplanck
+   TR-BDF2 and Crank–Nicolson, the scipy Crank–Nicolson splu script, py-pde (scipy BDF) and fplanck
    (``expm_multiply``); py-pde and fplanck run from their own virtual environment
    (``--peers PYTHON``, default ``/tmp/peers/bin/python``; they are never fpdiff
    dependencies) through ``_peers.py``. First-call times (numba compilation, imports) beside
@@ -196,9 +196,11 @@ def stream_triad(threads, n=2**26, repeats=5):
     return 24.0 * n / best
 
 
-#: bytes per cell and axis of one implicit (Thomas) solve that keeps a line's forward sweep in cache:
-#: read lower, pivot, sweep and the density, write the density
-IMPLICIT_BYTES_PER_AXIS = 5 * 8
+#: bytes per cell and axis that one implicit (Thomas) solve must move: read and write the density. The OU
+#: drift along an axis depends on that coordinate only, so all lines of the axis share one line's LU
+#: factors (N numbers, cache-resident; ``fpdiff.fv.fused``); a solve that kept each line's forward sweep in
+#: cache would move nothing else. (Per-cell factors, as for a general drift, would add 24 bytes.)
+IMPLICIT_BYTES_PER_AXIS = 2 * 8
 #: bytes per cell of the per-step check (sum and minimum: read the density once)
 CHECK_BYTES = 8
 #: bytes per cell and axis of out += c L p: read wl, wr (one face per cell), p and out, write out
@@ -256,11 +258,14 @@ def work_precision(quick, peers):
         grid = fd.Grid([(-10.0, 10.0)], [n])
         p0 = grid.cell_average(MIXTURE_1D)
         exact = grid.cell_average(MIXTURE_1D.evolve(PROCESS, 1.0))
-        for steps in FPDIFF_STEPS:
-            fd.solve_forward(PROCESS, grid, p0, 1.0, steps=steps)
-            wall, solution = best_of(20, lambda: fd.solve_forward(PROCESS, grid, p0, 1.0, steps=steps))
-            rows.append({"tool": "fpdiff trbdf2", "config": f"N = {n}, {steps} steps", "warm": wall, "first": None,
-                         "l1": float(grid.integrate(np.abs(solution.final - exact))), "n": n, "steps": steps})
+        for method, scan in (("trbdf2", FPDIFF_STEPS), ("cn", CN_STEPS)):
+            for steps in scan:
+                fd.solve_forward(PROCESS, grid, p0, 1.0, steps=steps, method=method)
+                wall, solution = best_of(20, lambda: fd.solve_forward(PROCESS, grid, p0, 1.0, steps=steps,
+                                                                      method=method))
+                rows.append({"tool": f"fpdiff {method}", "config": f"N = {n}, {steps} steps", "warm": wall,
+                             "first": None, "l1": float(grid.integrate(np.abs(solution.final - exact))), "n": n,
+                             "steps": steps, "method": method})
         for steps in CN_STEPS:
             wall, final = best_of(10, lambda: splu_script(grid, p0, 1.0, steps, scheme="cn")[0])
             rows.append({"tool": "scipy CN splu script", "config": f"N = {n}, {steps} steps", "warm": wall,
@@ -289,12 +294,12 @@ def work_precision(quick, peers):
     return rows
 
 
-def fpdiff_first_call(n, steps):
+def fpdiff_first_call(n, steps, method):
     """First call of the chosen fpdiff configuration in a fresh process: empty numba cache, then filled."""
     code = ("import time, fpdiff as fd; g = fd.Grid([(-10.0, 10.0)], [%d]); "
             "m = fd.GaussianMixture([0.5, 0.5], [[-2.0], [2.0]], [0.09, 0.25]); p0 = g.cell_average(m); "
-            "s = time.perf_counter(); fd.solve_forward(fd.OU(beta=1.0, sigma=2**0.5), g, p0, 1.0, steps=%d); "
-            "print(time.perf_counter() - s)" % (n, steps))
+            "s = time.perf_counter(); fd.solve_forward(fd.OU(beta=1.0, sigma=2**0.5), g, p0, 1.0, steps=%d, "
+            "method=%r); print(time.perf_counter() - s)" % (n, steps, method))
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     with tempfile.TemporaryDirectory(prefix="fpdiff-numba-") as cache:
         cold = float(subprocess.run([sys.executable, "-c", code], env=dict(env, NUMBA_CACHE_DIR=cache),
@@ -324,7 +329,7 @@ def work_summary(best, first):
     ours = best.get("fpdiff")
     if ours is None:
         return "fpdiff reached no configuration with L1 <= 1e-5 (widen the scan)."
-    lines = [f"Fastest to L1 <= 1e-5: fpdiff {ours['config']}: {ours['warm']:.3g} s warm; first call in a fresh "
+    lines = [f"Fastest to L1 <= 1e-5: fpdiff {ours['method']} {ours['config']}: {ours['warm']:.3g} s warm; first call in a fresh "
              f"process {first[0]:.2f} s with an empty numba cache (compilation), {first[1]:.3g} s with the cache "
              "filled.", ""]
     targets = {"scipy": ("scipy CN splu script", 10.0), "py-pde": ("py-pde warm", 50.0),
@@ -355,7 +360,8 @@ def main(argv=None):
         print("work-precision ...", file=sys.stderr, flush=True)
         rows = work_precision(args.quick, args.peers)
         table, best = work_table(rows)
-        first = fpdiff_first_call(best["fpdiff"]["n"], best["fpdiff"]["steps"]) if "fpdiff" in best else None
+        ours = best.get("fpdiff")
+        first = fpdiff_first_call(ours["n"], ours["steps"], ours["method"]) if ours else None
         parts["work"] = table + "\n\n" + work_summary(best, first)
         print(parts["work"], flush=True)
     if args.only in (None, "scaling"):
@@ -379,8 +385,10 @@ inflated and noisy; compare the ratios, measured side by side in the same run) o
 ### Work-precision (1-D)
 
 Time to L1 <= 1e-5 at t = 1 against the exact solution, p0 = 0.5 N(-2, 0.09) + 0.5 N(2, 0.25)
-on [-10, 10]. fpdiff: `solve_forward(..., method="trbdf2", steps=...)`, whole call, best of 20
-warm; scipy: Crank–Nicolson with the same SG matrix, `splu` once (`_baselines.py`), whole script, best of 10; py-pde best of 5 warm calls;
+on [-10, 10]. fpdiff: `solve_forward(..., method="trbdf2" or "cn", steps=...)`, whole call, best of 20
+warm; scipy: Crank–Nicolson with the same SG matrix, `splu` once (`_baselines.py`), whole script, best of 10
+(fpdiff `"cn"` takes the same steps on the same matrix, so its error equals the script's to round-off and
+the ratio is the cost of the implementation alone); py-pde best of 5 warm calls;
 py-pde and fplanck in their own environment (`_peers.py`: their setups, and why py-pde gets a
 `jac_sparsity`), error against the exact point values at their nodes; first call = a fresh
 process (imports, numba compilation, the first solve).
@@ -400,10 +408,15 @@ done once, apart). A linear cost has slope 1.
 The bound of a kernel is the bytes it must move per cell (below) times the cells, over the
 STREAM triad bandwidth measured here; the ratio measured / bound is the target (<= 2).
 The backward-Euler step is timed as in the scaling study (4 steps of the fused loop, best of 3).
-Backward-Euler step: per axis read the three LU factors and the density and write the
-density ({IMPLICIT_BYTES_PER_AXIS} bytes/cell; the forward sweep of a block of lines stays in cache
-for the backward one), plus one read for the step's sum/min check ({CHECK_BYTES} bytes). Explicit
-`L p`: per axis read `wl`, `wr`, `p` and `out`, write `out` ({EXPLICIT_BYTES_PER_AXIS} bytes/cell).
+Backward-Euler step: per axis read and write the density ({IMPLICIT_BYTES_PER_AXIS} bytes/cell: the OU
+drift along an axis depends on that coordinate only, so the lines of an axis share one line's LU factors,
+which stay in cache; the bound assumes the forward sweep of a line stays in cache for the backward one,
+which 4096-long columns do not, so the axis-0 solve moves 32 bytes/cell), plus one read for the step's
+sum/min check ({CHECK_BYTES} bytes). Explicit `L p` (`add_all`, the stepper loop's kernel, with weights per
+face as for any drift): per axis read `wl`, `wr`, `p` and `out`, write `out`
+({EXPLICIT_BYTES_PER_AXIS} bytes/cell). A ratio below 1 is possible: the triad's bandwidth counts 24
+bytes per element but the hardware also reads the written array before writing it (write-allocate), which
+`out += c L p` does not pay.
 
 {parts['bandwidth']}
 """

@@ -1,5 +1,7 @@
 """Uniform Cartesian grids of cells for the finite-volume (density) view."""
 
+import math
+
 import numpy as np
 
 from ._validation import as_finite_array, as_int, check_choice
@@ -63,7 +65,7 @@ class Grid:
     @property
     def size(self):
         """Total number of cells."""
-        return int(np.prod(self.shape))
+        return math.prod(self.shape)
 
     def __repr__(self):
         return f"Grid(bounds={list(self.bounds)}, cells={list(self.shape)}, boundary={list(self.boundary)})"

@@ -87,7 +87,7 @@ def test_mass_conserved_and_non_negative(method, ndim):
     # a narrow initial bump (width ~ 2 cells) and big steps: the hardest case for positivity
     grid = fd.Grid([(-5, 5)] * ndim, 60)
     bump = fd.GaussianMixture([1.0], [[0.7] * ndim], [0.15**2])
-    steps = {"be": 5, "trbdf2": 40, "ssprk3": 5}[method]
+    steps = {"be": 5, "trbdf2": 40, "cn": 40, "ssprk3": 5}[method]
     solution = fd.solve_forward(OU, grid, bump, 2.0, steps=steps, method=method, save_at=np.linspace(0, 2, 11))
     mass = solution.mass()
     np.testing.assert_allclose(mass, mass[0], rtol=1e-12, atol=0)
@@ -197,6 +197,40 @@ def test_bad_input_names_the_argument(kwargs, match):
     arguments.update(kwargs)
     with pytest.raises(fd.InputError, match=match):
         fd.solve_forward(**arguments)
+
+
+@pytest.mark.parametrize("ndim", [1, 2])
+def test_crank_nicolson_is_the_trapezoidal_rule(ndim):
+    """``"cn"`` against the trapezoidal rule with a dense matrix built from the numpy flux weights.
+
+    In 1-D the step is exactly ``(I - h/2 L) p' = (I + h/2 L) p``; in 2-D each
+    axis takes it inside the Strang schedule x(h/2), y(h), x(h/2).
+    """
+    from fpdiff.fv._reference import flux_weights, operator_matrix
+
+    grid = fd.Grid([(-8.0, 8.0)] * ndim, [60, 44][:ndim])
+    mixture = MIXTURE_1D if ndim == 1 else MIXTURE_2D
+    p0 = grid.cell_average(mixture)
+    steps, T = 7, 0.8
+    matrices = []
+    for axis in range(ndim):
+        wl, wr = flux_weights(-OU.beta * grid.edges[axis], OU.sigma**2 / 2, grid.spacing[axis])
+        matrices.append(operator_matrix(wl, wr))
+
+    def trapezoidal(p, axis, h):
+        identity = np.eye(len(matrices[axis]))
+        lines = np.moveaxis(p, axis, 0).reshape(len(identity), -1)
+        new = np.linalg.solve(identity - 0.5 * h * matrices[axis], (identity + 0.5 * h * matrices[axis]) @ lines)
+        return np.moveaxis(new.reshape(np.moveaxis(p, axis, 0).shape), 0, axis)
+
+    h = T / steps
+    expected = p0.copy()
+    for _ in range(steps):
+        schedule = [(0, h)] if ndim == 1 else [(0, h / 2), (1, h), (0, h / 2)]
+        for axis, length in schedule:
+            expected = trapezoidal(expected, axis, length)
+    solution = fd.solve_forward(OU, grid, p0, T, steps=steps, method="cn")
+    np.testing.assert_allclose(solution.final, expected, rtol=1e-10, atol=1e-13 * p0.max())
 
 
 def test_undershooting_steps_are_refined():

@@ -40,7 +40,8 @@ def test_segmented_solve_matches_dense_solve(rng, n_cells, absorbing):
     assert largest == max(forward.max(), backward.max()) < _fused.PRODUCT_LIMIT
     rhs = rng.uniform(size=n_cells)
     x = rhs.copy()
-    _fused._solve_unit(lower, pivot, sweep, forward, backward, x, 1, n_cells, 1, _fused.SEGMENTED, 0, 1)
+    _fused._solve_unit(lower, pivot, sweep, forward, backward, x, 1, n_cells, 1, _fused.SEGMENTED, 0, 1, False,
+                       np.empty(0))
     expected, _ = _dense_solve(drift, h, diffusion, absorbing, c, rhs, 0, 0)
     np.testing.assert_allclose(x, expected, rtol=1e-11, atol=1e-14)
     assert x.min() >= 0  # non-negative right-hand side, M-matrix: non-negative solution
@@ -53,13 +54,13 @@ def test_unit_solves_and_explicit_stage_match_dense_reference(rng, shape):
     drift, h, diffusion, wl, wr, (lower, pivot, sweep) = _factors(rng, shape, False, c)
     kind, units, block = _fused.axis_layout(shape)
     assert kind == (_fused.BLOCKED if shape[2] > 1 else _fused.GROUPED)
-    assert block == (80 if shape == (3, 9, 300) else _kernels.BLOCK if shape[2] > 1 else 1)
+    assert block == (80 if shape == (3, 9, 300) else _kernels.BLOCK if shape[2] > 1 else _kernels.GROUP)
     p = rng.uniform(size=shape)
     solved, applied, rhs = p.ravel().copy(), np.empty(p.size), p.ravel() * 3.0
     coefficient = 0.25
     for unit in range(units):
-        _fused._solve_unit(lower, pivot, sweep, lower, lower, solved, *shape, kind, unit, block)
-        _fused._explicit_unit(wl.ravel(), wr.ravel(), c, p.ravel(), applied, *shape, kind, unit, block)
+        _fused._solve_unit(lower, pivot, sweep, lower, lower, solved, *shape, kind, unit, block, False, np.empty(0))
+        _fused._explicit_unit(wl.ravel(), wr.ravel(), c, p.ravel(), applied, *shape, kind, unit, block, False)
         _fused._bdf2_rhs_unit(rhs, p.ravel(), 1.5, coefficient, *shape, kind, unit, block)
     solved, applied = solved.reshape(shape), applied.reshape(shape)
     np.testing.assert_allclose(rhs, 2.0 * p.ravel() - coefficient * p.ravel(), rtol=1e-15)
@@ -82,6 +83,52 @@ def test_sum_and_min_flat(rng, parallel):
     assert np.isnan(_fused.sum_and_min_flat(p, np.empty(chunks), np.empty(chunks), parallel)[0])
 
 
+# (40, 9, 1): two full tiles of lines and a partial one
+@pytest.mark.parametrize("shape", [(11, 9, 1), (40, 9, 1), (3, 7, 5), (3, 9, 300)])
+def test_shared_factors_match_dense_reference(rng, shape):
+    """Lines that share one line's weights: the factors and weights are stored once (``shared``)."""
+    c = 0.37
+    drift, h, diffusion, wl, wr, (lower, pivot, sweep) = _factors(rng, (1, shape[1], 1), False, c)
+    kind, units, block = _fused.axis_layout(shape, shared=True)
+    assert block == (_fused.TILE if shape[2] == 1 else _kernels.BLOCK if shape[2] < 300 else 80)
+    p = rng.uniform(size=shape)
+    solved, applied = p.ravel().copy(), np.empty(p.size)
+    tile = np.empty(_fused.TILE * shape[1])
+    for unit in range(units):
+        _fused._solve_unit(lower, pivot, sweep, lower, lower, solved, *shape, kind, unit, block, True, tile)
+        _fused._explicit_unit(wl.ravel(), wr.ravel(), c, p.ravel(), applied, *shape, kind, unit, block, True)
+    solved, applied = solved.reshape(shape), applied.reshape(shape)
+    for o in range(shape[0]):
+        for i in range(shape[2]):
+            expected, matrix = _dense_solve(drift, h, diffusion, False, c, p[o, :, i], 0, 0)
+            np.testing.assert_allclose(solved[o, :, i], expected, rtol=1e-11, atol=1e-14)
+            np.testing.assert_allclose(applied[o, :, i], p[o, :, i] + c * matrix @ p[o, :, i], rtol=1e-12,
+                                       atol=1e-12)
+
+
+def test_linear_drift_axes_share_their_factors():
+    from fpdiff.dynamics import Dynamics
+    from fpdiff.fv.fused import FusedLoop
+    from fpdiff.fv.operator import FluxOperator
+
+    grid = fd.Grid([(-8.0, 8.0)] * 2, [24, 19])
+    taus, slots = np.linspace(0.0, 1.0, 3), np.array([0, -1, 1])
+    loop = FusedLoop("trbdf2", FluxOperator(forward_dynamics(PROCESS, 1.0), grid), taus, slots, restore=True)
+    assert loop.layout[:, 6].tolist() == [1, 1]
+    assert loop.factors.shape[2] == 24  # one line's factors per set, not one per cell
+    # a drift along x_0 that depends on x_1 too: every line has its own factors
+    coupled = Dynamics(lambda x, tau: -x - np.stack([x[:, 1], 0 * x[:, 1]], axis=1), lambda tau: 1.0, 1.0,
+                       autonomous=True)
+    loop = FusedLoop("trbdf2", FluxOperator(coupled, grid), taus, slots, restore=True)
+    assert loop.layout[:, 6].tolist() == [0, 1]
+    assert loop.factors.shape[2] == grid.size
+    p0 = grid.cell_average(fd.GaussianMixture([1.0], [[0.5, -0.3]], [[0.5, 0.8]]))
+    taus, saved = merge_save_times(np.linspace(0.0, 1.0, 9), np.array([0.0, 1.0]))
+    fused = integrate_density(coupled, grid, p0, taus, saved, "trbdf2")
+    stepped = integrate_density(coupled, grid, p0, taus, saved, "trbdf2", monitor=lambda p, t: None)
+    np.testing.assert_allclose(fused.values, stepped.values, rtol=1e-12, atol=1e-14 * p0.max())
+
+
 def _both_loops(grid, p0, method, steps, save=(0.0, 0.3, 1.0)):
     """The fused loop and the stepper loop (forced by a monitor) on the same forward problem."""
     dynamics = forward_dynamics(PROCESS, 1.0)
@@ -101,7 +148,7 @@ GRIDS = [
 ]
 
 
-@pytest.mark.parametrize("method", ["be", "trbdf2"])
+@pytest.mark.parametrize("method", ["be", "trbdf2", "cn"])
 @pytest.mark.parametrize("grid", GRIDS, ids=lambda g: "x".join(map(str, g.shape)) + g.boundary[0][0])
 def test_fused_loop_matches_stepper_loop(grid, method):
     mixture = fd.GaussianMixture([0.4, 0.6], [[-1.5] * grid.ndim, [1.0] * grid.ndim], [0.3, 0.5])
@@ -115,12 +162,13 @@ def test_fused_loop_matches_stepper_loop(grid, method):
     assert fused.diagnostics["mass_drift"] < 1e-12
 
 
-def test_fused_loop_hands_negative_steps_back_for_halving():
-    # a one-cell spike and long TR-BDF2 steps: the trapezoidal stage undershoots and steps must be halved
+@pytest.mark.parametrize("method", ["trbdf2", "cn"])
+def test_fused_loop_hands_negative_steps_back_for_halving(method):
+    # a one-cell spike and long steps: the trapezoidal stage undershoots and steps must be halved
     grid = fd.Grid([(-10.0, 10.0)], [400])
     p0 = np.zeros(grid.shape)
     p0[150] = 1.0 / grid.cell_volume
-    fused, stepped = _both_loops(grid, p0, "trbdf2", 4)
+    fused, stepped = _both_loops(grid, p0, method, 4)
     assert stepped.diagnostics["substeps"] > 4  # the case does exercise the halving
     assert fused.diagnostics["substeps"] == stepped.diagnostics["substeps"]
     np.testing.assert_allclose(fused.values, stepped.values, rtol=1e-10, atol=1e-14 * p0.max())

@@ -7,6 +7,8 @@ tridiagonal along its lines, conservative (columns sum to zero away from
 absorbing boundaries), and has non-negative off-diagonal entries.
 """
 
+import math
+
 import numpy as np
 
 from ..errors import BlowUpError
@@ -37,7 +39,7 @@ class LineOperator:
         self.grid = grid
         shape = grid.shape
         self.lines = [
-            (int(np.prod(shape[:k])), shape[k], int(np.prod(shape[k + 1 :]))) for k in range(grid.ndim)
+            (math.prod(shape[:k]), shape[k], math.prod(shape[k + 1 :])) for k in range(grid.ndim)
         ]
         self.absorbing = [b == "absorbing" for b in grid.boundary]
         self.parallel = grid.size >= PARALLEL_THRESHOLD

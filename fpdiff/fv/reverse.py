@@ -53,7 +53,7 @@ def solve_reverse(process, grid, score, T, q0=None, gamma=1.0, t_min=1e-3, steps
         Stop time, > 0.
     steps : int, optional
         Number of time steps (default chosen for the default accuracy).
-    method : {"trbdf2", "be", "ssprk3"}, optional
+    method : {"trbdf2", "cn", "be", "ssprk3"}, optional
         Default ``"trbdf2"``; ``"ssprk3"`` (the only choice) with ``flux="muscl"``.
     save_at : sequence of float, optional
         Forward times in ``[t_min, T]`` to save (default ``[T, t_min]``).

@@ -47,13 +47,29 @@ def merge_save_times(taus, save_taus):
     of those saved. A save time closer than round-off to a step boundary is
     that boundary (no zero-length steps).
     """
-    merged = np.union1d(taus, save_taus)
-    keep = np.concatenate([[True], np.diff(merged) > 1e-12 * merged[-1]])
-    merged = merged[keep]
+    save_taus = np.asarray(save_taus, dtype=np.float64)
+    if len(save_taus) == 2 and save_taus[0] == taus[0] and save_taus[1] == taus[-1]:  # the default: the ends
+        saved = np.zeros(len(taus), dtype=bool)
+        saved[[0, -1]] = True
+        return np.array(taus, dtype=np.float64), saved
+    tolerance = 1e-12 * max(taus[-1], save_taus.max())
+    nearest = _nearest(taus, save_taus)
+    if np.all(np.abs(taus[nearest] - save_taus) <= tolerance):  # every save time is a boundary already
+        merged = np.array(taus, dtype=np.float64)
+    else:
+        merged = np.union1d(taus, save_taus)
+        merged = merged[np.concatenate([[True], np.diff(merged) > 1e-12 * merged[-1]])]
+        nearest = _nearest(merged, save_taus)
     saved = np.zeros(len(merged), dtype=bool)
-    for tau in save_taus:
-        saved[np.argmin(np.abs(merged - tau))] = True
+    saved[nearest] = True
     return merged, saved
+
+
+def _nearest(times, values):
+    """Index of the nearest entry of the increasing ``times`` for each of ``values``."""
+    right = np.clip(np.searchsorted(times, values), 1, len(times) - 1)
+    left = right - 1
+    return np.where(values - times[left] <= times[right] - values, left, right)
 
 
 def default_steps(grid, tau_end, method):
@@ -170,8 +186,8 @@ def integrate_density(dynamics, grid, p0, taus, saved, method, negative_toleranc
     and may raise. With ``rtol``, each step of ``taus`` is covered by
     adaptive sub-steps (:class:`StepController`).
 
-    Autonomous implicit solves (``"be"``, ``"trbdf2"`` with the ``"sg"`` flux,
-    no monitor, no ``rtol``) run their time loop in compiled code
+    Autonomous implicit solves (``"be"``, ``"trbdf2"``, ``"cn"`` with the
+    ``"sg"`` flux, no monitor, no ``rtol``) run their time loop in compiled code
     (:class:`fpdiff.fv.fused.FusedLoop`), with the same checks.
 
     Checks after every step that the density is finite, that its negative
@@ -319,10 +335,12 @@ def solve_forward(process, grid, p0, T, steps=None, method=None, save_at=None, *
     steps : int, optional
         Number of (uniform) time steps; by default chosen so the time error
         sits below the space error (see :func:`default_steps`).
-    method : {"trbdf2", "be", "ssprk3"}
-        ``"trbdf2"`` (default): second order, L-stable; ``"be"``: backward
-        Euler, first order, positivity-preserving at any step; ``"ssprk3"``:
-        explicit, third order, each step cut into stable sub-steps.
+    method : {"trbdf2", "cn", "be", "ssprk3"}
+        ``"trbdf2"`` (default): second order, L-stable; ``"cn"``:
+        Crank–Nicolson, second order with one solve per step (TR-BDF2 takes
+        two), for smooth data (not L-stable: rough data rings); ``"be"``:
+        backward Euler, first order, positivity-preserving at any step;
+        ``"ssprk3"``: explicit, third order, each step cut into stable sub-steps.
     save_at : sequence of float, optional
         Times in ``[0, T]`` to save (default ``[0, T]``); steps land on them.
     negative_tolerance : float, optional
