@@ -7,14 +7,19 @@ the solvers' blow-up checks rely on seeing them). ``contract=True`` allows
 only the fusion of a multiplication and an addition into one FMA instruction
 (LLVM's ``contract`` flag: one rounding instead of two, NaN and inf kept),
 which roughly halves the cost of polynomial kernels such as
-:func:`fpdiff._vmath.vexp`.
+:func:`fpdiff._vmath.vexp`. ``reassociate=True`` (LLVM's ``reassoc``) lets a
+sum be reordered, so that a reduction loop runs in SIMD lanes; NaN and inf
+still propagate (the sum of the lanes is NaN if any term is).
 """
 
 import numba
 
 
-def jit(function=None, *, parallel=False, contract=False):
-    """Compile ``function`` with numba in nopython mode, cached, optionally parallel and with FMA contraction."""
-    decorate = numba.njit(cache=True, parallel=parallel, nogil=True, error_model="numpy",
-                          fastmath={"contract"} if contract else False)
+def jit(function=None, *, parallel=False, contract=False, reassociate=False):
+    """Compile ``function`` with numba in nopython mode, cached, optionally parallel, with FMA contraction and
+    with reassociation."""
+    flags = {"contract"} if contract else set()
+    if reassociate:
+        flags.add("reassoc")
+    decorate = numba.njit(cache=True, parallel=parallel, nogil=True, error_model="numpy", fastmath=flags or False)
     return decorate if function is None else decorate(function)

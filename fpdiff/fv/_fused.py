@@ -44,6 +44,7 @@ axis, all the Thomas algorithm of :func:`fpdiff.fv._kernels.substitute_lines`:
 
 import math
 
+import numpy as np
 from numba import get_thread_id, prange, uint64
 
 from .._jit import jit
@@ -373,26 +374,28 @@ def _trapezoidal_unit(wl, wr, c, p, stage, lower, pivot, sweep, forward, backwar
                     shared, work)
 
 
-@jit
+@jit(reassociate=True)
 def _chunk_sum_min(p, start, stop):
-    """Sum and minimum of ``p[start:stop]`` with four partial sums (independent adds pipeline)."""
+    """Sum and minimum of ``p[start:stop]``; NaN propagates to the sum.
+
+    Both reductions run in SIMD lanes: the sum reassociated, the minimum on
+    the bit patterns as integers, which order like the values for
+    non-negative doubles (a pattern with the sign bit set is a negative
+    integer: then the minimum is taken again on the values).
+    """
     p = p[start:stop]  # indexed from 0: no index wrapping (see _unsigned_range)
-    s0 = s1 = s2 = s3 = 0.0
-    low = math.inf
-    k = 0
-    while k + 4 <= p.size:
-        a, b, c, d = p[k], p[k + 1], p[k + 2], p[k + 3]
-        s0 += a
-        s1 += b
-        s2 += c
-        s3 += d
-        low = min(low, min(min(a, b), min(c, d)))
-        k += 4
-    while k < p.size:
-        s0 += p[k]
-        low = min(low, p[k])
-        k += 1
-    return (s0 + s1) + (s2 + s3), low
+    bits = p.view(np.int64)
+    total = 0.0
+    low = np.int64(0x7FFFFFFFFFFFFFFF)  # the largest int64
+    for k in range(p.size):
+        total += p[k]
+        low = min(low, bits[k])
+    if low < 0:  # a negative value (or -0.0): the rare path
+        smallest = math.inf
+        for k in range(p.size):
+            smallest = min(smallest, p[k])
+        return total, smallest
+    return total, np.array([low]).view(np.float64)[0] if p.size else math.inf
 
 
 #: cells per chunk of the parallel sum
@@ -453,7 +456,7 @@ def advance_autonomous(method, restore, p, stage, previous, factors, products, w
         trapezoidal stage): of every face, or of one line's faces when shared.
     tiles : (threads, entries) array
         One work tile per thread for :func:`_solve_tiled` (``TILE`` times the
-        longest shared line of unit stride).
+        longest shared line of unit stride); serial loops use row 0.
     set_c, set_axis : (sets,) arrays
         Each set's ``c`` (the stage coefficient) and axis.
     plan : (steps, entries) int array
@@ -506,7 +509,7 @@ def advance_autonomous(method, restore, p, stage, previous, factors, products, w
                     for unit in range(units):
                         _trapezoidal_unit(wl, wr, c, p, stage, lower, pivot, sweep, forward, backward, bdf2,
                                           denominator, coefficient, n_outer, n_cells, n_inner, kind, unit, block,
-                                          shared, tiles[get_thread_id()])
+                                          shared, tiles[0])
                 p, stage = stage, p
             elif parallel:
                 for unit in prange(units):
@@ -515,7 +518,7 @@ def advance_autonomous(method, restore, p, stage, previous, factors, products, w
             else:
                 for unit in range(units):
                     _solve_unit(lower, pivot, sweep, forward, backward, p, n_outer, n_cells, n_inner, kind, unit, block,
-                                shared, tiles[get_thread_id()])
+                                shared, tiles[0])
         n_chunks = partial_sum.size
         if parallel:
             for chunk in prange(n_chunks):
