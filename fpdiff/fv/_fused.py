@@ -44,11 +44,10 @@ axis, all the Thomas algorithm of :func:`fpdiff.fv._kernels.substitute_lines`:
 
 import math
 
-import numpy as np
 from numba import get_thread_id, prange, uint64
 
 from .._jit import jit
-from ._kernels import GROUP, block_width
+from ._kernels import GROUP, block_width, chunk_sum_min
 
 #: pieces of a single long line solved in lockstep
 SEGMENTS = 8
@@ -374,30 +373,6 @@ def _trapezoidal_unit(wl, wr, c, p, stage, lower, pivot, sweep, forward, backwar
                     shared, work)
 
 
-@jit(reassociate=True)
-def _chunk_sum_min(p, start, stop):
-    """Sum and minimum of ``p[start:stop]``; NaN propagates to the sum.
-
-    Both reductions run in SIMD lanes: the sum reassociated, the minimum on
-    the bit patterns as integers, which order like the values for
-    non-negative doubles (a pattern with the sign bit set is a negative
-    integer: then the minimum is taken again on the values).
-    """
-    p = p[start:stop]  # indexed from 0: no index wrapping (see _unsigned_range)
-    bits = p.view(np.int64)
-    total = 0.0
-    low = np.int64(0x7FFFFFFFFFFFFFFF)  # the largest int64
-    for k in range(p.size):
-        total += p[k]
-        low = min(low, bits[k])
-    if low < 0:  # a negative value (or -0.0): the rare path
-        smallest = math.inf
-        for k in range(p.size):
-            smallest = min(smallest, p[k])
-        return total, smallest
-    return total, np.array([low]).view(np.float64)[0] if p.size else math.inf
-
-
 #: cells per chunk of the parallel sum
 CHUNK = 16384
 
@@ -408,10 +383,10 @@ def sum_and_min_flat(p, partial_sum, partial_min, parallel):
     n_chunks = partial_sum.size
     if parallel:
         for chunk in prange(n_chunks):
-            partial_sum[chunk], partial_min[chunk] = _chunk_sum_min(p, chunk * CHUNK, min(p.size, (chunk + 1) * CHUNK))
+            partial_sum[chunk], partial_min[chunk] = chunk_sum_min(p, chunk * CHUNK, min(p.size, (chunk + 1) * CHUNK))
     else:
         for chunk in range(n_chunks):
-            partial_sum[chunk], partial_min[chunk] = _chunk_sum_min(p, chunk * CHUNK, min(p.size, (chunk + 1) * CHUNK))
+            partial_sum[chunk], partial_min[chunk] = chunk_sum_min(p, chunk * CHUNK, min(p.size, (chunk + 1) * CHUNK))
     total = 0.0
     low = math.inf
     for chunk in range(n_chunks):
@@ -522,11 +497,11 @@ def advance_autonomous(method, restore, p, stage, previous, factors, products, w
         n_chunks = partial_sum.size
         if parallel:
             for chunk in prange(n_chunks):
-                partial_sum[chunk], partial_min[chunk] = _chunk_sum_min(p, chunk * CHUNK,
+                partial_sum[chunk], partial_min[chunk] = chunk_sum_min(p, chunk * CHUNK,
                                                                         min(p.size, (chunk + 1) * CHUNK))
         else:
             for chunk in range(n_chunks):
-                partial_sum[chunk], partial_min[chunk] = _chunk_sum_min(p, chunk * CHUNK,
+                partial_sum[chunk], partial_min[chunk] = chunk_sum_min(p, chunk * CHUNK,
                                                                         min(p.size, (chunk + 1) * CHUNK))
         total = 0.0
         low = math.inf

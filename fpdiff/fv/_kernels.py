@@ -27,6 +27,7 @@ it is false (small grids, where starting threads costs more than it saves).
 
 import math
 
+import numpy as np
 from numba import prange, uint64
 
 from .._jit import jit
@@ -303,13 +304,31 @@ def add_outflow_rate(wl, wr, rate):
                 rate[o, n, i] += wr[o, n, i] + wl[o, n + 1, i]
 
 
+@jit(reassociate=True)
+def chunk_sum_min(p, start, stop):
+    """Sum and minimum of ``p[start:stop]``; NaN propagates to the sum.
+
+    Both reductions run in SIMD lanes: the sum reassociated, the minimum on
+    the bit patterns as integers, which order like the values for
+    non-negative doubles (a pattern with the sign bit set is a negative
+    integer: then the minimum is taken again on the values).
+    """
+    p = p[start:stop]  # indexed from 0: no index wrapping (see _substitute_block)
+    bits = p.view(np.int64)
+    total = 0.0
+    low = np.int64(0x7FFFFFFFFFFFFFFF)  # the largest int64
+    for k in range(p.size):
+        total += p[k]
+        low = min(low, bits[k])
+    if low < 0:  # a negative value (or -0.0): the rare path
+        smallest = math.inf
+        for k in range(p.size):
+            smallest = min(smallest, p[k])
+        return total, smallest
+    return total, np.array([low]).view(np.float64)[0] if p.size else math.inf
+
+
 @jit
 def sum_and_min(p):
-    """``(sum(p), min(p))`` in one pass; NaN propagates to the sum."""
-    total = 0.0
-    low = math.inf
-    for value in p.ravel():
-        total += value
-        if value < low:
-            low = value
-    return total, low
+    """``(sum(p), min(p))`` of an array; NaN propagates to the sum."""
+    return chunk_sum_min(p.reshape(p.size), 0, p.size)
