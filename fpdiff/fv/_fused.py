@@ -20,7 +20,9 @@ axis, all the Thomas algorithm of :func:`fpdiff.fv._kernels.substitute_lines`:
   sweep (the inner loop vectorises);
 - ``GROUPED`` (``I = 1``, several lines): :data:`GROUP` lines in lockstep, so
   that the serial dependence of one line's recurrence is hidden behind the
-  others (a lone recurrence waits on its multiply-subtract latency);
+  others (a lone recurrence waits on its multiply-subtract latency); lines
+  that share their factors go :data:`TILE` at a time through a tile in which
+  each step of the recurrence is one vector operation (:func:`_solve_tiled`);
 - ``SEGMENTED`` (one long line, 1-D grids): the line is cut into
   :data:`SEGMENTS` pieces whose recurrences run in lockstep from a zero start
   value, then corrected with the precomputed homogeneous solutions of each
@@ -40,6 +42,11 @@ axis, all the Thomas algorithm of :func:`fpdiff.fv._kernels.substitute_lines`:
   the plain sweep. The factors may exceed 1 where the drift converges
   strongly, so the products can grow along a piece: a line whose products
   exceed :data:`PRODUCT_LIMIT` is solved ``GROUPED`` (plain sweep) instead.
+
+A ``shared`` axis (``layout[:, 6]``, see :mod:`fpdiff.fv.fused`) stores the
+factors and weights of one line, indexed by the position along the line.
+Loop indices are unsigned (:func:`_unsigned_range`): numba would wrap signed
+ones, at a cost that stops the loops from vectorising.
 """
 
 import math

@@ -3,11 +3,16 @@
 :func:`fpdiff.fv.solve.integrate_density` hands its time loop to
 :class:`FusedLoop` when the dynamics is autonomous (forward OU, Brownian,
 VE with constant sigma...), the flux is Scharfetter–Gummel, the method is
-``"be"``, ``"trbdf2"`` or ``"cn"``, and there is no per-step monitor or adaptive step.
-The loop computes the same steps as the steppers of :mod:`fpdiff.fv.steppers`
-(the same splitting schedules and stage coefficients, one LU factorisation per
-distinct ``(axis, c)``) and makes the driver's checks after every step; see
-:mod:`fpdiff.fv._fused` for the kernels.
+``"be"``, ``"trbdf2"`` or ``"cn"``, and there is no per-step monitor or
+adaptive step. The loop computes the same steps as the steppers of
+:mod:`fpdiff.fv.steppers` (the same splitting schedules and stage
+coefficients, one LU factorisation per distinct ``(axis, c)``) and makes the
+driver's checks after every step; see :mod:`fpdiff.fv._fused` for the kernels.
+
+When the drift along an axis depends on that coordinate only (every linear
+drift), all lines of the axis have the same matrix: one line is factorised,
+and the solves read the density alone instead of the density and three
+factor arrays per cell (the bandwidth study of ``benchmarks/bench_density.py``).
 """
 
 import math
@@ -91,11 +96,13 @@ class FusedLoop:
         size = grid.size
         weights = [operator.weights(axis, 0.0) for axis in range(grid.ndim)]
         shared = [_shared_line(wl, wr) for wl, wr in weights]
+        # a shared axis keeps one line's weights (and factors); every other axis one per face (and cell)
+        weights = [(_first_line(wl), _first_line(wr)) if share else (wl, wr)
+                   for (wl, wr), share in zip(weights, shared)]
         layout = np.array([[*lines, *_fused.axis_layout(lines, share), share]
                            for lines, share in zip(operator.lines, shared)], dtype=np.int64)
         self.layout = layout
         segmented = bool(np.any(layout[:, 3] == _fused.SEGMENTED))
-        # a shared axis stores one line's factors and weights; every other axis one per cell and face
         entries = max(lines[1] if share else size for lines, share in zip(operator.lines, shared))
         self.factors = np.empty((len(keys), 3, entries))
         self.products = np.zeros((len(keys), 2, size if segmented else 1))
@@ -106,10 +113,7 @@ class FusedLoop:
         self.weights = np.zeros((grid.ndim, 2, faces if trapezoidal else 1))
         for (axis, c), q in keys.items():
             wl, wr = weights[axis]
-            lines = operator.lines[axis]
-            if shared[axis]:
-                wl, wr = _first_line(wl), _first_line(wr)
-                lines = (1, lines[1], 1)
+            lines = (1, operator.lines[axis][1], 1) if shared[axis] else operator.lines[axis]
             parts = [self.factors[q, r, : math.prod(lines)].reshape(lines) for r in range(3)]
             _kernels.factor_lines(wl, wr, c, *parts, operator.parallel)
             if layout[axis, 3] == _fused.SEGMENTED:
@@ -121,8 +125,6 @@ class FusedLoop:
             self.set_axis[q] = axis
         if trapezoidal:
             for axis, (wl, wr) in enumerate(weights):
-                if shared[axis]:
-                    wl, wr = _first_line(wl), _first_line(wr)
                 self.weights[axis, 0, : wl.size] = wl.ravel()
                 self.weights[axis, 1, : wr.size] = wr.ravel()
         tiled = [lines[1] for lines, row in zip(operator.lines, layout) if row[6] and row[3] == _fused.GROUPED]
