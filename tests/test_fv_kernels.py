@@ -29,8 +29,10 @@ def _lines(rng, shape, absorbing, diffusion, parallel):
 @pytest.mark.parametrize("diffusion", [0.0, 1e-3, 0.8])
 # (11, 9, 1): lines of unit stride in lockstep groups (GROUP = 8) with a partial group;
 # (1, 600, 2): more faces and rows than one work unit of sg_weights / add_operator (ROWS = 256);
-# (2, 5, 300): blocks of 80 inner indices (block_width), the last one partial
-@pytest.mark.parametrize("shape", [(1, 9, 1), (3, 7, 5), (2, 6, 130), (11, 9, 1), (1, 600, 2), (2, 5, 300)])
+# (2, 600, 1): the same on lines of unit stride (add_operator's branch-free line loop and its end rows);
+# (3, 1, 1): lines of one cell; (2, 5, 300): blocks of 80 inner indices (block_width), the last one partial
+@pytest.mark.parametrize("shape", [(1, 9, 1), (3, 7, 5), (2, 6, 130), (11, 9, 1), (1, 600, 2), (2, 600, 1),
+                                   (3, 1, 1), (2, 5, 300)])
 def test_kernels_match_dense_reference(rng, shape, diffusion, absorbing, parallel):
     drift, h, wl, wr = _lines(rng, shape, absorbing, diffusion, parallel)
     p = rng.uniform(size=shape)

@@ -262,21 +262,26 @@ def _add_operator_line(wl, wr, c, p, out, o, n0, n1):
     target = out.reshape(out.size)[o * n_cells:(o + one) * n_cells]
     left = wl.reshape(wl.size)[o * (n_cells + one):(o + one) * (n_cells + one)]
     right = wr.reshape(wr.size)[o * (n_cells + one):(o + one) * (n_cells + one)]
-    for n in range(n0, n1):
-        if n == 0 or n + one == n_cells:  # the end rows: one neighbour (or none)
-            value = -(right[n] + left[n + one]) * line[n]
-            if n >= one:
-                value += left[n] * line[n - one]
-            if n + one < n_cells:
-                value += right[n + one] * line[n + one]
-            target[n] += c * value
-    lo = max(n0, one)
-    hi = min(n1, n_cells - one) if n_cells > one else lo
-    for n in range(lo, hi):
+    for n in range(max(n0, one), min(n1, n_cells - one)):
         value = -(right[n] + left[n + one]) * line[n]
         value += left[n] * line[n - one]
         value += right[n + one] * line[n + one]
         target[n] += c * value
+    last = n_cells - one
+    if n0 == 0:  # the end rows: one neighbour (none on a line of one cell)
+        _add_end_row(left, right, c, line, target, uint64(0), last)
+    if n1 == n_cells and last > 0:
+        _add_end_row(left, right, c, line, target, last, last)
+
+
+@jit
+def _add_end_row(left, right, c, line, target, n, last):
+    value = -(right[n] + left[n + uint64(1)]) * line[n]
+    if n > 0:
+        value += left[n] * line[n - uint64(1)]
+    if n < last:
+        value += right[n + uint64(1)] * line[n + uint64(1)]
+    target[n] += c * value
 
 
 @jit(parallel=True)
