@@ -290,3 +290,41 @@ def test_empirical_score_memorises_and_the_exact_score_does_not():
     assert np.all(np.diff(memorised) > 0) and memorised[-1] > 0.99, memorised
     # with the exact score the fraction is the mass of p_{t_min} within delta of the 20 points (~0.2)
     assert max(generalised) < 0.4, generalised
+
+
+@pytest.mark.parametrize(
+    "scheme, options",
+    [("em", {}), ("ei", {}), ("heun", {}), ("pc", {"corrector_steps": 2}), ("pc", {"corrector_step": "per-particle"})],
+)
+@pytest.mark.parametrize("kind", ["mixture 2-D", "empirical"])
+def test_fused_run_equals_stepwise_run(monkeypatch, scheme, options, kind):
+    """One kernel call for the whole run (blocks outer, steps inner) gives the stage-by-stage run bit for bit."""
+    from fpdiff.particles import solve
+
+    if kind == "empirical":
+        score = fd.EmpiricalScore(OU, MIXTURE_2D.sample(300, seed=4))
+    else:
+        score = fd.ExactScore(OU, MIXTURE_2D)
+    arguments = dict(gamma=lambda t: 0.5 + t, steps=9, scheme=scheme, seed=11, save_at=[1.0, 0.4, 0.31, T_MIN],
+                     first_particle=700, **options)
+    count = 2 * _random.BLOCK + 37  # two full blocks and a partial one
+    fused = sample_reverse(OU, score, count, T, **arguments)
+    monkeypatch.setattr(solve, "FUSED_KINDS", ())
+    stepwise = sample_reverse(OU, score, count, T, batch_size=600, **arguments)
+    np.testing.assert_array_equal(fused.t, stepwise.t)
+    np.testing.assert_array_equal(fused.snapshots, stepwise.snapshots)
+    assert fused.diagnostics["score_evaluations"] == stepwise.diagnostics["score_evaluations"]
+
+
+def test_fused_run_reports_a_blow_up_like_the_stepwise_run(monkeypatch):
+    from fpdiff.particles import solve
+
+    score = fd.ExactScore(OU, MIXTURE_1D)
+    start = np.linspace(-3.0, 3.0, 1500)[:, None]
+    with pytest.raises(fd.BlowUpError) as fused:
+        sample_reverse(OU, score, start, T, gamma=1000.0, steps=50, scheme="em")
+    monkeypatch.setattr(solve, "FUSED_KINDS", ())
+    with pytest.raises(fd.BlowUpError) as stepwise:
+        sample_reverse(OU, score, start, T, gamma=1000.0, steps=50, scheme="em")
+    assert str(fused.value) == str(stepwise.value)
+    assert fused.value.t == stepwise.value.t

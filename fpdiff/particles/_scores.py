@@ -96,6 +96,38 @@ class KernelScore:
         self._cache[t] = data
         return data
 
+    def tables(self, times):
+        """The data of :meth:`data` at every time of ``times``, stacked (row ``i``: ``times[i]``).
+
+        Returns ``(log_coefficients, centres, precisions, alpha, variance,
+        centre_rows)`` with a leading time axis, computed by the same
+        operations as :meth:`data` (a batched inverse is the same LAPACK call
+        per matrix), so the kernels see the same numbers; the centres of time
+        ``i`` are row ``centre_rows[i]`` of ``centres`` (training points do not
+        move: one row for all times). Mixtures and training points only.
+        """
+        times = np.asarray(times, dtype=np.float64)
+        for t in times:
+            self.score.check_time(float(t))
+        alpha = np.array([float(self.process.alpha(t)) for t in times])
+        variance = np.array([float(self.process.variance(t)) for t in times])
+        if self.kind == MIXTURE:
+            dim = self._means.shape[1]
+            covariances = ((alpha * alpha)[:, None, None, None] * self._covariances
+                           + variance[:, None, None, None] * np.eye(dim))
+            precisions = np.linalg.inv(covariances)
+            precisions = 0.5 * (precisions + np.swapaxes(precisions, -1, -2))
+            log_det = np.linalg.slogdet(2 * np.pi * covariances)[1]
+            return (np.ascontiguousarray(self._log_weights - 0.5 * log_det),
+                    np.ascontiguousarray(alpha[:, None, None] * self._means), np.ascontiguousarray(precisions),
+                    alpha, variance, np.arange(len(times)))
+        if not np.all(variance > 0):
+            t = float(times[np.argmin(variance > 0)])
+            raise InputError(f"the empirical score needs v_t > 0; got v = {self.process.variance(t)!r} at t = {t}")
+        count = len(times)
+        return (np.zeros((count, 0)), self._points[None], np.zeros((count, 0, 1, 1)), alpha, variance,
+                np.zeros(count, dtype=np.int64))
+
     def parallel(self, count):
         """Whether ``count`` particles are worth all threads."""
         return count * max(1, self.n_centres) >= PARALLEL_WORK

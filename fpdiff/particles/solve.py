@@ -29,13 +29,16 @@ from ..scores import Score
 from ..solution import ParticleSolution
 from ..timegrid import make_time_grid
 from . import _random
-from ._kernels import EM, HEUN, step_particles
+from ._kernels import EM, EMPIRICAL, HEUN, MIXTURE, advance_particles, step_particles
 from ..scores import as_score
-from ._scores import KernelScore
+from ._scores import NO_LAYOUT, KernelScore
 from .schemes import SCHEMES, Stage, check_scheme_options, plan_step, reference_stage
 
 #: particles advanced per kernel call (the work arrays hold this many rows)
 DEFAULT_BATCH = 65536
+#: score kinds whose whole run is one kernel call (:func:`._kernels.advance_particles`); a tabulated
+#: score's table changes with time, and a Python score is called once per stage
+FUSED_KINDS = (MIXTURE, EMPIRICAL)
 
 
 # ------------------------------------------------------------------ helpers
@@ -221,7 +224,9 @@ def sample_reverse(process, score, n_or_y0, T, gamma=1.0, t_min=1e-3, steps=100,
         Index ranges of a distributed run (default: one per worker thread).
     **options
         ``rho`` (Karras grid exponent, default 7); ``batch_size`` (particles
-        per kernel call, default 65536; results do not depend on it);
+        per kernel call of a stage, default 65536, for scores evaluated stage
+        by stage: tabulated and Python scores; mixtures and training points
+        run the whole time loop in one kernel call; results do not depend on it);
         ``first_particle`` (default 0): the global index of the first
         particle — a run of ``n`` particles with ``first_particle=a`` gives
         particles ``a, ..., a + n - 1`` of a larger run (the shards of a
@@ -282,19 +287,18 @@ def sample_reverse(process, score, n_or_y0, T, gamma=1.0, t_min=1e-3, steps=100,
 
     times = make_time_grid(time_grid, process, T, t_min, steps, rho)
     times, saved = merge_times(times, check_save_times(save_at, t_min, T, [T, t_min]))
-    runner = _Runner(kernel_score, seed, batch_size, dim)
-    runner.first_particle = first_particle
-    snapshots = [y.copy()] if saved[0] else []
-    evaluations = 0
     n_steps = len(times) - 1
-    for n in range(n_steps):
-        stages = plan_step(scheme, process, dynamics.gamma_at, float(times[n]), float(times[n + 1]), scheme_options)
-        for stage in stages:
-            if runner.run(stage, y, n):
-                blow_up(y, times[n + 1], n + 1, n_steps, f"scheme {scheme!r}", kernel_score.blow_up_hint())
-            evaluations += 2 if stage.code == HEUN else 1
-        if saved[n + 1]:
-            snapshots.append(y.copy())
+    plan = [plan_step(scheme, process, dynamics.gamma_at, float(times[n]), float(times[n + 1]), scheme_options)
+            for n in range(n_steps)]
+    evaluations = sum(2 if stage.code == HEUN else 1 for stages in plan for stage in stages)
+    snapshots = None
+    if kernel_score.kind in FUSED_KINDS:
+        snapshots = _run_fused(kernel_score, plan, times, saved, y, seed, first_particle)
+    if snapshots is None:  # not fused, or a particle blew up: step by step (raising with the step and time)
+        if kernel_score.kind in FUSED_KINDS:
+            y = prior_particles(process, T, n, dim, seed, first_particle) if start == "prior" else \
+                as_particles(n_or_y0, "n_or_y0")
+        snapshots = _run_stepwise(kernel_score, plan, times, saved, y, seed, batch_size, first_particle, scheme)
 
     diagnostics = {
         "scheme": scheme,
@@ -314,7 +318,47 @@ def sample_reverse(process, score, n_or_y0, T, gamma=1.0, t_min=1e-3, steps=100,
         "wall_time": time.perf_counter() - started,
         **({"options": scheme_options} if scheme_options else {}),
     }
-    return ParticleSolution(times[saved], np.array(snapshots), diagnostics)
+    return ParticleSolution(times[saved], snapshots, diagnostics)
+
+
+def _run_fused(kernel_score, plan, times, saved, y, seed, first_particle):
+    """The whole run in one kernel call; returns the snapshots, or None if a particle became non-finite."""
+    stages = [(n, stage) for n, step_stages in enumerate(plan) for stage in step_stages]
+    index = {t: i for i, t in enumerate(np.unique([t for _, stage in stages for t in (stage.t_a, stage.t_b)]))}
+    lc, centres, precisions, alpha, variance, centre_rows = kernel_score.tables(list(index))
+    coefficients = np.zeros((len(stages), 7))
+    for s, (_, stage) in enumerate(stages):
+        coefficients[s, : len(stage.coefficients)] = stage.coefficients
+    slots = np.cumsum(saved) - 1
+    last_of_step = np.array([s + 1 == len(stages) or stages[s + 1][0] != n for s, (n, _) in enumerate(stages)])
+    step_of = np.array([n for n, _ in stages], dtype=np.int64)
+    saved_slot = np.where(last_of_step & saved[step_of + 1], slots[step_of + 1], -1)
+    snapshots = np.empty((int(saved.sum()),) + y.shape)
+    if saved[0]:
+        snapshots[0] = y
+    bad_step = np.empty(-(-len(y) // _random.BLOCK), dtype=np.int64)
+    advance_particles(np.array([stage.code for _, stage in stages], dtype=np.int64), coefficients,
+                      np.array([index[stage.t_a] for _, stage in stages], dtype=np.int64),
+                      np.array([index[stage.t_b] for _, stage in stages], dtype=np.int64), step_of,
+                      np.array([stage.stream for _, stage in stages], dtype=np.int64),
+                      np.array([stage.slot for _, stage in stages], dtype=np.int64), kernel_score.kind, lc, centres,
+                      centre_rows, precisions, alpha, variance, NO_LAYOUT, _random.seed_key(seed), first_particle, y,
+                      saved_slot, snapshots, bad_step, kernel_score.parallel(len(y)))
+    return None if np.any(bad_step >= 0) else snapshots
+
+
+def _run_stepwise(kernel_score, plan, times, saved, y, seed, batch_size, first_particle, scheme):
+    """Stage by stage (any score); returns the snapshots, or raises :class:`BlowUpError` at the first blow-up."""
+    runner = _Runner(kernel_score, seed, batch_size, y.shape[1])
+    runner.first_particle = first_particle
+    snapshots = [y.copy()] if saved[0] else []
+    for n, stages in enumerate(plan):
+        for stage in stages:
+            if runner.run(stage, y, n):
+                blow_up(y, times[n + 1], n + 1, len(plan), f"scheme {scheme!r}", kernel_score.blow_up_hint())
+        if saved[n + 1]:
+            snapshots.append(y.copy())
+    return np.array(snapshots)
 
 
 # ------------------------------------------------------------ sample_forward
