@@ -354,8 +354,8 @@ def memory_lines(memory):
              for steps, peak, current, rss in results]
     return (f"{n:,} particles in 2-D (one copy of the particles: M d 8 bytes = {copy / 2**20:,.0f} MiB, "
             "numpy memory traced by `tracemalloc` during the call); " + "; ".join(parts)
-            + ". The peak holds the prior draw, the particles, the work arrays of one batch and the two saved "
-            "snapshots (T and t_min): it does not grow with the number of steps")
+            + ". The peak holds the particles and the two saved snapshots (T and t_min; a block's work arrays are "
+            "a few KiB): it does not grow with the number of steps")
 
 
 # ---------------------------------------------------------------- empirical score
