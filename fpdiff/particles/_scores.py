@@ -11,7 +11,6 @@ from ._kernels import EMPIRICAL, MIXTURE, TABULATED, score_divergence
 #: work (particles x components) above which a score evaluation runs on all threads
 PARALLEL_WORK = 32768
 
-_NO_LOG_COEFFICIENTS = np.zeros(0)
 _NO_PRECISIONS = np.zeros((0, 1, 1))
 NO_LAYOUT = np.zeros(0, dtype=np.int64)
 
@@ -73,38 +72,29 @@ class KernelScore:
         t = float(t)
         if t in self._cache:
             return self._cache[t]
-        self.score.check_time(t)
         if self.kind == TABULATED:
+            self.score.check_time(t)
             axes, table, layout = self.score.kernel_data(t)
             return axes, table, _NO_PRECISIONS, 1.0, 1.0, layout
-        alpha = float(self.process.alpha(t))
-        variance = float(self.process.variance(t))
-        if self.kind == MIXTURE:
-            dim = self._means.shape[1]
-            covariances = alpha * alpha * self._covariances + variance * np.eye(dim)
-            precisions = np.ascontiguousarray(np.linalg.inv(covariances))
-            precisions = 0.5 * (precisions + np.swapaxes(precisions, 1, 2))
-            log_det = np.linalg.slogdet(2 * np.pi * covariances)[1]
-            data = (self._log_weights - 0.5 * log_det, np.ascontiguousarray(alpha * self._means),
-                    np.ascontiguousarray(precisions), alpha, variance, NO_LAYOUT)
-        else:
-            if not variance > 0:
-                raise InputError(f"the empirical score needs v_t > 0; got v = {variance!r} at t = {t}")
-            data = (_NO_LOG_COEFFICIENTS, self._points, _NO_PRECISIONS, alpha, variance, NO_LAYOUT)
+        log_coefficients, centres, precisions, alpha, variance, centre_rows = self.tables([t])
+        data = (log_coefficients[0], centres[centre_rows[0]], precisions[0], float(alpha[0]), float(variance[0]),
+                NO_LAYOUT)
         if len(self._cache) >= 2:
             self._cache.pop(next(iter(self._cache)))
         self._cache[t] = data
         return data
 
     def tables(self, times):
-        """The data of :meth:`data` at every time of ``times``, stacked (row ``i``: ``times[i]``).
+        r"""The data of :meth:`data` at every time of ``times``, stacked (row ``i``: ``times[i]``).
 
         Returns ``(log_coefficients, centres, precisions, alpha, variance,
-        centre_rows)`` with a leading time axis, computed by the same
-        operations as :meth:`data` (a batched inverse is the same LAPACK call
-        per matrix), so the kernels see the same numbers; the centres of time
-        ``i`` are row ``centre_rows[i]`` of ``centres`` (training points do not
-        move: one row for all times). Mixtures and training points only.
+        centre_rows)`` with a leading time axis; the centres of time ``i`` are
+        row ``centre_rows[i]`` of ``centres`` (training points do not move:
+        one row for all times). Mixtures and training points only.
+
+        For a mixture at time ``t``: covariances :math:`\alpha_t^2 C_k + v_t I`,
+        their inverses (symmetrised), ``log w_k - log det(2 pi C_k(t)) / 2``
+        and centres :math:`\alpha_t \mu_k`.
         """
         times = np.asarray(times, dtype=np.float64)
         for t in times:
