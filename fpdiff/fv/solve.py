@@ -115,7 +115,7 @@ class StepController:
     :math:`\|p_{halves} - p_{whole}\|_1 / (2^p - 1)` (Richardson). The halves
     are accepted when that error, relative to the mass, is at most
     ``rtol * dt / tau_end`` (so the global error is about ``rtol``), and
-    ``dt`` is rescaled by :math:`0.9 (	ext{allowed}/	ext{error})^{1/p}`,
+    ``dt`` is rescaled by :math:`0.9 (\text{allowed}/\text{error})^{1/p}`,
     clipped to ``[0.2, 4]``. The step carries over between nominal steps.
     """
 
