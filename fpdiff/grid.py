@@ -52,6 +52,19 @@ class Grid:
         for b in boundary:
             check_choice(b, "boundary", BOUNDARIES)
 
+        with np.errstate(over="ignore"):
+            widths = bounds[:, 1] - bounds[:, 0]
+        spacing = widths / np.array(cells)
+        # the cells must be resolvable in floating point: finite widths, and a spacing well above the rounding
+        # unit of the coordinates (else neighbouring edges and centres coincide)
+        resolution = 1e3 * np.finfo(float).eps * np.max(np.abs(bounds), axis=1)
+        with np.errstate(over="ignore", under="ignore"):
+            volume = float(np.prod(spacing))
+        if np.any(~np.isfinite(widths) | (spacing <= resolution)) or not np.finfo(float).tiny < volume < np.inf:
+            raise InputError(f"`bounds` {bounds.tolist()} with `cells` {list(cells)} do not give usable cells: each "
+                             "axis needs a finite width hi - lo and a cell width above 1e3 rounding units of its "
+                             "coordinates, and the cell volume must be a normal float; choose a box around the "
+                             "data's scale")
         self.bounds = tuple((float(lo), float(hi)) for lo, hi in bounds)
         self.shape = cells
         self.boundary = boundary
@@ -59,7 +72,7 @@ class Grid:
         self.spacing = tuple((hi - lo) / n for (lo, hi), n in zip(self.bounds, cells))
         self.edges = tuple(np.linspace(lo, hi, n + 1) for (lo, hi), n in zip(self.bounds, cells))
         self.centers = tuple(0.5 * (e[1:] + e[:-1]) for e in self.edges)
-        self.cell_volume = float(np.prod(self.spacing))
+        self.cell_volume = volume
         self._face_coordinates = {}
 
     @property

@@ -75,6 +75,31 @@ class LinearProcess:
         rng = np.random.default_rng(seed)
         return self.alpha(t) * x0 + np.sqrt(self.variance(t)) * rng.standard_normal(x0.shape)
 
+    def _check_coefficients(self):
+        r"""Raise unless :math:`\beta, \sigma, \alpha, v` are finite, and :math:`\alpha, v > 0`, on ``t`` in ``(0, 1]``.
+
+        Parameters can each be finite and positive and still be absurd
+        together: ``VE(sigma_max=1e300)`` has :math:`v_1 = \infty` and
+        ``OU(sigma=1e200)`` a stationary variance of ``inf``. The solvers would
+        turn such coefficients into densities that look finite; an
+        :math:`\alpha` that underflows to 0 (``VP(beta_max=1e308)``) loses the
+        data for good (Tweedie's formula divides by it). Checked on the unit
+        interval, the time scale of every process here.
+        """
+        t = np.array([1e-3, 0.5, 1.0])
+        advice = "choose parameters whose coefficients are finite (and alpha and the variance positive)"
+        for name, function in (("drift rate beta(t)", self.drift_rate), ("diffusion sigma(t)", self.diffusion),
+                               ("alpha(t)", self.alpha), ("variance v(t)", self.variance)):
+            try:
+                with np.errstate(all="ignore"):
+                    values = np.asarray(function(t), dtype=np.float64)
+            except OverflowError:  # Python float arithmetic on a huge parameter
+                raise InputError(f"{self!r}: its {name} overflows: {advice}") from None
+            bad = ~np.isfinite(values) | ((values <= 0) if name.startswith(("variance", "alpha")) else False)
+            if np.any(bad):
+                raise InputError(f"{self!r} has an unusable {name} = {float(values[bad][0])!r} at "
+                                 f"t = {t[bad][0]:g}: {advice}")
+
     def to_dict(self):
         """JSON-ready description, inverse of :func:`process_from_dict`."""
         return {"kind": type(self).__name__, **self._parameters()}
@@ -105,7 +130,9 @@ class OU(LinearProcess):
     def __init__(self, beta=1.0, sigma=2**0.5):
         self.beta = as_float(beta, "beta", positive=True)
         self.sigma = as_float(sigma, "sigma", positive=True)
-        self.stationary_variance = self.sigma**2 / (2 * self.beta)
+        with np.errstate(over="ignore"):  # an overflow is reported by the check below
+            self.stationary_variance = float(np.float64(self.sigma) ** 2 / (2 * self.beta))
+        self._check_coefficients()
 
     def drift_rate(self, t):
         return self.beta + 0.0 * np.asarray(t, dtype=np.float64)
@@ -136,6 +163,10 @@ class VP(LinearProcess):
     def __init__(self, beta_min=0.1, beta_max=20.0):
         self.beta_min = as_float(beta_min, "beta_min", positive=True)
         self.beta_max = as_float(beta_max, "beta_max", positive=True)
+        if self.beta_max < self.beta_min:
+            raise InputError(f"`beta_max` must be >= `beta_min` (the noise rate grows with t); got "
+                             f"beta_min={self.beta_min}, beta_max={self.beta_max}")
+        self._check_coefficients()
 
     def _b(self, t):
         return self.beta_min + np.asarray(t, dtype=np.float64) * (self.beta_max - self.beta_min)
@@ -178,6 +209,7 @@ class VE(LinearProcess):
                 f"`sigma_max` must exceed `sigma_min`; got sigma_min={self.sigma_min}, sigma_max={self.sigma_max}"
             )
         self._log_ratio = np.log(self.sigma_max / self.sigma_min)
+        self._check_coefficients()
 
     def noise_level(self, t):
         """:math:`s(t) = s_{min} (s_{max}/s_{min})^t`."""
@@ -207,6 +239,7 @@ class Brownian(LinearProcess):
 
     def __init__(self, sigma=1.0):
         self.sigma = as_float(sigma, "sigma", positive=True)
+        self._check_coefficients()
 
     def drift_rate(self, t):
         return 0.0 * np.asarray(t, dtype=np.float64)

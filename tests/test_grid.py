@@ -60,3 +60,14 @@ def test_equality_and_absorbing_per_axis():
     assert a == fd.Grid([(0, 1), (0, 2)], [8, 8], boundary=("absorbing", "no-flux"))
     assert a != fd.Grid([(0, 1), (0, 2)], 8)
     assert hash(a) == hash(fd.Grid([(0, 1), (0, 2)], 8, boundary=["absorbing", "no-flux"]))
+
+
+@pytest.mark.parametrize("bounds, cells", [
+    ([(-1e308, 1e308)], 10),        # the width overflows to inf
+    ([(1e16, 1e16 + 4)], 10),       # cells narrower than the rounding of their coordinates
+    ([(-1e300, 1e300)] * 2, 10),    # the cell volume overflows
+    ([(0.0, 1e-200)] * 2, 10),      # the cell volume underflows
+])
+def test_grids_whose_cells_are_not_representable_are_refused(bounds, cells):
+    with pytest.raises(fd.InputError, match="do not give usable cells"):
+        fd.Grid(bounds, cells)

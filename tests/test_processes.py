@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
 
+import fpdiff as fd
 from fpdiff.errors import InputError
 from fpdiff.processes import OU, VE, VP, Brownian, process_from_dict
 
@@ -172,3 +173,25 @@ def test_bad_inputs_raise_input_error_naming_the_argument(make, name):
 def test_input_error_is_a_value_error():
     with pytest.raises(ValueError):
         OU(beta=-1.0)
+
+
+# ------------------------------------------------------------------ absurd parameters (issue: silent wrong answers)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: fd.VP(beta_min=20, beta_max=0.1), r"`beta_max` must be >= `beta_min`"),
+    (lambda: fd.VE(sigma_max=1e300), r"unusable variance v\(t\) = inf"),
+    (lambda: fd.OU(sigma=1e200), r"unusable variance"),
+    (lambda: fd.Brownian(sigma=1e200), r"variance v\(t\) overflows"),
+    (lambda: fd.VP(beta_min=0.1, beta_max=1e308), r"unusable alpha\(t\) = 0.0"),
+])
+def test_processes_refuse_parameters_whose_coefficients_are_not_finite(make, message):
+    with pytest.raises(InputError, match=message):
+        make()
+
+
+def test_extreme_but_finite_parameters_stay_accepted():
+    # a constant VP rate, a huge VE ratio with finite variance, a slow OU: all have finite, positive coefficients
+    assert fd.VP(beta_min=5.0, beta_max=5.0).alpha(1.0) == pytest.approx(math.exp(-2.5))
+    assert np.isfinite(fd.VE(sigma_min=1e-3, sigma_max=1e100).variance(1.0))
+    assert fd.OU(beta=1e-300).variance(1.0) == pytest.approx(2.0)
