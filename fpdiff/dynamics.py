@@ -40,12 +40,17 @@ class Dynamics:
         Forward-time label of ``tau = 0``.
     direction : {+1, -1}
         ``t = t_start + direction * tau``.
+    t_end : float, optional
+        Forward-time label of ``tau = tau_end`` (default
+        ``t_start + direction * tau_end``). Passing the exact value (``t_min`` of
+        a reverse run) makes the last time land on it exactly, not one rounding
+        of ``T - (T - t_min)`` away, outside a score table's range.
     autonomous : bool
         True when drift and noise do not depend on ``tau``; solvers then
         build (and factorise) their operators once.
     """
 
-    def __init__(self, drift, noise, tau_end, t_start=0.0, direction=1, autonomous=False):
+    def __init__(self, drift, noise, tau_end, t_start=0.0, direction=1, autonomous=False, t_end=None):
         if not callable(drift) or not callable(noise):
             raise InputError("`drift` and `noise` must be callables drift(x, tau) and noise(tau)")
         if direction not in (1, -1):
@@ -55,6 +60,7 @@ class Dynamics:
         self.tau_end = as_float(tau_end, "tau_end", positive=True)
         self.t_start = as_float(t_start, "t_start")
         self.direction = direction
+        self.t_end = self.t_start + direction * self.tau_end if t_end is None else as_float(t_end, "t_end")
         self.autonomous = bool(autonomous)
         self._face_points = {}
 
@@ -71,9 +77,15 @@ class Dynamics:
         return 0.5 * self.noise(tau) ** 2
 
     def time_label(self, tau):
-        """Forward-time label ``t`` of solver time ``tau`` (clipped to ``[0, tau_end]``: stage times that sum
-        to the end can overshoot it by a few ulps, and a score refuses a time outside its range)."""
-        return self.t_start + self.direction * np.clip(np.asarray(tau, dtype=np.float64), 0.0, self.tau_end)
+        """Forward-time label ``t`` of solver time ``tau``: inside ``[t_start, t_end]``, exactly ``t_end`` at the end.
+
+        Stage times that sum to the end can overshoot it by a few ulps, and
+        ``t_start - (t_start - t_end)`` can round past ``t_end``; a score refuses a
+        time outside its range, so both are clipped.
+        """
+        tau = np.clip(np.asarray(tau, dtype=np.float64), 0.0, self.tau_end)
+        lo, hi = sorted((self.t_start, self.t_end))
+        return np.where(tau == self.tau_end, self.t_end, np.clip(self.t_start + self.direction * tau, lo, hi))
 
     def solver_time(self, t):
         """Inverse of :meth:`time_label`."""
@@ -146,7 +158,7 @@ class ReverseDynamics(Dynamics):
             constant = as_float(gamma, "gamma", nonnegative=True)
             self.gamma = lambda t: constant
             self.pure_transport = constant == 0.0
-        super().__init__(self._reverse_drift, self._reverse_noise, T - t_min, t_start=T, direction=-1)
+        super().__init__(self._reverse_drift, self._reverse_noise, T - t_min, t_start=T, direction=-1, t_end=t_min)
         self.process = process
         self.score = score
         self.T = T

@@ -32,7 +32,8 @@ class ComovingDynamics(Dynamics):
     """The dynamics ``base`` written in ``z = x / c(t)`` (see the module docstring)."""
 
     def __init__(self, base, process, data_scale):
-        super().__init__(self._drift_z, self._noise_z, base.tau_end, base.t_start, base.direction, False)
+        super().__init__(self._drift_z, self._noise_z, base.tau_end, base.t_start, base.direction, False,
+                         t_end=base.t_end)
         self.base = base
         self.process = process
         self.data_scale = float(data_scale)

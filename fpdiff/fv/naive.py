@@ -27,7 +27,8 @@ class NaiveReverseDynamics(Dynamics):
     r"""Drift :math:`\beta(t) x` and *negative* diffusion :math:`-\sigma(t)^2/2`, in reverse time."""
 
     def __init__(self, process, T, t_min):
-        super().__init__(lambda x, tau: self.rate(tau) * x, lambda tau: 0.0, T - t_min, t_start=T, direction=-1)
+        super().__init__(lambda x, tau: self.rate(tau) * x, lambda tau: 0.0, T - t_min, t_start=T, direction=-1,
+                         t_end=t_min)
         self.process = process
 
     def rate(self, tau):
