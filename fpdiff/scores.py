@@ -19,7 +19,7 @@ import numpy as np
 from . import _score_kernels
 from ._validation import as_finite_array, as_float, as_points
 from .distributions import Empirical, GaussianMixture
-from .errors import InputError
+from .errors import DomainError, InputError
 from .processes import LinearProcess, process_from_dict
 
 
@@ -50,6 +50,15 @@ class Score:
         points = grid.face_points(axis)
         values = self._score(points.reshape(-1, grid.ndim), t)[:, axis]
         return values.reshape(points.shape[:-1])
+
+    def check_domain(self, x, what):
+        """Raise :class:`InputError` if points ``x`` (``(M, d)``) lie where the score is not defined.
+
+        Every score here is defined everywhere but those tabulated on a box;
+        the solvers call this on their start points, so that a start outside
+        the box is reported as such, not as a blow-up at the first step.
+        ``what`` names the points in the message.
+        """
 
     def check_time(self, t):
         """Return ``t`` as a float, or raise if it is outside :attr:`t_range`."""
@@ -197,6 +206,20 @@ class GridScore(Score):
         weight = (t - self.times[right - 1]) / (self.times[right] - self.times[right - 1])
         return right - 1, right, weight
 
+    def _outside(self, x):
+        """Mask of the points outside the box of cell centres, and that box as ``(lo, hi)``."""
+        lo = np.array([c[0] for c in self.grid.centers])
+        hi = np.array([c[-1] for c in self.grid.centers])
+        return np.any((x < lo) | (x > hi), axis=1), (lo, hi)
+
+    def check_domain(self, x, what):
+        outside, (lo, hi) = self._outside(x)
+        if np.any(outside):
+            raise DomainError(
+                f"{int(outside.sum())} of {what} lie outside the GridScore's box of cell centres "
+                f"{list(zip(lo.tolist(), hi.tolist()))}, e.g. {x[np.argmax(outside)].tolist()}"
+            )
+
     def _snapshot_faces(self, index, axis):
         key = (index, axis)
         if key not in self._faces:
@@ -222,14 +245,7 @@ class GridScore(Score):
                 [np.stack(np.gradient(v, *self.grid.spacing), axis=-1) if self.dim > 1
                  else np.gradient(v, self.grid.spacing[0])[:, None] for v in self.log_values]
             )
-        lo = np.array([c[0] for c in self.grid.centers])
-        hi = np.array([c[-1] for c in self.grid.centers])
-        outside = np.any((x < lo) | (x > hi), axis=1)
-        if np.any(outside):
-            raise InputError(
-                f"{int(outside.sum())} point(s) outside the GridScore's box of cell centres "
-                f"{list(zip(lo.tolist(), hi.tolist()))}, e.g. {x[np.argmax(outside)].tolist()}"
-            )
+        self.check_domain(x, "the point(s)")
         left, right, weight = self._bracket(t)
         values = [RegularGridInterpolator(self.grid.centers, self._centred[i])(x) for i in (left, right)]
         return (1 - weight) * values[0] + weight * values[1]
@@ -238,7 +254,11 @@ class GridScore(Score):
 def as_score(score, dim, process, name="score"):
     """A :class:`Score` from a score object or a callable ``fn(x, t)`` (wrapped as :class:`CallableScore`).
 
-    Raises :class:`InputError` unless its dimension is ``dim``.
+    Raises :class:`InputError` unless its dimension is ``dim``, and unless a
+    score that knows its forward process was made for ``process``: the score
+    of another process is a different field (a VE score in an OU solve gives
+    a finite, wrong answer). A score without a process (a plain callable) is
+    taken as given.
     """
     if not isinstance(score, Score):
         if not callable(score):
@@ -246,4 +266,8 @@ def as_score(score, dim, process, name="score"):
         score = CallableScore(score, dim, process)
     if score.dim != dim:
         raise InputError(f"`{name}` has dimension {score.dim} but the problem has {dim}")
+    if score.process is not None and process is not None and score.process != process:
+        raise InputError(f"`{name}` was made for the process {score.process!r}, but the solver's `process` is "
+                         f"{process!r}: pass the process the score belongs to (a score file records it; "
+                         "`fpdiff info FILE` shows it)")
     return score

@@ -35,8 +35,8 @@ import numpy as np
 
 from . import _score_kernels
 from ._validation import check_choice
-from .errors import InputError
-from .scores import Score, _check_process
+from .errors import DomainError, InputError
+from .scores import Score, _check_process, as_score
 
 PARAMETRIZATIONS = ("score", "eps", "x0", "v")
 OUTSIDE_POLICIES = ("raise", "clamp")
@@ -211,6 +211,14 @@ class TabulatedScore(Score):
         return (f"the TabulatedScore covers the box {self.box}; outside it, pass outside='clamp' "
                 "(constant extension) or tabulate a larger box")
 
+    def check_domain(self, x, what):
+        if self.outside == "raise":
+            lo, hi = np.array(self.box).T
+            outside = np.any((x < lo) | (x > hi), axis=1)
+            if np.any(outside):
+                raise DomainError(f"{int(outside.sum())} of {what} lie outside the tabulated box, e.g. "
+                                 f"{x[np.argmax(outside)].tolist()}: {self.box_message()}")
+
     def _score(self, x, t):
         axes, table, layout = self.kernel_data(t)
         x = np.ascontiguousarray(x, dtype=np.float64)
@@ -219,7 +227,7 @@ class TabulatedScore(Score):
         if self.outside == "raise":
             outside = ~np.isfinite(out[:, 0])
             if np.any(outside):
-                raise InputError(f"{int(outside.sum())} point(s) outside the tabulated box, e.g. "
+                raise DomainError(f"{int(outside.sum())} point(s) outside the tabulated box, e.g. "
                                  f"{x[np.argmax(outside)].tolist()}: {self.box_message()}")
         return out
 
@@ -252,6 +260,7 @@ def tabulate_score(score, t, axes, process=None, parametrization="score", outsid
     if process is None:
         raise InputError(f"{type(score).__name__} has no forward process: pass `process=`")
     axes = [np.asarray(axis, dtype=np.float64) for axis in axes]
+    score = as_score(score, len(axes), process)  # a table labelled with another process would convert wrongly
     t = np.asarray(t, dtype=np.float64)
     shape = tuple(len(axis) for axis in axes)
     nodes = grid_nodes(axes)

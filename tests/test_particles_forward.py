@@ -146,3 +146,17 @@ def test_blow_up_is_reported_with_time_and_step():
     infinite = fd.CallableScore(lambda x, t: np.full_like(x, np.inf), 1, OU)
     with pytest.raises(fd.BlowUpError, match="step 1 of 5"):
         sample_reverse(OU, infinite, [[0.0]], 1.0, steps=5, scheme="em")
+
+
+def test_sample_forward_draws_from_a_distribution_when_given_n():
+    solution = sample_forward(OU, MIXTURE_1D, 1.0, n=20_000, seed=3)
+    np.testing.assert_array_equal(solution.at(0.0), MIXTURE_1D.sample(20_000, seed=3))
+    # exact transitions: the samples at T are the evolved mixture (KS test at a level that fails 1 run in 1000)
+    law = MIXTURE_1D.evolve(OU, 1.0)
+    cdf = lambda x: sum(w * ndtr((x - m[0]) / np.sqrt(c[0, 0])) for w, m, c in
+                        zip(law.weights, law.means, law.covariances))
+    assert stats.kstest(solution.samples[:, 0], cdf).pvalue > 1e-3
+    with pytest.raises(fd.InputError, match=r"`x0` is a GaussianMixture \(a distribution\): pass `n=`"):
+        sample_forward(OU, MIXTURE_1D, 1.0)
+    with pytest.raises(fd.InputError, match=r"`n` is only for a distribution `x0`"):
+        sample_forward(OU, np.zeros((5, 1)), 1.0, n=5)

@@ -100,3 +100,32 @@ def test_bad_score_arguments():
         fd.EmpiricalScore(OU, [[np.nan]])
     with pytest.raises(fd.InputError, match=r"shape \(M, 1\)"):
         fd.ExactScore(OU, MIXTURE).score(np.ones((3, 2)), 0.5)
+
+
+# ------------------------------------------------------------------ a score made for another process
+
+
+def test_a_score_made_for_another_process_is_refused_by_every_solver(tmp_path):
+    vp, grid = fd.VP(), fd.Grid([(-6, 6)], 60)
+    exact = fd.ExactScore(OU, MIXTURE)
+    table = fd.tabulate_score(exact, np.geomspace(0.01, 1.0, 20), [np.linspace(-6, 6, 61)])
+    table.save(tmp_path / "ou.h5")
+    forward = fd.solve_forward(OU, grid, MIXTURE, 1.0, save_at=[0.0, 0.5, 1.0])
+    for score in (exact, fd.load_score(tmp_path / "ou.h5"), fd.GridScore(forward),
+                  fd.EmpiricalScore(OU, MIXTURE.sample(50, seed=0))):
+        message = r"was made for the process OU\(beta=1\.0, .*but the solver's `process` is VP\("
+        with pytest.raises(fd.InputError, match=message):
+            fd.solve_reverse(vp, grid, score, T=1.0, t_min=0.01, steps=5)
+        with pytest.raises(fd.InputError, match=message):
+            fd.sample_reverse(vp, score, 100, T=1.0, t_min=0.01, steps=5)
+    with pytest.raises(fd.InputError, match=message):  # a table labelled VP would hold OU's field
+        fd.tabulate_score(exact, [0.5, 1.0], [np.linspace(-1, 1, 5)], process=vp)
+
+
+def test_a_plain_callable_is_taken_as_given_and_an_equal_process_is_accepted():
+    grid = fd.Grid([(-6, 6)], 60)
+    exact = fd.ExactScore(fd.OU(beta=1.0, sigma=2**0.5), MIXTURE)
+    run = dict(T=1.0, t_min=0.01, steps=5)
+    by_object = fd.solve_reverse(OU, grid, exact, **run).final
+    by_callable = fd.solve_reverse(fd.OU(), grid, lambda x, t: exact.score(x, t), **run).final
+    np.testing.assert_array_equal(by_object, by_callable)

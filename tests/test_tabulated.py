@@ -155,10 +155,18 @@ def test_particle_kernel_matches_the_python_path():
 
 def test_particles_leaving_the_box_fail_loudly():
     small = fd.tabulate_score(EXACT, np.geomspace(0.02, 2.0, 10), [np.linspace(-1.0, 1.0, 21)])
+    inside = np.linspace(-0.9, 0.9, 500)[:, None]  # they start in the box; the score drives some out of it
     with pytest.raises(BlowUpError, match=r"box \[\(-1\.0, 1\.0\)\]"):
-        fd.sample_reverse(PROCESS, small, 500, T=2.0, t_min=0.02, steps=10)
+        fd.sample_reverse(PROCESS, small, inside, T=2.0, t_min=0.02, steps=10)
     clamped = fd.tabulate_score(EXACT, np.geomspace(0.02, 2.0, 10), [np.linspace(-1.0, 1.0, 21)], outside="clamp")
     assert np.all(np.isfinite(fd.sample_reverse(PROCESS, clamped, 500, T=2.0, t_min=0.02, steps=10).samples))
+
+
+def test_start_particles_outside_the_box_are_reported_as_such_not_as_a_blow_up():
+    small = fd.tabulate_score(EXACT, np.geomspace(0.02, 2.0, 10), [np.linspace(-1.0, 1.0, 21)])
+    with pytest.raises(InputError, match=r"of the 500 start particles \(drawn from the prior\) lie outside the "
+                                         r"tabulated box"):
+        fd.sample_reverse(PROCESS, small, 500, T=2.0, t_min=0.02, steps=10)
 
 
 def test_two_dimensional_table_in_both_views():

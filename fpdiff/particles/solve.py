@@ -190,7 +190,10 @@ def sample_reverse(process, score, n_or_y0, T, gamma=1.0, t_min=1e-3, steps=100,
         particles (the slow path).
     n_or_y0 : int or array_like (M, d)
         A number of particles drawn from ``process.prior(T, d)`` (particle
-        ``i`` from ``(seed, i)``), or the start points themselves.
+        ``i`` from ``(seed, i)``), or the start points themselves. The prior
+        is the stationary law for OU and VP (not :math:`p_T`: the gap is part
+        of the answer) and :math:`N(0, v_T)` for VE and Brownian; pass
+        samples of ``p0.evolve(process, T)`` to start from :math:`p_T`.
     T : float
         Start time (forward-time label), ``> t_min``.
     gamma : float or callable
@@ -283,6 +286,7 @@ def sample_reverse(process, score, n_or_y0, T, gamma=1.0, t_min=1e-3, steps=100,
     dynamics = reverse_dynamics(process, score, gamma, T, t_min)
     score.check_time(T)
     score.check_time(t_min)
+    score.check_domain(y, f"the {len(y)} start particles ({'drawn from the prior' if start == 'prior' else 'given'})")
     kernel_score = KernelScore(score)
 
     times = make_time_grid(time_grid, process, T, t_min, steps, rho)
@@ -367,7 +371,7 @@ def _run_stepwise(kernel_score, plan, times, saved, y, seed, batch_size, first_p
 FORWARD_SCHEMES = ("exact", "em")
 
 
-def sample_forward(process, x0, T, save_at=None, seed=0, scheme="exact", steps=100):
+def sample_forward(process, x0, T, save_at=None, seed=0, scheme="exact", steps=100, n=None):
     r"""Sample the forward (noising) process from the points ``x0``.
 
     .. math::  dX = -\beta(t)\, X\, dt + \sigma(t)\, dW, \qquad X_0 = x_0 .
@@ -381,8 +385,10 @@ def sample_forward(process, x0, T, save_at=None, seed=0, scheme="exact", steps=1
     Parameters
     ----------
     process : LinearProcess
-    x0 : array_like (M, d)
-        Start points (a 1-D array is M points in one dimension).
+    x0 : array_like (M, d) or distribution
+        Start points (a 1-D array is M points in one dimension), or a
+        distribution (``GaussianMixture``, ``Empirical``) to draw ``n`` start
+        points from, with ``x0.sample(n, seed)``.
     T : float
         End time, ``> 0``.
     save_at : sequence of float, optional
@@ -394,6 +400,9 @@ def sample_forward(process, x0, T, save_at=None, seed=0, scheme="exact", steps=1
     scheme : {"exact", "em"}
     steps : int
         Euler–Maruyama steps (``"em"`` only).
+    n : int, optional
+        Number of start points to draw when ``x0`` is a distribution (required
+        then, refused otherwise).
 
     Returns
     -------
@@ -404,8 +413,16 @@ def sample_forward(process, x0, T, save_at=None, seed=0, scheme="exact", steps=1
     check_process(process)
     check_choice(scheme, "scheme", FORWARD_SCHEMES)
     T = as_float(T, "T", positive=True)
-    x = as_particles(x0, "x0")
     seed = _random.check_seed(seed)
+    if hasattr(x0, "sample") and hasattr(x0, "dim"):
+        if n is None:
+            raise InputError(f"`x0` is a {type(x0).__name__} (a distribution): pass `n=`, the number of start points "
+                             "to draw from it, or pass the points themselves")
+        x = as_particles(x0.sample(as_int(n, "n", minimum=1), seed=seed), "x0")
+    elif n is not None:
+        raise InputError(f"`n` is only for a distribution `x0`; got points of shape {np.shape(x0)} and n={n!r}")
+    else:
+        x = as_particles(x0, "x0")
     save_times = check_save_times(save_at, 0.0, T, [0.0, T])
     if scheme == "em":
         solution = simulate(forward_dynamics(process, T), x, steps=steps, scheme="em", seed=seed, save_at=save_times)
