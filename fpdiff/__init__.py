@@ -8,7 +8,7 @@ against closed-form results. See ``DESIGN.md`` for the mathematics.
 from .distributions import Empirical, GaussianMixture
 from .distributed import sweep
 from .dynamics import Dynamics, forward_dynamics, reverse_dynamics
-from .errors import BlowUpError, FormatError, FpdiffError, InputError
+from .errors import BlowUpError, DomainError, FormatError, FpdiffError, FpdiffWarning, InputError, MassWarning
 from .fv import solve_forward, solve_naive_reversal, solve_reverse
 from .grid import Grid
 from .homogeneous import HomogeneousSample, HomogeneousScore, sample_homogeneous
@@ -65,5 +65,8 @@ __all__ = [
     "FpdiffError",
     "InputError",
     "FormatError",
+    "DomainError",
     "BlowUpError",
+    "FpdiffWarning",
+    "MassWarning",
 ]

@@ -14,6 +14,10 @@ class InputError(FpdiffError, ValueError):
     """An argument has the wrong form, shape, type or value."""
 
 
+class DomainError(InputError):
+    """Points lie where a score is not defined (outside the box of a tabulated or grid score)."""
+
+
 class FormatError(FpdiffError, ValueError):
     """A file does not follow the format fpdiff expects."""
 
@@ -28,3 +32,18 @@ class BlowUpError(FpdiffError, FloatingPointError):
     def __init__(self, message, t=None):
         super().__init__(message)
         self.t = None if t is None else float(t)
+
+
+class FpdiffWarning(UserWarning):
+    """Base class of the warnings fpdiff issues: a result that is computed but may not mean what it seems."""
+
+
+class MassWarning(FpdiffWarning):
+    """The grid's box does not hold the law a density solve describes.
+
+    Mass that starts outside the box, piles up in its outermost cells, or
+    leaves through an absorbing boundary is missing from the answer, which
+    then describes a different law, however good it looks. The limit is
+    :data:`fpdiff.fv.solve.BOX_MASS_LIMIT`; the diagnostics of the solution
+    hold the numbers.
+    """

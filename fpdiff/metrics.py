@@ -43,7 +43,7 @@ from scipy.special import gammaln
 from ._validation import as_finite_array, as_float, as_int
 from .distributions import Empirical
 from .errors import InputError
-from .fv.solve import NEGATIVE_TOLERANCE
+from .fv.solve import BOX_MASS_LIMIT, NEGATIVE_TOLERANCE
 from .grid import Grid
 from .solution import DensitySolution, ParticleSolution
 
@@ -402,10 +402,24 @@ def _law_dim(law):
 
 
 def _density_mass(law, name):
+    """Cell masses of a density law, which must be a probability law on the grid (mass 1 within the limit).
+
+    A transport distance needs two laws of equal mass. Renormalising a
+    density whose box cuts off part of the law would compare the law
+    conditioned on the box, and hide what is missing.
+    """
     values, grid = law[1], law[2]
     mass = float(grid.integrate(values))
     if not mass > 0:
         raise InputError(f"`{name}` must have positive mass to be compared as a law; its integral is {mass!r}")
+    if abs(mass - 1.0) > BOX_MASS_LIMIT:
+        bounds = ", ".join(f"[{lo:g}, {hi:g}]" for lo, hi in grid.bounds)
+        raise InputError(
+            f"`{name}` has mass {mass:.6g} on the grid {bounds}, not 1 (limit {BOX_MASS_LIMIT:g}): a transport "
+            "distance between laws of unequal mass is not defined. If the box cuts off part of the law, enlarge "
+            "the grid's bounds (or solve with `comoving=True`); if the law inside the box is what you mean, "
+            "normalise it yourself: `values / grid.integrate(values)`"
+        )
     return values.ravel() * grid.cell_volume
 
 
@@ -452,8 +466,10 @@ def w1(a, b, grid=None):
 
     - **One dimension**: exact, for any mix of samples and densities. Samples
       are atoms of mass :math:`1/M`; a density is the piecewise-constant law
-      of its cell averages (uniform within each cell, normalised to mass 1),
-      so a density and exact samples from it agree to :math:`O(M^{-1/2})`
+      of its cell averages (uniform within each cell; its mass must be 1
+      within :data:`~fpdiff.fv.solve.BOX_MASS_LIMIT`, and is then
+      normalised to exactly 1; a law the box cuts off raises), so a density
+      and exact samples from it agree to :math:`O(M^{-1/2})`
       with no grid-size bias.
     - **d > 1**: exact for two equal-size sample sets of at most 2000 points,
       by optimal assignment (:func:`scipy.optimize.linear_sum_assignment` on
@@ -614,14 +630,18 @@ class Comparison:
         small multiple of it (about 1.5x for hundreds of occupied cells)
         means the samples cannot tell the two apart.
     w1 : float
-        Transport distance between the density and the samples: exact
-        :math:`W_1` in one dimension, sliced :math:`W_1` in more.
+        Transport distance between the density, normalised to mass 1, and
+        the samples: exact :math:`W_1` in one dimension, sliced :math:`W_1`
+        in more. When ``density_mass`` is not 1 this compares the law
+        conditioned on the box.
     w1_kind : str
         ``"w1"`` (exact) or ``"sliced_w1"``.
     outside : float
         Fraction of the samples outside the grid's box.
     n_samples : int
         Number of samples.
+    density_mass : float
+        The density's integral over the box (1 for a law the box holds).
     """
 
     tv: float
@@ -630,6 +650,7 @@ class Comparison:
     w1_kind: str
     outside: float
     n_samples: int
+    density_mass: float = 1.0
 
     def __str__(self):
         ratio = f", {self.tv / self.tv_floor:.2f}x floor" if self.tv_floor > 0 else ""
@@ -637,6 +658,8 @@ class Comparison:
         return (
             f"density vs {self.n_samples} samples: TV = {self.tv:.4g} (Monte-Carlo floor {self.tv_floor:.4g}"
             f"{ratio}), {kind} = {self.w1:.4g}, outside the grid: {100 * self.outside:.3g}%"
+            + (f", density mass in the box: {self.density_mass:.6g}" if abs(self.density_mass - 1) > BOX_MASS_LIMIT
+               else "")
         )
 
 
@@ -672,7 +695,8 @@ def compare(density, samples, grid=None, *, n_projections=128, seed=0):
     Returns
     -------
     Comparison
-        ``tv``, ``tv_floor``, ``w1``, ``w1_kind``, ``outside``, ``n_samples``.
+        ``tv``, ``tv_floor``, ``w1``, ``w1_kind``, ``outside``, ``n_samples``,
+        ``density_mass``.
     """
     grid = _resolve_grid(grid, density)
     if grid is None:
@@ -687,7 +711,10 @@ def compare(density, samples, grid=None, *, n_projections=128, seed=0):
     tv_value = 0.5 * float(np.sum(np.abs(probabilities - counts / n)))
     n_projections = as_int(n_projections, "n_projections", minimum=1)
     rng = _generator(seed)
-    laws = ("density", p, grid), ("samples", points)
+    mass = float(grid.integrate(p))
+    if not mass > 0:
+        raise InputError(f"`density` must have positive mass; its integral is {mass!r}")
+    laws = ("density", p / mass, grid), ("samples", points)  # normalised on purpose, and reported (density_mass)
     distance = _sliced(*laws, grid.ndim, n_projections, rng, 1, ("density", "samples"))
     kind = "w1" if grid.ndim == 1 else "sliced_w1"
     return Comparison(
@@ -697,6 +724,7 @@ def compare(density, samples, grid=None, *, n_projections=128, seed=0):
         w1_kind=kind,
         outside=_outside_fraction(points, grid),
         n_samples=int(n),
+        density_mass=mass,
     )
 
 

@@ -1,5 +1,8 @@
 """The gamma-family reverse Fokker–Planck solver against exact solutions and theory."""
 
+import math
+import warnings
+
 import numpy as np
 import pytest
 
@@ -203,3 +206,56 @@ def test_adaptive_steps_control_the_time_error():
         errors.append(grid.integrate(np.abs(solution.final - reference)))
         assert errors[-1] < rtol
     assert errors[0] > 5 * errors[-1]
+
+
+# ------------------------------------------------------------------ reliability
+
+
+@pytest.mark.parametrize("method", ["trbdf2", "be", "cn"])
+@pytest.mark.parametrize("T_start", [3.0, 2.7])
+def test_a_reverse_solve_ends_exactly_at_a_tables_first_time(method, T_start):
+    # T - (T - t_min) rounds below t_min = 0.03 for these T: the last stage time must still be t_min exactly
+    assert T_start - (T_start - 0.03) < 0.03
+    table = fd.tabulate_score(fd.ExactScore(OU, MIXTURE_1D), np.geomspace(0.03, 3.0, 200),
+                              [np.linspace(-8.0, 8.0, 101)])
+    grid = fd.Grid([(-8, 8)], 100)
+    solution = fd.solve_reverse(OU, grid, table, T=T_start, t_min=0.03, steps=10, method=method)
+    assert solution.t[-1] == 0.03 and solution.t[0] == T_start
+
+
+def test_a_box_that_misses_the_prior_warns_and_reports_the_mass():
+    # VE with sigma_max = 80 on [-4, 4]^2: the prior N(0, 6400 I) puts 0.16% of its mass in the box; the run "works"
+    ve = fd.VE(sigma_max=80.0)
+    mixture = fd.GaussianMixture([0.5, 0.5], [[-1.0, -1.0], [1.0, 1.0]], [0.05, 0.05])
+    grid = fd.Grid([(-4, 4)] * 2, 32)
+    with pytest.warns(fd.MassWarning, match=r"has only 0\.159% of its mass inside the box.*comoving=True"):
+        solution = fd.solve_reverse(ve, grid, fd.ExactScore(ve, mixture), T=1.0, steps=10)
+    box = math.erf(4 / (80 * math.sqrt(2))) ** 2  # the prior's probability of the box, exactly
+    assert solution.diagnostics["start_mass"] == pytest.approx(box, rel=1e-6)
+
+
+def test_a_box_that_cuts_the_data_law_warns_and_w1_refuses_to_renormalise():
+    grid = fd.Grid([(-8, -3)], 200)
+    with pytest.warns(fd.MassWarning, match="outermost cells, against the no-flux walls"):
+        solution = fd.solve_reverse(OU, grid, fd.ExactScore(OU, MIXTURE_1D), T=T, t_min=0.01,
+                                    q0=MIXTURE_1D.evolve(OU, T), steps=20)
+    assert solution.diagnostics["edge_mass"] > 1e-3
+    law = MIXTURE_1D.evolve(OU, 0.01)
+    with pytest.raises(fd.InputError, match=r"`b` has mass 0\.0\d+ on the grid \[-8, -3\], not 1"):
+        fd.metrics.w1(law.sample(1000, seed=0), law, grid)
+
+
+def test_a_box_that_holds_the_law_stays_silent_and_absorbing_losses_are_counted():
+    grid = fd.Grid([(-10, 10)], 200)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", fd.MassWarning)
+        solution = fd.solve_reverse(OU, grid, fd.ExactScore(OU, MIXTURE_1D), T=T, t_min=0.01, steps=20)
+    assert solution.diagnostics["edge_mass"] < 1e-10 and solution.diagnostics["boundary_outflow"] == 0.0
+    assert solution.diagnostics["start_mass"] == pytest.approx(1.0, abs=1e-12)
+    absorbing = fd.Grid([(-2.5, 2.5)], 100, boundary="absorbing")
+    with pytest.warns(fd.MassWarning, match=r"left through the absorbing boundary"):
+        lossy = fd.solve_reverse(OU, absorbing, fd.ExactScore(OU, MIXTURE_1D), T=T, t_min=0.01, steps=20,
+                                 q0=MIXTURE_1D.evolve(OU, T))
+    start, end = lossy.values[0], lossy.values[-1]
+    lost = 1 - absorbing.integrate(end) / absorbing.integrate(start)
+    assert lossy.diagnostics["boundary_outflow"] == pytest.approx(lost, rel=1e-12) and lost > 1e-3

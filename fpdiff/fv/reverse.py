@@ -17,6 +17,7 @@ from .solve import (
     integrate_density,
     merge_save_times,
     pop_common_options,
+    warn_if_box_loses_mass,
 )
 from .steppers import METHODS
 
@@ -46,13 +47,20 @@ def solve_reverse(process, grid, score, T, q0=None, gamma=1.0, t_min=1e-3, steps
     T : float
         Start time (forward-time label), > ``t_min``.
     q0 : array, distribution or None
-        Start density; ``None`` is the process's prior (``process.prior(T)``).
+        Start density; ``None`` is the process's prior ``process.prior(T)``:
+        the stationary law for OU and VP (:math:`N(0, \sigma^2/2\beta)` and
+        :math:`N(0, 1)`, not :math:`p_T`), and :math:`N(0, v_T)` for VE and
+        Brownian. The gap between the prior and :math:`p_T` is part of the
+        answer (:func:`fpdiff.theory.reverse_output_density` gives it
+        exactly); pass ``q0 = p0.evolve(process, T)`` to leave it out.
     gamma : float or callable
         :math:`\gamma \ge 0`, or a function of forward time ``t``.
     t_min : float
         Stop time, > 0.
     steps : int, optional
-        Number of time steps (default chosen for the default accuracy).
+        Number of time steps; by default ``dt = h / 2``
+        (:func:`~fpdiff.fv.solve.default_steps`, whose notes say where that
+        keeps the time error below the space error and where it does not).
     method : {"trbdf2", "cn", "be", "ssprk3"}, optional
         Default ``"trbdf2"``; ``"ssprk3"`` (the only choice) with ``flux="muscl"``.
     save_at : sequence of float, optional
@@ -102,6 +110,7 @@ def solve_reverse(process, grid, score, T, q0=None, gamma=1.0, t_min=1e-3, steps
             method = "ssprk3"
         elif METHODS[method].implicit:
             raise InputError(f"`flux='muscl'` is nonlinear and needs an explicit method ('ssprk3'); got {method!r}")
+    q0_law = q0
     q0 = process.prior(T, grid.ndim) if q0 is None else q0
     if scale is None:
         q0 = initial_density(grid, q0, "q0")
@@ -122,4 +131,6 @@ def solve_reverse(process, grid, score, T, q0=None, gamma=1.0, t_min=1e-3, steps
         flux=flux,
         time_grid=time_grid if isinstance(time_grid, str) else "explicit",
     )
+    warn_if_box_loses_mass(solution, "q0" if q0_law is not None else "q0` (the process's prior",
+                           start_is_law=q0_law is None or hasattr(q0_law, "cell_average"), outflow_is_loss=True)
     return solution
