@@ -253,8 +253,8 @@ class GirsanovCheck:
         :math:`\mathrm{KL}(p_{t_{min}} \| q_{out})` of the exact reverse process
         started from the prior (:func:`fpdiff.theory.reverse_output_pdf` and
         :math:`p_{t_{min}}` at the grid's cell centres, a midpoint rule): the
-        part of the realised KL that no score and no solver can remove. None where it has no closed form
-        (``prior_mismatch_method`` says why).
+        part of the realised KL that no score and no solver can remove. None
+        where it has no closed form (``prior_mismatch_method`` says why).
     prior_mismatch_method : str or None
     discretisation_floor : float or None
         :math:`\mathrm{KL}(p_{t_{min}} \| q)` of the same solve with the reference
@@ -1161,9 +1161,9 @@ def _summary(result):
     for name, title in (("fp_residual", "Score Fokker-Planck residual (p_t-weighted RMS)"),
                         ("curl", "Curl of the learned field (p_t-weighted RMS)")):
         lines += _field_lines(result, name, title)
-    not_run = [what for what, missing in (("density view and realised KL (no `grid`)", result.density is None),
-                                          ("particle view (`particles` = 0)", result.particles is None),
-                                          ("memorisation (no `train`)", result.memorisation is None
+    not_run = [what for what, missing in (("density view and realised KL (no grid)", result.density is None),
+                                          ("particle view (0 particles)", result.particles is None),
+                                          ("memorisation (no training points)", result.memorisation is None
                                            and "memorisation" not in result.failed))
                if missing]
     if not_run:

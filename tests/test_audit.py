@@ -276,7 +276,7 @@ def test_memorisation_after_a_failed_particle_run_is_reported_failed_not_dropped
     assert result.memorisation is None
     assert "particle run failed" in result.failed["memorisation"]
     text = result.summary()
-    assert "Memorisation: FAILED" in text and "memorisation (no `train`)" not in text
+    assert "Memorisation: FAILED" in text and "memorisation (no training points)" not in text
     figure = audit_figure(result)
     titles = [axis.get_title() for axis in figure.axes]
     assert "Memorisation: FAILED" in titles
