@@ -22,13 +22,21 @@ score :math:`s = \nabla \log p_t` whose law :math:`p_t` is known
    :math:`E\int |a - \hat a|^2 / (2\sigma^2)` with drift difference
    :math:`a - \hat a = \sigma^2 (s - \hat s)`). It is compared with the
    realised :math:`\mathrm{KL}(p_{t_{min}} \| q)` of
-   :func:`~fpdiff.solve_reverse`, and with the realised KL of the same solve
-   with the reference score (the discretisation floor).
+   :func:`~fpdiff.solve_reverse`. The reference score's own numbers split
+   what is not the learned score's fault in two: the **prior mismatch**, the
+   KL of the exact reverse process started from :math:`\pi` instead of
+   :math:`p_T` (:func:`fpdiff.theory.reverse_output_pdf`, :math:`\gamma = 1`
+   and mixture laws), which the same solve with the reference score from the
+   prior reproduces up to discretisation; and the **discretisation floor**,
+   the same solve with the reference score started from the exact
+   :math:`p_T`, whose exact answer is :math:`p_{t_{min}}` for every
+   :math:`\gamma`.
 3. **Realised errors** at :math:`t_{min}`: the density view
    (:func:`~fpdiff.solve_reverse`; L1, KL, W1 against the reference's cell
    averages) and the particle view (:func:`~fpdiff.sample_reverse`; W1 in one
    dimension, sliced W1 in more, against exact samples of :math:`p_{t_{min}}`),
-   each also with the reference score.
+   each also with the reference score, from the prior and from exact samples
+   (or cell averages) of :math:`p_T`.
 4. **Memorisation**: distances of generated samples to the nearest training
    point, against those of held-out points, and the fraction of samples with
    :math:`d_1/d_2 < 1/3` (nearest over second-nearest training point;
@@ -48,6 +56,15 @@ score :math:`s = \nabla \log p_t` whose law :math:`p_t` is known
    (the constant :math:`d\beta` has no gradient) vanishes for a true score.
 6. **Curl** (tabulated scores, :math:`d \ge 2`): a true score is a gradient,
    so :math:`\partial_i s_j - \partial_j s_i = 0`.
+
+   Both are discretised on the table, so even a true score leaves a residual:
+   each is also computed for the reference score tabulated on the same nodes
+   and times (its **floor**), against which the learned field's numbers are
+   read.
+
+A check that was asked for (or applies) but could not run or failed is
+recorded in :attr:`AuditResult.failed` with the reason, and shown as failed
+by the summary and the figure.
 
 The law :math:`p_t` of the reference is used exactly where it is known in
 closed form (Gaussian mixtures, and the mixture :math:`\frac1n \sum_i
@@ -69,7 +86,8 @@ from .grid import Grid
 from .particles import sample_reverse
 from .processes import LinearProcess
 from .scores import EmpiricalScore, ExactScore, GridScore, Score, as_score
-from .tabulated import TabulatedScore
+from .tabulated import TabulatedScore, tabulate_score
+from .theory import reverse_output_pdf
 
 __all__ = ["audit", "AuditResult", "GirsanovCheck", "RealisedErrors", "Memorisation", "FieldCheck",
            "score_fp_residual", "score_curl", "memorisation_check"]
@@ -187,9 +205,9 @@ class _ReferenceLaw:
         return float(np.mean(log_ratio)), float(np.std(log_ratio) / np.sqrt(n)), f"Monte Carlo, {n} samples of p_T"
 
 
-def _domain(score, x):
-    """Mask of the points ``x`` where ``score`` is defined (tabulated box with outside='raise', GridScore box)."""
-    if isinstance(score, TabulatedScore) and score.outside == "raise":
+def _inside_box(score, x):
+    """Mask of the points ``x`` inside the learned score's table box (or GridScore grid); all True for other scores."""
+    if isinstance(score, TabulatedScore):
         lo = np.array([a for a, _ in score.box])
         hi = np.array([b for _, b in score.box])
     elif isinstance(score, GridScore):
@@ -227,9 +245,21 @@ class GirsanovCheck:
     applies : bool
         True for :math:`\gamma = 1`, the only :math:`\gamma` the bound is proved for.
     realised_kl, realised_kl_reference : float or None
-        :math:`\mathrm{KL}(p_{t_{min}} \| q)` from :func:`solve_reverse` with the
-        learned and with the reference score (the latter is the
-        discretisation floor); None without a grid.
+        :math:`\mathrm{KL}(p_{t_{min}} \| q)` from :func:`solve_reverse` started
+        from the prior, with the learned and with the reference score (the
+        latter is prior mismatch plus discretisation); None without a grid or
+        when the run failed.
+    prior_mismatch : float or None
+        :math:`\mathrm{KL}(p_{t_{min}} \| q_{out})` of the exact reverse process
+        started from the prior (:func:`fpdiff.theory.reverse_output_pdf` and
+        :math:`p_{t_{min}}` at the grid's cell centres, a midpoint rule): the
+        part of the realised KL that no score and no solver can remove. None
+        where it has no closed form (``prior_mismatch_method`` says why).
+    prior_mismatch_method : str or None
+    discretisation_floor : float or None
+        :math:`\mathrm{KL}(p_{t_{min}} \| q)` of the same solve with the reference
+        score started from the cell averages of the exact :math:`p_T`: the
+        solver's own error, the least a learned score can show.
     """
 
     prior_kl: float
@@ -243,6 +273,9 @@ class GirsanovCheck:
     applies: bool
     realised_kl: object = None
     realised_kl_reference: object = None
+    prior_mismatch: object = None
+    prior_mismatch_method: object = None
+    discretisation_floor: object = None
 
     @property
     def holds(self):
@@ -263,9 +296,16 @@ class RealisedErrors:
     samples of :math:`p_{t_{min}}`, and with a grid ``l1_histogram`` (L1 of the
     samples' histogram against the reference cell averages) with its
     Monte-Carlo floor ``l1_histogram_floor`` (:func:`metrics.compare`).
+    Both runs start from the prior. ``reference_from_p_T`` holds the same
+    metrics of the reference score started from the exact :math:`p_T` (its
+    cell averages, or exact samples): the discretisation floor, free of
+    prior mismatch. ``prior_mismatch`` (density view, :math:`\gamma = 1`,
+    mixture laws) holds them for the exact output of the reverse process
+    started from the prior (:func:`fpdiff.theory.reverse_output_pdf`).
     ``floor`` holds Monte-Carlo floors (the W1 between two independent sets of
     exact samples of the same sizes). ``failed`` holds the message of a
-    :class:`BlowUpError` instead of numbers when a run failed.
+    :class:`BlowUpError` instead of numbers when a run failed (keys
+    ``"learned"``, ``"reference"``, ``"reference_from_p_T"``).
     """
 
     view: str
@@ -276,6 +316,8 @@ class RealisedErrors:
     settings: dict
     failed: dict = dataclasses.field(default_factory=dict)
     samples: object = None
+    reference_from_p_T: dict = dataclasses.field(default_factory=dict)
+    prior_mismatch: dict = dataclasses.field(default_factory=dict)
 
     def __repr__(self):
         return f"RealisedErrors(view={self.view!r}, learned={self.learned}, reference={self.reference})"
@@ -327,6 +369,10 @@ class FieldCheck:
     ``value[k]`` is the :math:`p_t`-weighted RMS of the defect at ``times[k]``,
     ``scale[k]`` the weighted RMS it is compared with, ``relative = value / scale``.
     ``name`` is ``"fp_residual"`` or ``"curl"``; ``note`` states the discretisation.
+    ``floor`` and ``floor_relative`` (set by :func:`audit`; None otherwise)
+    are ``value`` and ``relative`` of the reference score tabulated on the
+    same nodes and times: what the discretisation alone leaves (NaN at a time
+    the reference does not cover).
     """
 
     name: str
@@ -335,6 +381,8 @@ class FieldCheck:
     scale: np.ndarray
     relative: np.ndarray
     note: str
+    floor: object = None
+    floor_relative: object = None
 
     def __repr__(self):
         worst = float(np.max(self.relative)) if len(self.relative) else float("nan")
@@ -359,13 +407,22 @@ class AuditResult:
     relative_score_error : ndarray (n,)
         ``score_error / reference_norm``.
     outside_mass : ndarray (n,)
-        Mass of :math:`p_t` outside the learned score's domain (its table box
-        with ``outside='raise'``), left out of the expectations.
+        Mass of :math:`p_t` outside the learned score's table box (or
+        GridScore grid): left out of the expectations where the score is
+        undefined (``outside='raise'``), included with the clamped values
+        where it is extended (``outside='clamp'``); ``settings["outside"]``
+        says which.
     score_error_method : str
     girsanov : GirsanovCheck
     density, particles : RealisedErrors or None
     memorisation : Memorisation or None
     fp_residual, curl : FieldCheck or None
+    failed : dict
+        Checks that were asked for or apply but gave no numbers, mapped to
+        the reason (``"memorisation"`` when the learned score's particle run
+        failed, ``"fp_residual"`` / ``"curl"`` for a table too small for the
+        differences, ``"fp_residual floor"`` / ``"curl floor"`` when the
+        reference cannot be tabulated on the learned table's nodes).
     settings : dict
         Process, gamma, T, t_min, sizes, seed, the scores' names, wall time.
     """
@@ -384,6 +441,7 @@ class AuditResult:
     fp_residual: object = None
     curl: object = None
     settings: dict = dataclasses.field(default_factory=dict)
+    failed: dict = dataclasses.field(default_factory=dict)
 
     def __repr__(self):
         parts = [f"{len(self.times)} times", f"bound={self.girsanov.bound:.4g}"]
@@ -514,26 +572,33 @@ def audit(learned, reference, process=None, *, grid=None, times=None, T=None, t_
         density = _density_view(process, grid, learned, reference, law, T, t_min, gamma, steps, grid_options)
         girsanov.realised_kl = density.learned.get("kl")
         girsanov.realised_kl_reference = density.reference.get("kl")
+        girsanov.discretisation_floor = density.reference_from_p_T.get("kl")
+        girsanov.prior_mismatch = density.prior_mismatch.get("kl")
+        girsanov.prior_mismatch_method = density.settings["prior_mismatch_method"]
 
     particle_view = None
     if particles:
         particle_view = _particle_view(process, learned, reference, law, T, t_min, gamma, particle_steps,
                                        particles, n_samples, grid, seed, particle_options)
 
+    failed = {}
     memorisation = None
-    if train is not None and particle_view.samples is not None:  # skipped when the learned run failed
-        if held_out is None:
-            held_out, source = law.sample(t_min, min(n_samples, particles), seed + 3), "reference"
+    if train is not None:
+        if particle_view.samples is None:
+            failed["memorisation"] = ("no generated samples: the learned score's particle run failed: "
+                                      + particle_view.failed["learned"])
         else:
-            source = "held_out"
-        memorisation = memorisation_check(particle_view.samples, train, held_out, source)
+            if held_out is None:
+                held_out, source = law.sample(t_min, min(n_samples, particles), seed + 3), "reference"
+            else:
+                source = "held_out"
+            memorisation = memorisation_check(particle_view.samples, train, held_out, source)
 
     fp_residual = curl = None
-    if isinstance(learned, TabulatedScore):  # tables too small for the differences are skipped
-        if len(learned.t) >= 3 and min(learned.shape) >= 5:
-            fp_residual = score_fp_residual(learned, law.pdf, reference.t_range)
-        if dim >= 2 and min(learned.shape) >= 3:
-            curl = score_curl(learned, law.pdf, reference.t_range)
+    if isinstance(learned, TabulatedScore):
+        fp_residual = _field_check(score_fp_residual, "fp_residual", learned, reference, law, failed)
+        if dim >= 2:
+            curl = _field_check(score_curl, "curl", learned, reference, law, failed)
 
     settings = {
         "learned": _describe(learned),
@@ -550,12 +615,52 @@ def audit(learned, reference, process=None, *, grid=None, times=None, T=None, t_
         "grid": (f"{'x'.join(map(str, grid.shape))} cells on {[tuple(b) for b in grid.bounds]}"
                  if grid is not None else None),
         "seed": seed,
+        "outside": _outside_policy(learned),
         "grid_options": grid_options,
         "particle_options": particle_options,
         "wall_time": time.perf_counter() - started,
     }
     return AuditResult(times, error, stderr, norm, _ratio(error, norm), outside, method, girsanov, density,
-                       particle_view, memorisation, fp_residual, curl, settings)
+                       particle_view, memorisation, fp_residual, curl, settings, failed)
+
+
+def _field_check(check, name, learned, reference, law, failed):
+    """``check`` (:func:`score_fp_residual` or :func:`score_curl`) of the learned table, with its floor.
+
+    The floor is the same check of the reference score tabulated on the
+    learned table's nodes, at its times inside the reference's time range.
+    A table too small for the differences, or a reference that cannot be
+    tabulated there, is recorded in ``failed``.
+    """
+    try:
+        result = check(learned, law.pdf, reference.t_range)
+    except InputError as error:
+        failed[name] = str(error)
+        return None
+    lo, hi = reference.t_range
+    times = learned.t[(learned.t >= lo) & (learned.t <= hi)]
+    try:
+        table = tabulate_score(reference, times, learned.axes, process=learned.process)
+        floor = check(table, law.pdf, reference.t_range)
+    except InputError as error:
+        failed[f"{name} floor"] = f"the reference score tabulated on the learned table's nodes: {error}"
+        return result
+    # the floor's times are a subset of the learned check's (the reference's range may cut the ends)
+    position = {float(t): k for k, t in enumerate(floor.times)}
+    index = np.array([position.get(float(t), -1) for t in result.times])
+    found = index >= 0
+    result.floor = np.where(found, floor.value[index], np.nan)
+    result.floor_relative = np.where(found, floor.relative[index], np.nan)
+    return result
+
+
+def _outside_policy(score):
+    """What the audit does with :math:`p_t` outside the learned score's box: ``"left out"``, ``"clamped"`` or None."""
+    if isinstance(score, TabulatedScore):
+        return "left out" if score.outside == "raise" else "clamped"
+    if isinstance(score, GridScore):
+        return "left out"
+    return None
 
 
 # ------------------------------------------------------------------ validation
@@ -661,15 +766,23 @@ def _ratio(numerator, denominator):
 
 
 def _score_errors(learned, reference, law, times, n_samples, seed):
-    r"""Per time: :math:`E|\hat s - s|^2`, its standard error, :math:`E|s|^2`, and the mass outside ``learned``'s domain."""
+    r"""Per time: :math:`E|\hat s - s|^2`, its standard error, :math:`E|s|^2`, and the mass outside ``learned``'s box.
+
+    Where ``learned`` is undefined outside its box (``outside='raise'``, a
+    GridScore) that mass is left out of the expectations; a clamped table is
+    evaluated there too.
+    """
     error, stderr, norm, outside = (np.zeros(len(times)) for _ in range(4))
+    defined_outside = _outside_policy(learned) != "left out"
     for k, t in enumerate(times):
         t = float(t)
         points, weights = law.expectation_points(t, n_samples, seed)
-        inside = _domain(learned, points)
+        inside = _inside_box(learned, points)
         exact = reference.score(points, t)
         norm[k] = float(weights @ np.sum(exact * exact, axis=1))
         outside[k] = float(np.sum(weights[~inside]))
+        if defined_outside:
+            inside[:] = True
         difference = np.zeros(len(points))
         if np.any(inside):
             delta = learned.score(points[inside], t) - exact[inside]
@@ -722,25 +835,59 @@ def _transport(a, b, grid, dim, seed):
 
 
 def _density_view(process, grid, learned, reference, law, T, t_min, gamma, steps, options):
+    """The reverse solves on ``grid``: learned and reference score from the prior, reference from the exact p_T.
+
+    Adds the exact output of the reverse process from the prior
+    (:func:`reverse_output_pdf`) where it has a closed form.
+    """
     target = law.cell_average(grid, t_min)
     results, failed, settings = {}, {}, {}
-    for name, score in (("learned", learned), ("reference", reference)):
+
+    def metrics_of(q):
+        kl, raised = _kl_realised(target, q, grid)
+        q = np.maximum(q, 0.0)
+        return {"l1": metrics.l1(target, q, grid), "kl": kl, "w1": _transport(target, q, grid, grid.ndim, 0),
+                "kl_raised_mass": raised}
+
+    # the exact p_T as start: without prior mismatch the reference run's error is the solver's alone
+    exact_start = law.distribution(T) if law.kind == "mixture" else law.cell_average(grid, T)
+    runs = (("learned", learned, None), ("reference", reference, None), ("reference_from_p_T", reference, exact_start))
+    for name, score, q0 in runs:
         try:
-            solution = solve_reverse(process, grid, score, T, gamma=gamma, t_min=t_min, steps=steps,
+            solution = solve_reverse(process, grid, score, T, q0=q0, gamma=gamma, t_min=t_min, steps=steps,
                                      **options)
         except BlowUpError as error:
             failed[name] = str(error)
             results[name] = {}
             continue
-        q = np.maximum(solution.final, 0.0)
-        kl, raised = _kl_realised(target, solution.final, grid)
-        results[name] = {"l1": metrics.l1(target, q, grid), "kl": kl,
-                         "w1": _transport(target, q, grid, grid.ndim, 0), "kl_raised_mass": raised}
+        results[name] = metrics_of(solution.final)
         settings[f"{name}_steps"] = solution.diagnostics.get("steps")
         settings[f"{name}_mass"] = float(grid.integrate(solution.final))
     settings["target_mass"] = float(grid.integrate(target))
+    prior_mismatch, settings["prior_mismatch_method"] = {}, _prior_mismatch_method(law, gamma, grid.ndim)
+    if settings["prior_mismatch_method"].startswith("exact"):
+        # a property of the continuous laws: the midpoint rule on both exact densities is spectrally accurate for
+        # smooth, decaying densities (cell averages would add an O(h^2) error), and 16x cheaper in 2-D
+        centres = grid.points()
+        p = law.pdf(centres, t_min).reshape(grid.shape)
+        q = reverse_output_pdf(process, law.dist0, None, T, t_min, centres).reshape(grid.shape)
+        prior_mismatch = {"l1": metrics.l1(p, q, grid), "kl": _kl_realised(p, q, grid)[0],
+                          "w1": _transport(p, q, grid, grid.ndim, 0)}
     return RealisedErrors("density", "w1" if grid.ndim == 1 else "sliced_w1", results["learned"],
-                          results["reference"], {}, settings, failed)
+                          results["reference"], {}, settings, failed,
+                          reference_from_p_T=results["reference_from_p_T"], prior_mismatch=prior_mismatch)
+
+
+def _prior_mismatch_method(law, gamma, dim):
+    """How the prior mismatch is known: ``"exact ..."``, or why it is not (then only the runs show it)."""
+    if gamma != 1.0:
+        return f"no closed form for gamma = {gamma:g} (fpdiff.theory.reverse_output_pdf is for gamma = 1)"
+    if law.kind != "mixture":
+        return "no closed form for a GridScore reference"
+    if dim > 3:
+        return f"no quadrature default in {dim} dimensions"
+    return ("exact reverse process from the prior: fpdiff.theory.reverse_output_pdf and p_t_min at the cell "
+            "centres")
 
 
 def _particle_view(process, learned, reference, law, T, t_min, gamma, steps, particles, n_samples, grid, seed,
@@ -753,9 +900,12 @@ def _particle_view(process, learned, reference, law, T, t_min, gamma, steps, par
     target = law.cell_average(grid, t_min) if grid is not None else None
     if grid is not None:
         floor["l1_histogram"] = 2 * metrics.compare(target, fresh, grid).tv
-    for name, score in (("learned", learned), ("reference", reference)):
+    # exact samples of p_T as start: the reference run's error is then the integrator's and Monte Carlo's alone
+    runs = (("learned", learned, particles), ("reference", reference, particles),
+            ("reference_from_p_T", reference, law.sample(T, particles, seed + 5)))
+    for name, score, start in runs:
         try:
-            solution = sample_reverse(process, score, particles, T, gamma=gamma, t_min=t_min, steps=steps, seed=seed,
+            solution = sample_reverse(process, score, start, T, gamma=gamma, t_min=t_min, steps=steps, seed=seed,
                                       **options)
         except BlowUpError as error:
             failed[name] = str(error)
@@ -774,7 +924,7 @@ def _particle_view(process, learned, reference, law, T, t_min, gamma, steps, par
                 "time_grid": diagnostics.get("time_grid", options.get("time_grid")),
                 "steps": steps, "particles": particles, "exact_samples": n_samples}
     view = RealisedErrors("particles", "w1" if dim == 1 else "sliced_w1", results["learned"], results["reference"],
-                          floor, settings, failed)
+                          floor, settings, failed, reference_from_p_T=results["reference_from_p_T"])
     view.samples = samples
     return view
 
@@ -998,65 +1148,128 @@ def _summary(result):
     if len(shown) < len(result.times):
         lines.append(f"  ({len(shown)} of {len(result.times)} times shown)")
     if np.max(result.outside_mass) > 1e-3:
+        what = ("its clamped (constant-extension) values are used there" if s.get("outside") == "clamped"
+                else "it is left out of E|ds|^2 (and of the bound)")
         lines.append(f"  WARNING: up to {np.max(result.outside_mass):.2g} of p_t lies outside the learned score's "
-                     "domain and is left out of E|ds|^2 (and of the bound)")
+                     f"box; {what}")
 
-    g = result.girsanov
-    lines += ["", "Girsanov bound: KL(p_t_min || q) <= KL(p_T || prior) + 1/2 int sigma^2 E|ds|^2 dt"
-              + ("" if g.applies else f"   (proved for gamma = 1 only; this audit ran gamma = {s['gamma']:g})")]
+    lines += _girsanov_lines(result)
+    for view in (result.density, result.particles):
+        if view is not None:
+            lines += _view_lines(view, s)
+    lines += _memorisation_lines(result)
+    for name, title in (("fp_residual", "Score Fokker-Planck residual (p_t-weighted RMS)"),
+                        ("curl", "Curl of the learned field (p_t-weighted RMS)")):
+        lines += _field_lines(result, name, title)
+    not_run = [what for what, missing in (("density view and realised KL (no grid)", result.density is None),
+                                          ("particle view (0 particles)", result.particles is None),
+                                          ("memorisation (no training points)", result.memorisation is None
+                                           and "memorisation" not in result.failed))
+               if missing]
+    if not_run:
+        lines += ["", "Not asked for: " + "; ".join(not_run)]
+    return "\n".join(lines)
+
+
+def _girsanov_lines(result):
+    g, s = result.girsanov, result.settings
+    lines = ["", "Girsanov bound: KL(p_t_min || q) <= KL(p_T || prior) + 1/2 int sigma^2 E|ds|^2 dt"
+             + ("" if g.applies else f"   (proved for gamma = 1 only; this audit ran gamma = {s['gamma']:g})")]
     prior = _number(g.prior_kl) + (f" +- {g.prior_kl_stderr:.2g}" if g.prior_kl_stderr is not None else "")
-    lines.append(f"  KL(p_T || prior)           {prior}   ({g.prior_kl_method})")
+    lines.append(f"  KL(p_T || prior)             {prior}   ({g.prior_kl_method})")
     quadrature = g.quadrature + (f", error estimate {g.quadrature_error:.2g}" if g.quadrature_error is not None
                                  else "")
-    lines.append(f"  1/2 int sigma^2 E|ds|^2 dt {_number(g.integral)} +- {g.integral_stderr:.2g}   ({quadrature})")
-    lines.append(f"  bound                      {_number(g.bound)}")
+    lines.append(f"  1/2 int sigma^2 E|ds|^2 dt   {_number(g.integral)} +- {g.integral_stderr:.2g}   ({quadrature})")
+    lines.append(f"  bound                        {_number(g.bound)}")
+    density = result.density
+    if density is None:
+        return lines
+    lines.append("  realised KL(p_t_min || q) of solve_reverse on the grid:")
     if g.realised_kl is not None:
         verdict = {True: "holds", False: "VIOLATED", None: "not applicable"}[g.holds]
-        lines.append(f"  realised KL, learned score {_number(g.realised_kl)}   (solve_reverse on the grid; bound {verdict})")
+        lines.append(f"    learned score, from the prior     {_number(g.realised_kl)}   (bound {verdict})")
+    else:
+        lines.append("    learned score, from the prior     FAILED (see the density view); bound not checked")
     if g.realised_kl_reference is not None:
-        lines.append(f"  realised KL, reference     {_number(g.realised_kl_reference)}   (discretisation floor)")
+        lines.append(f"    reference score, from the prior   {_number(g.realised_kl_reference)}   "
+                     "(prior mismatch + discretisation)")
+    if g.prior_mismatch is not None:
+        lines.append(f"    prior mismatch                    {_number(g.prior_mismatch)}   ({g.prior_mismatch_method})")
+    else:
+        lines.append(f"    prior mismatch                    -   ({g.prior_mismatch_method})")
+    if g.discretisation_floor is not None:
+        lines.append(f"    discretisation floor              {_number(g.discretisation_floor)}   "
+                     "(reference score from the exact p_T)")
+    return lines
 
-    for view in (result.density, result.particles):
-        if view is None:
-            continue
-        kind = "W1" if view.w1_kind == "w1" else "sliced W1"
-        if view.view == "density":
-            title = f"Realised errors at t_min, density view (solve_reverse, {s['grid']})"
-            columns = [("L1", "l1"), ("KL", "kl"), (kind, "w1")]
+
+_RUN_LABELS = {"learned": "learned", "reference": "reference", "reference_from_p_T": "ref. from p_T",
+               "prior_mismatch": "exact, prior"}
+
+
+def _view_lines(view, s):
+    kind = "W1" if view.w1_kind == "w1" else "sliced W1"
+    if view.view == "density":
+        title = f"Realised errors at t_min, density view (solve_reverse, {s['grid']})"
+        columns = [("L1", "l1"), ("KL", "kl"), (kind, "w1")]
+    else:
+        title = (f"Realised errors at t_min, particle view (sample_reverse, {view.settings['particles']} particles, "
+                 f"{view.settings['steps']} steps; {kind} against {view.settings['exact_samples']} exact samples)")
+        columns = [(kind, "w1")] + ([("L1 histogram", "l1_histogram")] if "l1_histogram" in view.floor else [])
+    lines = ["", title, "  " + f"{'score':<14}" + "".join(f"{label:>14}" for label, _ in columns)]
+    names = ["learned", "reference", "reference_from_p_T"] + (["prior_mismatch"] if view.prior_mismatch else [])
+    for name in names:
+        label = _RUN_LABELS[name]
+        if name in view.failed:
+            lines.append(f"  {label:<14}FAILED: {view.failed[name]}")
         else:
-            title = (f"Realised errors at t_min, particle view (sample_reverse, {view.settings['particles']} particles, "
-                     f"{view.settings['steps']} steps; {kind} against {view.settings['exact_samples']} exact samples)")
-            columns = [(kind, "w1")] + ([("L1 histogram", "l1_histogram")] if "l1_histogram" in view.floor else [])
-        lines += ["", title, "  " + f"{'score':<12}" + "".join(f"{label:>14}" for label, _ in columns)]
-        for name in ("learned", "reference"):
-            if name in view.failed:
-                lines.append(f"  {name:<12}FAILED: {view.failed[name]}")
-            else:
-                values = getattr(view, name)
-                lines.append("  " + f"{name:<12}" + "".join(f"{_number(values.get(key)):>14}" for _, key in columns))
-        if view.floor:
-            lines.append("  " + f"{'MC floor':<12}" + "".join(f"{_number(view.floor.get(key)):>14}"
-                                                            for _, key in columns))
+            values = getattr(view, name)
+            lines.append("  " + f"{label:<14}" + "".join(f"{_number(values.get(key)):>14}" for _, key in columns))
+    if view.floor:
+        lines.append("  " + f"{'MC floor':<14}" + "".join(f"{_number(view.floor.get(key)):>14}"
+                                                          for _, key in columns))
+    lines.append("  (learned, reference: from the prior; ref. from p_T: the reference score from the exact p_T, "
+                 "the discretisation floor" + ("; exact, prior: the exact reverse process from the prior, "
+                                              "the prior mismatch)" if view.prior_mismatch else ")"))
+    return lines
 
+
+def _memorisation_lines(result):
     m = result.memorisation
-    if m is not None:
-        source = "held-out points" if m.held_out_source == "held_out" else "fresh samples of p_t_min"
-        lines += ["", f"Memorisation ({m.n_train} training points; baseline: {source})",
-                  f"  median distance to the nearest training point: generated {m.median_generated:.4g}, "
-                  f"baseline {m.median_held_out:.4g} (ratio {m.median_ratio:.3g})"]
-        if m.fraction_memorised is not None:
-            lines.append(f"  fraction with d1/d2 < 1/3: generated {m.fraction_memorised:.3g}, "
-                         f"baseline {m.fraction_memorised_held_out:.3g}")
+    if "memorisation" in result.failed:
+        return ["", f"Memorisation: FAILED: {result.failed['memorisation']}"]
+    if m is None:
+        return []
+    source = "held-out points" if m.held_out_source == "held_out" else "fresh samples of p_t_min"
+    lines = ["", f"Memorisation ({m.n_train} training points; baseline: {source})",
+             f"  median distance to the nearest training point: generated {m.median_generated:.4g}, "
+             f"baseline {m.median_held_out:.4g} (ratio {m.median_ratio:.3g})"]
+    if m.fraction_memorised is not None:
+        lines.append(f"  fraction with d1/d2 < 1/3: generated {m.fraction_memorised:.3g}, "
+                     f"baseline {m.fraction_memorised_held_out:.3g}")
+    return lines
 
-    for check, title in ((result.fp_residual, "Score Fokker-Planck residual (p_t-weighted RMS)"),
-                         (result.curl, "Curl of the learned field (p_t-weighted RMS)")):
-        if check is None:
-            continue
-        lines += ["", f"{title}; {check.note}",
-                  f"  {'t':>10}  {'RMS':>11}  {'relative':>9}"]
-        rows = _rows(len(check.times))
-        for k in rows:
-            lines.append(f"  {check.times[k]:>10.4g}  {check.value[k]:>11.4g}  {check.relative[k]:>9.3g}")
-        if len(rows) < len(check.times):
-            lines.append(f"  ({len(rows)} of {len(check.times)} times shown)")
-    return "\n".join(lines)
+
+def _field_lines(result, name, title):
+    check = getattr(result, name)
+    if name in result.failed:
+        return ["", f"{title}: FAILED: {result.failed[name]}"]
+    if check is None:
+        return []
+    lines = ["", f"{title}; {check.note}"]
+    if check.floor is not None:
+        lines += ["  floor: the reference score tabulated on the same nodes and times",
+                  f"  {'t':>10}  {'RMS':>11}  {'relative':>9}  {'floor RMS':>11}  {'floor rel.':>10}"]
+    else:
+        lines.append(f"  {'t':>10}  {'RMS':>11}  {'relative':>9}")
+    rows = _rows(len(check.times))
+    for k in rows:
+        row = f"  {check.times[k]:>10.4g}  {check.value[k]:>11.4g}  {check.relative[k]:>9.3g}"
+        if check.floor is not None:
+            row += f"  {check.floor[k]:>11.4g}  {check.floor_relative[k]:>10.3g}"
+        lines.append(row)
+    if len(rows) < len(check.times):
+        lines.append(f"  ({len(rows)} of {len(check.times)} times shown)")
+    if f"{name} floor" in result.failed:
+        lines.append(f"  floor FAILED: {result.failed[name + ' floor']}")
+    return lines

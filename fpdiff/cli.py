@@ -34,7 +34,8 @@ def build_parser():
                      help="workers of the LocalCluster of a sweep (default: [cluster].workers, or the cores); "
                           "0: run the points one after another in this process, without Dask")
 
-    audit = commands.add_parser("audit-score", help="audit a learned score file against the data's exact score")
+    audit = commands.add_parser("audit-score", help="audit a learned score file against the data's exact score; "
+                                                    "exit status 1 when a check failed")
     audit.add_argument("score", help="the score file (HDF5, docs/score-format.md)")
     audit.add_argument("--data", required=True,
                        help="the data: 'builtin:NAME' (see `fpdiff info --builtins`) or a points file (.npy/.txt/.csv)")
@@ -45,6 +46,13 @@ def build_parser():
     audit.add_argument("--held-out", help="held-out points (.npy/.txt/.csv) for the memorisation check")
     audit.add_argument("--cells", type=int, default=None, help="grid cells per axis for the density view")
     audit.add_argument("--particles", type=int, default=20_000, help="particles for the sample view")
+    from .tabulated import OUTSIDE_POLICIES  # the policies fpdiff.load_score accepts
+
+    audit.add_argument("--outside", choices=OUTSIDE_POLICIES, default="clamp",
+                       help="the score outside the file's box: 'clamp' extends it by its value on the box's "
+                            "face, so particles from the prior that leave the box go on (default); 'raise' "
+                            "treats the box as the score's domain: p_t outside it is left out of the score "
+                            "error and a particle leaving it fails its run")
     audit.add_argument("--out", default=None, help="folder for the audit figure (default: none)")
 
     info = commands.add_parser("info", help="what a results or score file holds")

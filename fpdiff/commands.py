@@ -1,6 +1,7 @@
 """What each subcommand of ``fpdiff`` does (the parser is in :mod:`fpdiff.cli`)."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -65,6 +66,7 @@ def write_figures(results_path, folder):
 
 
 def audit_score(args):
+    """Audit a score file (``fpdiff audit-score``); exit status 1 when a check failed (shown as FAILED)."""
     from .audit import audit as run_audit
     from .distributions import Empirical
     from .experiment import BUILTINS, read_points
@@ -73,7 +75,10 @@ def audit_score(args):
     from .scores import EmpiricalScore, ExactScore
     from .tabulated import TabulatedScore
 
-    learned = load_score(args.score)
+    for flag, value, minimum in (("--cells", args.cells, 2), ("--particles", args.particles, 0)):
+        if value is not None and value < minimum:
+            raise InputError(f"`{flag}` must be >= {minimum}; got {value}")
+    learned = load_score(args.score, outside=args.outside)
     if not isinstance(learned, TabulatedScore):
         raise InputError(f"{args.score!r} holds scores at points (the point layout): audit-score needs the grid layout")
     if args.data.startswith("builtin:"):
@@ -95,7 +100,8 @@ def audit_score(args):
     if args.cells:
         grid = Grid(learned.box, [args.cells] * learned.dim)
     result = run_audit(learned, reference, grid=grid, particles=args.particles, train=train,
-                                held_out=held_out)
+                       held_out=held_out)
+    failures = _command_line_failures(result)
     print(result.summary())
     if args.out:
         from .plot import audit_figure, save_figure
@@ -103,6 +109,30 @@ def audit_score(args):
         os.makedirs(args.out, exist_ok=True)
         path = save_figure(audit_figure(result), os.path.join(args.out, "audit.png"))
         print(f"figure written: {path}")
+    if failures:
+        print(f"fpdiff: {failures} check(s) of the audit failed: see FAILED above", file=sys.stderr)
+        return 1
+
+
+#: the library's advice to pass ``outside='clamp'`` to ``load_score``, which the command spells ``--outside clamp``
+_CLAMP_ADVICE = re.compile(r"(pass )?outside\s*=\s*['\"]clamp['\"]")
+
+
+def _command_line_failures(result):
+    """Reword the failure messages of an audit for the command line; return how many there are.
+
+    The library's messages tell a Python caller to load the score with
+    ``outside='clamp'``; from the command line that is ``--outside clamp``.
+    """
+    def reword(message):
+        return _CLAMP_ADVICE.sub(lambda match: ("rerun with " if match.group(1) else "") + "--outside clamp",
+                                 message)
+
+    records = [view.failed for view in (result.density, result.particles) if view is not None] + [result.failed]
+    for record in records:
+        for key in record:
+            record[key] = reword(record[key])
+    return sum(len(record) for record in records)
 
 
 def info(args):

@@ -57,12 +57,16 @@ def audit_figure(result):
     """Panels of an :class:`fpdiff.audit.AuditResult`: what :meth:`AuditResult.summary` reports, drawn.
 
     Score error against t (absolute, with its Monte-Carlo band, and relative);
-    the Girsanov bound against the realised KL; and, where the audit has them,
-    the score Fokker–Planck residual and the curl against t, and the
-    nearest-training-point distances of generated against held-out points.
+    the Girsanov bound against the realised KL, with the prior mismatch and
+    the discretisation floor; and, where the audit has them, the score
+    Fokker–Planck residual and the curl against t (with their floors: the
+    reference score tabulated the same way), and the nearest-training-point
+    distances of generated against held-out points. A check that was asked
+    for but failed (``result.failed``) gets a panel that says why.
     """
     panels = ["score", "girsanov"]
-    panels += [name for name in ("fp_residual", "curl", "memorisation") if getattr(result, name) is not None]
+    panels += [name for name in ("fp_residual", "curl", "memorisation")
+               if getattr(result, name) is not None or name in result.failed]
     columns = min(3, len(panels))
     rows = -(-len(panels) // columns)
     figure, axes = plt.subplots(rows, columns, figsize=(4.6 * columns, 3.8 * rows), constrained_layout=True,
@@ -74,8 +78,21 @@ def audit_figure(result):
     figure.suptitle(f"Audit of {settings['learned']} against {settings['reference']}\n"
                     f"{settings['process']}, d = {settings['dim']}, gamma = {settings['gamma']:g}", fontsize=10)
     for axis, panel in zip(axes, panels):
-        _AUDIT_PANELS[panel](axis, result)
+        if panel in result.failed:
+            _audit_failed(axis, _AUDIT_TITLES[panel], result.failed[panel])
+        else:
+            _AUDIT_PANELS[panel](axis, result)
     return figure
+
+
+def _audit_failed(axis, title, reason):
+    """The panel of a check that failed: its title marked FAILED, and the reason in words."""
+    import textwrap
+
+    axis.set_axis_off()
+    axis.set_title(f"{title}: FAILED", color="C3")
+    axis.text(0.0, 1.0, textwrap.fill(reason, 58), transform=axis.transAxes, va="top", ha="left", fontsize=7,
+              wrap=True)
 
 
 def _log_time_axis(axis, times):
@@ -115,9 +132,17 @@ def _audit_girsanov(axis, result):
         values.append(g.realised_kl)
         colours.append("C0")
     if g.realised_kl_reference is not None:
-        labels.append("realised KL, reference score\n(discretisation floor)")
+        labels.append("realised KL, reference score\n(prior mismatch + discretisation)")
         values.append(g.realised_kl_reference)
         colours.append("C2")
+    if g.prior_mismatch is not None:
+        labels.append("prior mismatch\n(exact reversal from the prior)")
+        values.append(g.prior_mismatch)
+        colours.append("0.35")
+    if g.discretisation_floor is not None:
+        labels.append("discretisation floor\n(reference score from $p_T$)")
+        values.append(g.discretisation_floor)
+        colours.append("C8")
     positive = [v for v in values if v is not None and v > 0]
     floor = min(positive) / 10 if positive else 1e-12
     shown = [v if v is not None and v > 0 else floor for v in values]
@@ -133,12 +158,17 @@ def _audit_girsanov(axis, result):
     verdict = {True: "bound holds", False: "bound VIOLATED", None: "no realised KL (no grid)"}[g.holds]
     if not g.applies:
         verdict = "bound proved for gamma = 1 only"
+    elif result.density is not None and "learned" in result.density.failed:
+        verdict = "learned run FAILED, not checked"
     axis.set_title(f"Girsanov bound: {verdict}")
 
 
 def _audit_field_check(axis, check, color, label, ylabel, title):
-    """A field check of the audit (FP residual or curl): its relative size against t."""
+    """A field check of the audit (FP residual or curl): its relative size against t, and its floor."""
     axis.plot(check.times, check.relative, "o-", markersize=3, color=color, label=label)
+    if check.floor_relative is not None:
+        axis.plot(check.times, check.floor_relative, "--", color="0.4",
+                  label="floor: reference score tabulated the same way")
     axis.set_yscale("log")
     axis.set_ylabel(ylabel)
     _log_time_axis(axis, check.times)
@@ -180,6 +210,8 @@ def _audit_memorisation(axis, result):
 
 _AUDIT_PANELS = {"score": _audit_score, "girsanov": _audit_girsanov, "fp_residual": _audit_fp_residual,
                  "curl": _audit_curl, "memorisation": _audit_memorisation}
+_AUDIT_TITLES = {"fp_residual": "Score Fokker–Planck residual", "curl": "Curl of the learned field",
+                 "memorisation": "Memorisation"}
 
 
 def results_figure(results_path):

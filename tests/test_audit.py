@@ -184,6 +184,127 @@ def test_a_table_too_small_for_its_law_is_reported_not_fatal():
     assert "WARNING" in text and "FAILED" in text
 
 
+def gaussian_reverse_output_kl(process, mean, variance, T, t_min):
+    r"""KL(p_t_min || q_out) in closed form for 1-D Gaussian data, q_out the exact reversal started from the prior.
+
+    Independent of fpdiff.theory: the exact (gamma = 1) reversal moves x at T to y at t_min with the backward
+    conditional of the Gaussian pair (X_t_min, X_T), X_T = a X_t_min + N(0, w): y | x ~ N(mu0 + c (x - muT),
+    S0 - c a S0) with c = a S0 / ST; integrated against the prior N(0, P) it gives a Gaussian q_out.
+    """
+    alpha, v = float(process.alpha(t_min)), float(process.variance(t_min))
+    S0, mu0 = alpha**2 * variance + v, alpha * mean
+    a, w = (float(np.asarray(c)) for c in process.transition(t_min, T))
+    ST, muT = a * a * S0 + w, a * mu0
+    P, m = process.sigma**2 / (2 * process.beta), 0.0  # the OU prior: its stationary law N(0, sigma^2 / (2 beta))
+    c = a * S0 / ST
+    mean_q, variance_q = mu0 + c * (m - muT), c * c * P + S0 - c * a * S0
+    return 0.5 * (S0 / variance_q - 1 - np.log(S0 / variance_q) + (mu0 - mean_q) ** 2 / variance_q)
+
+
+def test_prior_mismatch_and_discretisation_floor_are_told_apart():
+    """The reference score's run from the prior is prior mismatch, not the solver's floor (issue 16, item 15)."""
+    mean, variance, T_END = 0.5, 0.3, 1.0  # a short T: the prior mismatch is far above the solver's error
+    gaussian = fd.GaussianMixture([1.0], [[mean]], [variance])
+    exact = fd.ExactScore(PROCESS, gaussian)
+    learned = fd.tabulate_score(exact, np.geomspace(T_MIN, T_END, 30), AXES_1D)
+    closed_form = gaussian_reverse_output_kl(PROCESS, mean, variance, T_END, T_MIN)
+    runs = {cells: audit(learned, exact, grid=fd.Grid([(-6, 6)], cells), T=T_END, t_min=T_MIN, particles=0,
+                         n_samples=500).girsanov for cells in (400, 800)}
+    for g in runs.values():
+        # the midpoint rule of two smooth Gaussians and 60 Gauss-Hermite nodes of a Gaussian integrand: ~exact
+        assert g.prior_mismatch == pytest.approx(closed_form, rel=1e-6)
+        assert g.prior_mismatch_method.startswith("exact reverse process from the prior")
+        # the reference run from the prior is almost all prior mismatch; the floor (from p_T) is 1e-3 of it at most
+        assert g.realised_kl_reference == pytest.approx(closed_form, rel=1e-2)
+        assert g.discretisation_floor < 1e-3 * g.realised_kl_reference
+        # the exact table: the learned run sits with the reference run (5%: the table's linear-in-t interpolation)
+        assert g.realised_kl == pytest.approx(g.realised_kl_reference, rel=0.05)
+    # both numbers that hold the solver's error fall under refinement (second order in space and time)
+    coarse, fine = runs[400], runs[800]
+    assert fine.discretisation_floor < coarse.discretisation_floor / 4
+    assert (abs(fine.realised_kl_reference - closed_form)
+            < abs(coarse.realised_kl_reference - closed_form) / 3)
+
+
+def test_summary_names_the_prior_mismatch_and_the_floor(girsanov_1d):
+    g = girsanov_1d.girsanov
+    lines = girsanov_1d.summary().splitlines()
+
+    def line_of(number):
+        return next(line for line in lines if f"{number:.4g}" in line and "realised" not in line.lower())
+
+    assert "discretisation" not in line_of(g.realised_kl_reference).replace("prior mismatch + discretisation", "")
+    assert "discretisation floor" in line_of(g.discretisation_floor)
+    assert "prior mismatch" in line_of(g.prior_mismatch)
+    assert g.discretisation_floor == girsanov_1d.density.reference_from_p_T["kl"]
+    assert "ref. from p_T" in "\n".join(lines)
+    # the particle view also runs the reference from exact samples of p_T
+    assert girsanov_1d.particles.reference_from_p_T["w1"] > 0
+
+
+def test_field_checks_of_the_exact_table_sit_at_their_floors_and_a_rotation_does_not():
+    times, axes = np.geomspace(0.05, 1.0, 12), [np.linspace(-5, 5, 41)] * 2
+    table = fd.tabulate_score(EXACT_2D, times, axes)
+    result = audit(table, EXACT_2D, particles=0, n_samples=500)
+    for check in (result.fp_residual, result.curl):
+        np.testing.assert_array_equal(check.floor, check.value)  # the same field, tabulated the same way
+        np.testing.assert_array_equal(check.floor_relative, check.relative)
+    text = result.summary()
+    assert "floor RMS" in text and f"{result.fp_residual.floor[0]:.4g}" in text
+    # s + eps (-y, x) is no score: both checks rise well above their floors
+    eps = 0.1
+    fields = table._tables.reshape(len(times), 41, 41, 2).copy()
+    x, y = np.meshgrid(*axes, indexing="ij")
+    fields[..., 0] -= eps * y
+    fields[..., 1] += eps * x
+    rotated = audit(fd.TabulatedScore(PROCESS, times, axes, fields), EXACT_2D, particles=0, n_samples=500)
+    np.testing.assert_allclose(rotated.curl.floor, result.curl.value)
+    assert np.all(rotated.curl.value > 2 * rotated.curl.floor)  # the curl 2 eps = 0.2 against a floor <= 0.072
+    # the residual floor of 41 nodes is large at small t; the rotation's residual stays above it at every time
+    ratio = rotated.fp_residual.value / rotated.fp_residual.floor
+    assert np.all(ratio > 1.05) and ratio[-1] > 2
+
+
+# ------------------------------------------------------------------ failed checks are shown as failed
+
+
+def test_memorisation_after_a_failed_particle_run_is_reported_failed_not_dropped():
+    # the box [-2.5, 2.5] with outside='raise': prior particles start outside it, so the learned run fails
+    table = fd.tabulate_score(EXACT_1D, np.geomspace(T_MIN, T, 10), [np.linspace(-2.5, 2.5, 51)])
+    train = MIXTURE_1D.sample(50, 4)
+    result = audit(table, EXACT_1D, particles=500, n_samples=1000, train=train)
+    assert result.memorisation is None
+    assert "particle run failed" in result.failed["memorisation"]
+    text = result.summary()
+    assert "Memorisation: FAILED" in text and "memorisation (no training points)" not in text
+    figure = audit_figure(result)
+    titles = [axis.get_title() for axis in figure.axes]
+    assert "Memorisation: FAILED" in titles
+    panel = figure.axes[titles.index("Memorisation: FAILED")]
+    assert "particle run failed" in panel.texts[0].get_text().replace("\n", " ")
+
+
+def test_a_table_too_small_for_the_field_checks_is_reported_failed():
+    table = fd.tabulate_score(EXACT_2D, [0.1, 0.5], [np.linspace(-5, 5, 4)] * 2)  # 2 times, 4 nodes per axis
+    result = audit(table, EXACT_2D, particles=0, n_samples=200)
+    assert result.fp_residual is None and "needs a table with >= 3 times" in result.failed["fp_residual"]
+    assert result.curl is not None and "curl" not in result.failed  # 4 nodes are enough for the curl
+    assert "Score Fokker-Planck residual (p_t-weighted RMS): FAILED" in result.summary()
+    assert "Score Fokker–Planck residual: FAILED" in [axis.get_title() for axis in audit_figure(result).axes]
+
+
+def test_a_clamped_table_is_audited_outside_its_box_and_says_so():
+    table = fd.tabulate_score(EXACT_1D, np.geomspace(T_MIN, T, 10), [np.linspace(-2.5, 2.5, 51)], outside="clamp")
+    result = audit(table, EXACT_1D, particles=500, n_samples=2000, train=MIXTURE_1D.sample(50, 4))
+    assert np.all(result.outside_mass > 0.001) and result.settings["outside"] == "clamped"
+    assert not result.failed and result.memorisation is not None and not result.particles.failed
+    assert "clamped (constant-extension) values are used there" in result.summary()
+    # the clamped values outside the box are wrong, and counted: more error than the same table left out there
+    raised = audit(fd.TabulatedScore(PROCESS, table.t, table.axes, table._tables.reshape(10, 51, 1)), EXACT_1D,
+                   particles=0, n_samples=2000)
+    assert np.all(result.score_error > raised.score_error)
+
+
 # ------------------------------------------------------------------ memorisation
 
 
