@@ -36,8 +36,9 @@ reads and deletes only its own files: checkpoints named as its tasks
 a ``results.h5`` of a different experiment is replaced only when asked
 (``overwrite=True``, ``--overwrite``). Results and checkpoint files hold
 fixed-length strings only (no global heap, whose damage can make libhdf5
-loop), HDF5 1.8 object headers (with checksums), and a Fletcher-32
-checksum on every dataset; reading a damaged file is a :class:`FormatError`.
+loop), are in HDF5's 1.10 format (:data:`LIBVER`: checksums on the file's
+structure) with a Fletcher-32 checksum on every dataset; reading a damaged
+file is a :class:`FormatError`.
 
 The results file layout is described in ``docs/experiments.md``.
 """
@@ -75,8 +76,9 @@ CHECKPOINT_NAME = re.compile(r"(?:density|particles|point)-[0-9]+\.h5")
 OUTPUT_NAMES = ("results.h5", "reverse.png", "sweep.png")
 #: a temporary file of :func:`fpdiff.io.atomic_path` writing ``target``: ``.<target>.<12 hex digits>.tmp``
 TEMPORARY_NAME = re.compile(r"\.(?P<target>.+)\.[0-9a-f]{12}\.tmp")
-#: HDF5 format bounds of the files written here: from 1.8 on, object headers and the superblock carry checksums
-LIBVER = ("v108", "v110")
+#: HDF5 file format of the files written here (read by HDF5 >= 1.10): its superblock, object headers and chunk
+#: indexes carry checksums, so damage to the file's structure is detected as Fletcher-32 detects it in the data
+LIBVER = ("v110", "v110")
 #: what reading a damaged file can raise, besides the errors of :mod:`fpdiff.io`
 _READ_DAMAGE = _DAMAGE + (MemoryError, ArithmeticError, RecursionError)
 #: deepest group nesting in a results or checkpoint file (fpdiff writes at most 5 levels)
@@ -265,11 +267,12 @@ def output_lock(folder):
         raise InputError(f"{path!r} is a symbolic link: fpdiff does not lock (or write) through links; remove it")
     lock = filelock.FileLock(path, timeout=0)
     try:
-        with writing(path):
-            lock.acquire()
-    except filelock.Timeout:
+        lock.acquire()
+    except filelock.Timeout:  # an OSError (TimeoutError): before the one below
         raise InputError(f"another fpdiff run is writing into {folder!r} (it holds {path!r}): wait until it ends, "
                          "or give this run another output folder (--out)") from None
+    except OSError as error:
+        raise _write_failure(path, error) from None
     _held_locks.add(key)
     try:
         yield
@@ -284,9 +287,13 @@ def writing(path):
     try:
         yield
     except OSError as error:
-        raise InputError(f"cannot write {os.fspath(path)!r} ({_shorten(error)}): is the disk full or read-only? "
-                         "Free some space, or choose a writable output folder (--out); tasks already finished are "
-                         "checkpointed: rerun with --resume") from None
+        raise _write_failure(path, error) from None
+
+
+def _write_failure(path, error):
+    return InputError(f"cannot write {os.fspath(path)!r} ({_shorten(error)}): is the disk full or read-only? Free "
+                      "some space, or choose a writable output folder (--out); tasks already finished are "
+                      "checkpointed: rerun with --resume")
 
 
 def _checkpoint_folder(folder):
@@ -389,13 +396,13 @@ def _write_array(group, name, value):
         group.create_dataset(name, data=value, fletcher32=True)
 
 
-def _open(path, what):
+def _open(path, what, advice=""):
     """``path`` opened for reading: FormatError if it is not a readable HDF5 file."""
     try:
         return h5py.File(path, "r")
     except _READ_DAMAGE as error:
-        raise FormatError(f"{what} {path!r} is not a readable HDF5 file (not HDF5, truncated or corrupt): "
-                          f"{_shorten(error)}") from None
+        raise FormatError(f"{what} {path!r} is not a readable HDF5 file (not HDF5, truncated or corrupt: "
+                          f"{_shorten(error)}){advice}") from None
 
 
 @contextlib.contextmanager
@@ -473,7 +480,7 @@ def read_checkpoint(path, fingerprint):
     with _reading(path, "checkpoint", advice):
         if not os.path.isfile(path):
             raise FormatError(f"checkpoint {path!r} is not a regular file{advice}")
-        with _open(path, "checkpoint") as file:
+        with _open(path, "checkpoint", advice) as file:
             attributes = _attributes(file, path)
             theirs = attributes.get("fingerprint")
             if theirs != fingerprint:
