@@ -238,6 +238,8 @@ def results_figure(results_path, point=None):
             if "samples" in data:
                 shown = data["samples"][:2000]
                 axis.plot(shown[:, 0], shown[:, 1], ".", ms=1, color="w", alpha=0.4)
+            axis.set_xlim(edges[0][0], edges[0][-1])  # the box: particles outside it must not widen the panel
+            axis.set_ylim(edges[1][0], edges[1][-1])
             axis.set_xlabel("$x_1$")
             axis.set_ylabel("$x_2$")
         axis.set_title(f"$\\gamma$ = {row['gamma']:g}")
@@ -306,11 +308,15 @@ def sweep_figure(results_path, metrics=("l1", "w1")):
         values = np.array([row[metric] for row in rows])
         if np.all(values[np.isfinite(values)] > 0):
             panel.set_yscale("log")
-        xs = np.array([row[x_name] for row in rows], dtype=float) if not categorical else None
-        if xs is not None and np.all(xs > 0) and xs.max() >= 20 * xs.min():
-            panel.set_xscale("log")
         if categorical:
             panel.set_xticks(range(len(categories)), categories)
+        else:
+            xs = np.unique([row[x_name] for row in rows]).astype(float)
+            if np.all(xs > 0) and xs.max() >= 20 * xs.min():
+                panel.set_xscale("log")
+            if len(xs) <= 12:  # the swept values themselves as ticks, not a log axis's powers of ten
+                panel.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+                panel.set_xticks(xs, [f"{x:g}" for x in xs])
         panel.set_xlabel("$\\gamma$" if x_name == "reverse.gamma" else x_name)
         panel.set_ylabel(SWEEP_METRICS[metric])
         if any(lines):

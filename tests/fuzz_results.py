@@ -255,6 +255,8 @@ def main(argv=None):
     parser.add_argument("--timeout", type=float, default=20.0, help="seconds allowed per file (default 20)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the damage (default 0)")
     parser.add_argument("--folder", help="work folder (default: a temporary folder, removed at the end)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="damage the pristine files already in --folder (e.g. written by another fpdiff version)")
     parser.add_argument("--worker", metavar="FOLDER", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -266,9 +268,10 @@ def main(argv=None):
         folder = args.folder or stack.enter_context(tempfile.TemporaryDirectory(prefix="fpdiff-fuzz-"))
         os.makedirs(folder, exist_ok=True)
         started = time.perf_counter()
-        paths, fingerprints = build(os.path.abspath(folder))
-        with open(os.path.join(folder, "pristine.json"), "w") as handle:
-            json.dump({"paths": paths, "fingerprints": fingerprints}, handle)
+        if not (args.reuse and args.folder):
+            paths, fingerprints = build(os.path.abspath(folder))
+            with open(os.path.join(folder, "pristine.json"), "w") as handle:
+                json.dump({"paths": paths, "fingerprints": fingerprints}, handle)
         counts, examples = fuzz(os.path.abspath(folder), args.files, args.timeout, args.seed)
         for outcome, example in examples.items():
             print(f"e.g. {outcome}: {example}")
