@@ -139,7 +139,6 @@ def test_a_run_deletes_only_the_checkpoints_it_wrote(tmp_path):
 
 def test_results_of_a_different_experiment_need_overwrite(tmp_path):
     first = run_experiment(experiment(tmp_path), progress=False)
-    before = open(first, "rb").read()
     again = run_experiment(experiment(tmp_path), progress=False)  # the same experiment: its results are replaced
     assert again == first
     other = experiment(tmp_path, reverse={"gammas": [2.0]})
@@ -151,7 +150,6 @@ def test_results_of_a_different_experiment_need_overwrite(tmp_path):
     (tmp_path / "out" / "results.h5").write_bytes(b"a user's file")
     with pytest.raises(InputError, match="not a results file fpdiff can read.*--overwrite"):
         run_experiment(other, progress=False)
-    assert len(before) > 0
 
 
 def test_the_command_has_overwrite(tmp_path):
