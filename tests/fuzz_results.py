@@ -206,12 +206,12 @@ def damage(data, rng):
             data[position] ^= 1 << int(rng.integers(0, 8))
         return bytes(data), f"flip bits at {sorted(where.tolist())}"
     if kind == "overwrite":
-        edits = []
+        length, edits = len(data), []
         for _ in range(rng.integers(1, 5)):
-            start, size = int(rng.integers(0, len(data))), int(rng.integers(1, 33))
+            start, size = int(rng.integers(0, length)), int(rng.integers(1, 33))
             data[start:start + size] = rng.integers(0, 256, size=size, dtype=np.uint8).tobytes()
             edits.append((start, size))
-        return bytes(data[:len(data) - 0]), f"overwrite (start, bytes) {edits}"
+        return bytes(data[:length]), f"overwrite (start, bytes) {edits}"  # an edit at the end must not lengthen it
     keep = int(rng.integers(0, len(data)))
     return bytes(data[:keep]), f"truncate to {keep} of {len(data)} bytes"
 
