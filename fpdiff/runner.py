@@ -44,6 +44,7 @@ The results file layout is described in ``docs/experiments.md``.
 """
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -291,9 +292,17 @@ def writing(path):
 
 
 def _write_failure(path, error):
-    return InputError(f"cannot write {os.fspath(path)!r} ({_shorten(error)}): is the disk full or read-only? Free "
-                      "some space, or choose a writable output folder (--out); tasks already finished are "
-                      "checkpointed: rerun with --resume")
+    """The InputError for an OSError met writing ``path``: what happened and what to do."""
+    resume = "; the tasks already finished stay checkpointed: rerun with --resume"
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        advice = "the disk is full (or over quota): free some space" + resume
+    elif error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        advice = "the folder is not writable: choose a writable output folder (--out)"
+    elif error.errno in (errno.ENOTDIR, errno.EEXIST, errno.EISDIR):
+        advice = "a file stands where fpdiff needs a folder (or the reverse): choose another output folder (--out)"
+    else:
+        advice = "is the disk full or read-only? Free some space, or choose a writable output folder (--out)" + resume
+    return InputError(f"cannot write {os.fspath(path)!r} ({_shorten(error)}): {advice}")
 
 
 def _checkpoint_folder(folder):

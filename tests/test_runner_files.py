@@ -294,7 +294,7 @@ def test_an_output_path_that_is_a_file_is_an_input_error(tmp_path):
     (tmp_path / "out").write_text("a file")
     with pytest.raises(InputError, match=r"the output folder .*out' is a file, not a folder"):
         run_experiment(experiment(tmp_path), progress=False)
-    with pytest.raises(InputError, match=r"cannot write .*out/inner"):
+    with pytest.raises(InputError, match=r"cannot write .*out/inner.*a file stands where fpdiff needs a folder"):
         run_experiment(experiment(tmp_path, folder="out/inner"), progress=False)
 
 
@@ -309,7 +309,8 @@ def test_a_full_or_read_only_disk_is_an_input_error(tmp_path, monkeypatch, code)
         return real(name, mode, *args, **kwargs)
 
     monkeypatch.setattr(h5py, "File", failing)
-    with pytest.raises(InputError, match=rf"cannot write .*density-0\.h5.*{os.strerror(code)}.*full or read-only"):
+    advice = "the disk is full.*rerun with --resume" if code == errno.ENOSPC else "the folder is not writable.*--out"
+    with pytest.raises(InputError, match=rf"cannot write .*density-0\.h5.*{os.strerror(code)}.*{advice}"):
         run_experiment(experiment(tmp_path), progress=False)
     assert os.listdir(tmp_path / "out" / "checkpoints") == []
 
