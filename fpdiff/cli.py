@@ -27,9 +27,12 @@ def build_parser():
     run.add_argument("--out", help="output folder (overrides [output].folder)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.add_argument("--no-figures", action="store_true", help="do not write PNG figures")
+    run.add_argument("--overwrite", action="store_true",
+                     help="replace a results.h5 of a different experiment in the output folder (default: refuse)")
     run.add_argument("--scheduler", metavar="ADDRESS",
-                     help="run a sweep's points on this Dask scheduler (tcp://host:8786, or a scheduler .json file; "
-                          "overrides [cluster].scheduler); default: a LocalCluster started for the run")
+                     help="run a sweep's points on this Dask scheduler (tcp://host:8786, or a scheduler .json file); "
+                          "default: a LocalCluster on 127.0.0.1 started for the run. Only this option connects "
+                          "to a scheduler: [cluster].scheduler of a file alone is refused (docs/cluster.md)")
     run.add_argument("--workers", type=int, metavar="N",
                      help="workers of the LocalCluster of a sweep (default: [cluster].workers, or the cores); "
                           "0: run the points one after another in this process, without Dask")

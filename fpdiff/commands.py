@@ -8,7 +8,7 @@ import sys
 import h5py
 import numpy as np
 
-from .errors import InputError
+from .errors import FormatError, InputError
 
 
 def demo(args):
@@ -19,50 +19,68 @@ def demo(args):
 
 def run(args):
     from .experiment import load_experiment
-    from .runner import format_sweep_table, format_table, read_results, run_experiment
+    from .runner import format_sweep_table, format_table, output_lock, read_results, run_experiment
 
     overrides = {"output": {"folder": os.path.abspath(args.out)}} if args.out else None
     experiment = load_experiment(args.experiment, overrides=overrides)
-    scheduler = args.scheduler or experiment.scheduler
     workers = args.workers if args.workers is not None else experiment.workers
     if workers is not None and workers < 0:
         raise InputError(f"`--workers` must be >= 0 (0: no Dask, in this process); got {workers}")
-    if not experiment.sweep:
-        if args.scheduler or args.workers:
-            print("fpdiff: note: the experiment has no [sweep]: its tasks run in this process", file=sys.stderr)
-        path = run_experiment(experiment, resume=args.resume, progress=not args.quiet)
-    elif workers == 0 and not scheduler:
-        path = run_experiment(experiment, resume=args.resume, progress=not args.quiet)
-    else:
-        from .distributed import connect, dashboard_link, workers_of
+    scheduler = args.scheduler
+    if experiment.sweep and experiment.scheduler and not scheduler and args.workers is None:
+        # a Dask client runs what its scheduler sends (pickled code): only the person at the command line picks it
+        raise InputError(f"{args.experiment!r} names [cluster].scheduler = {experiment.scheduler!r}, which fpdiff "
+                         "does not connect to on the file's word alone (a Dask scheduler can make this process run "
+                         "any code): pass --scheduler ADDRESS to run there, or --workers N for a local cluster "
+                         "(--workers 0: in this process)")
+    if experiment.sweep and experiment.scheduler and not scheduler:
+        print(f"fpdiff: note: [cluster].scheduler of the file is not used (--workers {args.workers} runs the "
+              "sweep on this machine)", file=sys.stderr)
+    options = dict(resume=args.resume, progress=not args.quiet, overwrite=args.overwrite)
+    with output_lock(experiment.folder):  # held until the figures are written, so no other run mixes its files in
+        if not experiment.sweep:
+            if args.scheduler or args.workers:
+                print("fpdiff: note: the experiment has no [sweep]: its tasks run in this process", file=sys.stderr)
+            path = run_experiment(experiment, **options)
+        elif workers == 0 and not scheduler:
+            path = run_experiment(experiment, **options)
+        else:
+            from .distributed import connect, dashboard_link, workers_of
 
-        with connect(scheduler, workers=workers or None) as client:
-            link = dashboard_link(client)
-            print(f"Dask: {len(workers_of(client))} worker(s) at {client.scheduler.address}"
-                  + (f"; dashboard: {link}" if link else ""), flush=True)
-            path = run_experiment(experiment, resume=args.resume, progress=not args.quiet, client=client)
-    _, rows, arrays = read_results(path)
-    if experiment.sweep:
-        print(format_sweep_table(rows, arrays["axes"], arrays["errors"]))
+            with connect(scheduler, workers=workers or None) as client:
+                link = dashboard_link(client)
+                print(f"Dask: {len(workers_of(client))} worker(s) at {client.scheduler.address}"
+                      + (f"; dashboard: {link}" if link else ""), flush=True)
+                path = run_experiment(experiment, client=client, **options)
+        _, rows, arrays = read_results(path)
+        if experiment.sweep:
+            print(format_sweep_table(rows, arrays["axes"], arrays["errors"]))
+        else:
+            print(format_table(rows))
         print(f"results written: {path}")
+        if not args.no_figures and rows:
+            for figure in write_figures(path, experiment.folder):
+                print(f"figure written: {figure}")
+    if experiment.sweep:
         failed = sum(bool(error) for error in arrays["errors"])
         if failed:
             print(f"fpdiff: {failed} point(s) failed (errors above, and in results.h5 'errors'); their "
                   "checkpoints are missing: rerun with --resume to retry them", file=sys.stderr)
             return 1
-        return
-    print(format_table(rows))
-    print(f"results written: {path}")
-    if not args.no_figures:
-        for figure in write_figures(path, experiment.folder):
-            print(f"figure written: {figure}")
 
 
 def write_figures(results_path, folder):
-    """Write the figures of a results file into ``folder``; returns their paths."""
-    from .plot import results_figure, save_figure
+    """Write the figures of a results file into ``folder`` (``reverse.png``, or ``sweep.png`` for a sweep)."""
+    from .plot import results_figure, save_figure, sweep_figure
+    from .runner import is_sweep_results, writing
 
-    return [save_figure(results_figure(results_path), os.path.join(folder, "reverse.png"))]
+    if is_sweep_results(results_path):
+        figure, name = sweep_figure(results_path), "sweep.png"
+    else:
+        figure, name = results_figure(results_path), "reverse.png"
+    path = os.path.join(folder, name)
+    with writing(path):
+        return [save_figure(figure, path)]
 
 
 def audit_score(args):
@@ -147,8 +165,12 @@ def info(args):
 
 
 def describe_file(path):
-    """A readable description of an fpdiff score or results file."""
-    from .io import FORMAT, load_score
+    """A readable description of an fpdiff score or results file.
+
+    Raises InputError or FormatError (never another exception) for a path
+    that is not a file, not HDF5, or a damaged file.
+    """
+    from .io import _DAMAGE, FORMAT, _text, load_score
     from .runner import RESULTS_FORMAT, format_table, read_results
 
     if not os.path.isfile(path):
@@ -158,8 +180,11 @@ def describe_file(path):
             kind = file.attrs.get("format")
     except OSError:
         raise InputError(f"{path!r} is not an HDF5 file") from None
-    kind = kind.decode() if isinstance(kind, bytes) else kind
-    if kind == FORMAT:
+    except _DAMAGE + (MemoryError,) as error:
+        raise FormatError(f"{path!r}: corrupt HDF5 file, its attribute 'format' is unreadable "
+                          f"({type(error).__name__}: {error})") from None
+    text = _text(kind) if isinstance(kind, (bytes, np.bytes_, str)) else None
+    if text == FORMAT:
         score = load_score(path)
         lines = [f"{path}: fpdiff score field (format {FORMAT!r})",
                  f"  process          {score.process!r}",
@@ -173,7 +198,7 @@ def describe_file(path):
         for key, value in score.meta.items():
             lines.append(f"  meta.{key:<11} {_short(value)}")
         return "\n".join(lines)
-    if kind == RESULTS_FORMAT:
+    if text == RESULTS_FORMAT:
         from .runner import format_sweep_table
 
         config, rows, arrays = read_results(path)
@@ -183,7 +208,8 @@ def describe_file(path):
         lines.append(format_sweep_table(rows, arrays["axes"], arrays["errors"]) if "axes" in arrays
                      else format_table(rows))
         return "\n".join(lines)
-    raise InputError(f"{path!r} is HDF5 but neither an fpdiff score file nor a results file (format = {kind!r})")
+    raise InputError(f"{path!r} is HDF5 but neither an fpdiff score file nor a results file (format = "
+                     f"{_short(kind)})")
 
 
 def _short(value, width=60):

@@ -214,17 +214,40 @@ _AUDIT_TITLES = {"fp_residual": "Score Fokker–Planck residual", "curl": "Curl 
                  "memorisation": "Memorisation"}
 
 
-def results_figure(results_path):
+def results_figure(results_path, point=None):
     """Final densities of a results file (``fpdiff run``): grid vs exact vs particle histogram, one panel per gamma.
 
-    1-D: curves over x; 2-D: the density view's result per gamma as an image.
+    1-D: curves over x; 2-D: the density view's result per gamma as an image
+    (with a colour bar).
+
+    Parameters
+    ----------
+    results_path : str or os.PathLike
+    point : int, optional
+        For a sweep's results: the point whose densities to draw (its rows in
+        the table). :func:`sweep_figure` draws the metrics of all points.
     """
     from .runner import read_results
 
     _, rows, arrays = read_results(results_path)
+    if "points" in arrays:
+        points = arrays["points"]
+        if point is None:
+            raise InputError(f"{os.fspath(results_path)!r} holds the results of a sweep ({len(points)} points): "
+                             "fpdiff.plot.sweep_figure draws its metrics against the swept values; "
+                             "results_figure(path, point=k) the densities of point k")
+        if isinstance(point, bool) or not isinstance(point, (int, np.integer)) or not 0 <= point < len(points):
+            raise InputError(f"`point` must be the index of a point of the sweep, 0 to {len(points) - 1}; "
+                             f"got {point!r}")
+        if points[point] is None:
+            raise InputError(f"point {point} of the sweep failed ({arrays['errors'][point]}): it has no densities")
+        rows, arrays = [row for row in rows if row["point"] == point], points[point]
+    elif point is not None:
+        raise InputError(f"`point` is for a sweep's results; {os.fspath(results_path)!r} holds a single run's")
     edges = arrays["edges"]
     count = len(rows)
-    figure, axes = plt.subplots(1, count, figsize=(3.6 * count, 3.4), squeeze=False, sharey=len(edges) == 1)
+    figure, axes = plt.subplots(1, count, figsize=(3.6 * count + (0.6 if len(edges) > 1 else 0), 3.4),
+                                squeeze=False, sharey=len(edges) == 1)
     for axis, row, data in zip(axes[0], rows, arrays["gamma"]):
         if len(edges) == 1:
             centres = 0.5 * (edges[0][1:] + edges[0][:-1])
@@ -241,11 +264,14 @@ def results_figure(results_path):
             axis.set_xlim(visible[0] - margin, visible[-1] + margin)
         else:
             field = data.get("density", arrays["exact"])
-            axis.imshow(field.T, origin="lower", extent=[edges[0][0], edges[0][-1], edges[1][0], edges[1][-1]],
-                        aspect="equal", cmap="viridis")
+            image = axis.imshow(field.T, origin="lower", extent=[edges[0][0], edges[0][-1], edges[1][0],
+                                                                 edges[1][-1]], aspect="equal", cmap="viridis")
+            figure.colorbar(image, ax=axis, shrink=0.8, label="density")
             if "samples" in data:
                 shown = data["samples"][:2000]
                 axis.plot(shown[:, 0], shown[:, 1], ".", ms=1, color="w", alpha=0.4)
+            axis.set_xlim(edges[0][0], edges[0][-1])  # the box: particles outside it must not widen the panel
+            axis.set_ylim(edges[1][0], edges[1][-1])
             axis.set_xlabel("$x_1$")
             axis.set_ylabel("$x_2$")
         axis.set_title(f"$\\gamma$ = {row['gamma']:g}")
@@ -253,9 +279,90 @@ def results_figure(results_path):
         axes[0][0].set_ylabel("density")
         axes[0][0].legend(fontsize=7, loc="upper left")
     figure.suptitle("reverse process at $t_{min}$" + ("" if len(edges) == 1 else
-                    ": grid density (image), particles (white dots)"))
+                    ": grid density (image), particles (white dots)")
+                    + ("" if point is None else f", sweep point {point}"))
     figure.tight_layout()
     return figure
+
+
+#: the metrics :func:`sweep_figure` draws by default, and their axis labels
+SWEEP_METRICS = {"l1": "L1 error (grid vs exact)", "w1": "W1 error (particles vs exact)",
+                 "kl": "KL (exact || grid)", "tv": "TV (grid vs particles)"}
+
+
+def sweep_figure(results_path, metrics=("l1", "w1")):
+    """The metrics of a sweep's results file against a swept value: one line per gamma (and other swept values).
+
+    The x axis is the first swept key with numeric values other than the
+    gamma (log-scaled when its values span a factor 20 or more); without
+    one, the gamma, or else the first swept key's values side by side. Each
+    line is one gamma and one combination of the other swept keys; one panel
+    per metric of ``metrics`` that the run computed (``l1``, ``kl``: density
+    view; ``w1``: particles; ``tv``: both). Failed points are left out (the
+    title counts them).
+    """
+    from .runner import read_results
+
+    _, rows, arrays = read_results(results_path)
+    if "axes" not in arrays:
+        raise InputError(f"{os.fspath(results_path)!r} holds a single run's results, not a sweep's: draw them "
+                         "with fpdiff.plot.results_figure")
+    unknown = [name for name in metrics if name not in SWEEP_METRICS]
+    if unknown or not metrics:
+        raise InputError(f"`metrics` must name some of {', '.join(SWEEP_METRICS)}; got {metrics!r}")
+    shown = [name for name in metrics if any(np.isfinite(row[name]) for row in rows)]
+    if not shown:
+        raise InputError(f"{os.fspath(results_path)!r}: no point has a value of {', '.join(metrics)} (failed points, "
+                         "or views that did not run): nothing to draw")
+    axes_names = arrays["axes"]
+
+    def numeric(name):
+        return all(isinstance(row[name], (int, float)) and not isinstance(row[name], bool) for row in rows)
+
+    candidates = [name for name in axes_names if name != "reverse.gamma" and numeric(name)]
+    x_name = candidates[0] if candidates else "reverse.gamma" if "reverse.gamma" in axes_names else axes_names[0]
+    categorical = not numeric(x_name)
+    categories = list(dict.fromkeys(_value_text(row[x_name]) for row in rows)) if categorical else None
+    others = [name for name in axes_names if name not in (x_name, "reverse.gamma")]
+    lines = {}
+    for row in rows:
+        label = ([] if x_name == "reverse.gamma" else [f"$\\gamma$ = {row['gamma']:g}"]) + \
+                [f"{name} = {_value_text(row[name])}" for name in others]
+        x = categories.index(_value_text(row[x_name])) if categorical else row[x_name]
+        lines.setdefault(", ".join(label), []).append((x, row))
+    figure, panels = plt.subplots(1, len(shown), figsize=(4.6 * len(shown), 3.6), squeeze=False,
+                                  constrained_layout=True)
+    for panel, metric in zip(panels[0], shown):
+        for label, points in lines.items():
+            points.sort(key=lambda item: item[0])
+            panel.plot([x for x, _ in points], [row[metric] for _, row in points], "o-", ms=4, lw=1.2,
+                       label=label or None)
+        values = np.array([row[metric] for row in rows])
+        if np.all(values[np.isfinite(values)] > 0):
+            panel.set_yscale("log")
+        if categorical:
+            panel.set_xticks(range(len(categories)), categories)
+        else:
+            xs = np.unique([row[x_name] for row in rows]).astype(float)
+            if np.all(xs > 0) and xs.max() >= 20 * xs.min():
+                panel.set_xscale("log")
+            if len(xs) <= 12:  # the swept values themselves as ticks, not a log axis's powers of ten
+                panel.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+                panel.set_xticks(xs, [f"{x:g}" for x in xs])
+        panel.set_xlabel("$\\gamma$" if x_name == "reverse.gamma" else x_name)
+        panel.set_ylabel(SWEEP_METRICS[metric])
+        if any(lines):
+            panel.legend(fontsize=7 if len(lines) <= 8 else 5)
+    failed = sum(bool(error) for error in arrays["errors"])
+    figure.suptitle(f"sweep: {len(arrays['errors'])} points" + (f", {failed} failed (not drawn)" if failed else ""))
+    return figure
+
+
+def _value_text(value):
+    """A swept value as short text (numbers as they are, other values as compact JSON)."""
+    import json
+
+    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
 
 
 # ------------------------------------------------------------------ 2-D densities

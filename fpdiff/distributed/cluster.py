@@ -11,6 +11,8 @@ from ..errors import FpdiffError, InputError
 INSTALL_HINT = "pip install fpdiff[distributed]  (or: pip install 'dask[distributed]')"
 #: seconds to wait for a scheduler before giving up (``connect``)
 CONNECT_TIMEOUT = 10.0
+#: where a LocalCluster started by ``connect`` listens: this machine only
+LOCAL_HOST = "127.0.0.1"
 
 
 class DistributedUnavailable(FpdiffError, ImportError):
@@ -46,7 +48,7 @@ def _set_numba_threads(threads):
 
 
 @contextlib.contextmanager
-def connect(scheduler=None, workers=None, timeout=CONNECT_TIMEOUT, processes=True):
+def connect(scheduler=None, workers=None, timeout=CONNECT_TIMEOUT, processes=True, host=LOCAL_HOST):
     """A ``dask.distributed.Client`` for a run: to ``scheduler``, or to a ``LocalCluster`` started for it.
 
     Parameters
@@ -63,6 +65,11 @@ def connect(scheduler=None, workers=None, timeout=CONNECT_TIMEOUT, processes=Tru
         Seconds to wait for the scheduler; then :class:`InputError`.
     processes : bool
         Workers as processes (default) or threads of this process (tests).
+    host : str
+        The interface the ``LocalCluster``'s scheduler, workers and
+        dashboard listen on: ``"127.0.0.1"`` (default), so that nothing on
+        the network can reach them (a Dask scheduler runs the code it is
+        sent); ``"0.0.0.0"`` or a machine's address to open them to others.
 
     Yields
     ------
@@ -87,10 +94,14 @@ def connect(scheduler=None, workers=None, timeout=CONNECT_TIMEOUT, processes=Tru
     workers = usable if workers is None else workers
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise InputError(f"`workers` must be an integer >= 1; got {workers!r}")
+    if not isinstance(host, str) or not host:
+        raise InputError(f"`host` must be an interface address such as '127.0.0.1'; got {host!r}")
     cluster = distributed.LocalCluster(
         n_workers=workers, threads_per_worker=1, processes=processes,
-        dashboard_address=":0",  # a free port: never clashes with another cluster on 8787
-        **({"env": {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}} if processes else {}))
+        # free ports (never clashing with another cluster's 8787), on `host` only
+        dashboard_address=f"{host}:0", worker_dashboard_address=f"{host}:0",
+        # worker threads talk to the scheduler in memory (inproc://); worker processes over TCP on `host`
+        **({"host": host, "env": {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}} if processes else {}))
     try:
         with distributed.Client(cluster) as client:
             yield client

@@ -339,7 +339,9 @@ class _SampleWriter:
 
         self._atomic = atomic_path(self.path)
         temporary = self._atomic.__enter__()
-        self.file = h5py.File(temporary, "w")
+        from ..runner import LIBVER
+
+        self.file = h5py.File(temporary, "w", libver=LIBVER)  # checksummed headers, as fpdiff's results files
         self.file.attrs["seed"] = self.seed
         self.file.attrs["shard_bounds"] = np.asarray(self.bounds, dtype=np.int64)
         self.dataset = None
@@ -348,7 +350,8 @@ class _SampleWriter:
     def write(self, first, samples):
         if self.dataset is None:
             self.dataset = self.file.create_dataset("samples", shape=(self.total, samples.shape[1]), dtype="f8",
-                                                    chunks=(min(self.total, 1 << 16), samples.shape[1]))
+                                                    chunks=(min(self.total, 1 << 16), samples.shape[1]),
+                                                    fletcher32=True)
         self.dataset[first:first + len(samples)] = samples
         self.written += len(samples)
 
