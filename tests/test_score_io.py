@@ -514,6 +514,33 @@ def meta_link_cycle(file):
     file.require_group("meta")["loop"] = file.require_group("meta")
 
 
+def meta_links_doubling(file):
+    """26 levels, each linking twice to the next: a walk that follows every link reads 2^26 groups."""
+    group = file.require_group("meta")
+    for level in range(26):
+        deeper = group.create_group("a")
+        group["b"] = deeper
+        group = deeper
+
+
+def meta_nested_too_deep(file):
+    group = file.require_group("meta")
+    for _ in range(40):
+        group = group.create_group("g")
+
+
+def meta_compressed_too_much(file):
+    """Declares 128 MiB, stored in chunks of compressed zeros."""
+    file.require_group("meta").create_dataset("big", shape=(2**24,), dtype="f8", chunks=(2**20,),
+                                              compression="gzip")[:] = 0.0
+
+
+def t_compressed_too_much(file):
+    """A small file whose 't' declares 64 MiB of compressed zeros (a decompression bomb)."""
+    del file["t"]
+    file.create_dataset("t", shape=(2**23,), dtype="f8", chunks=(2**20,), compression="gzip")[:] = 0.0
+
+
 def meta_dangling_link(file):
     file.require_group("meta")["gone"] = h5py.SoftLink("/nowhere")
 
@@ -608,7 +635,12 @@ GRID_DAMAGES = [
     ("values virtual", values_virtual, r"dataset 'values': is a virtual dataset"),
     ("t an external link", t_as_external_link, r"'t': is a link to the file .*self-contained"),
     ("meta a dataset", meta_as_dataset, r"'meta': must be a group"),
-    ("meta link cycle", meta_link_cycle, r"group 'meta(/loop)+': nested deeper than"),
+    ("meta link cycle", meta_link_cycle, r"group 'meta/loop': is reached a second time .* link cycle"),
+    ("meta links doubling per level", meta_links_doubling, r"group 'meta(/a)+/b': is reached a second time"),
+    ("meta nested too deep", meta_nested_too_deep, r"group 'meta(/g)+': nested deeper than 32 levels"),
+    ("t compressed too much", t_compressed_too_much, r"dataset 't': declares 64 MiB stored in .* compressed more "
+                                                      r"than 100:1"),
+    ("meta compressed too much", meta_compressed_too_much, r"dataset 'meta/big': declares 128 MiB stored in"),
     ("meta dangling link", meta_dangling_link, r"'meta/gone': unreadable"),
     ("meta external link", meta_external_link, r"'meta/elsewhere': is a link to the file"),
     ("meta dataset never written", meta_dataset_never_written, r"dataset 'meta/history': stores 0 of its"),
@@ -715,14 +747,44 @@ def test_overwritten_superblock_is_a_format_error(tmp_path):
 
 
 def test_overwritten_data_bytes_name_the_dataset(tmp_path):
-    """0xff... over the raw data of 'values' is a NaN pattern, found and named."""
-    path = good_file(tmp_path)
+    """0xff... over the raw data of 'values' (written without checksum) is a NaN pattern, found and named."""
+    t, axes, values = grid_field()
+    path = tmp_path / "plain.h5"
+    write_with_h5py(path, t, values, axes=axes)
     with h5py.File(path, "r") as file:
         offset = file["values"].id.get_offset()
     data = bytearray(open(path, "rb").read())
     data[offset + 16: offset + 32] = b"\xff" * 16
     (tmp_path / "bad.h5").write_bytes(bytes(data))
     assert_format_error(tmp_path / "bad.h5", r"dataset 'values' contains NaN or inf \(first at index \(0, 0, 1, 0\)\)")
+
+
+def test_every_dataset_fpdiff_writes_has_a_checksum(tmp_path):
+    t, axes, values = grid_field()
+    fd.save_score(tmp_path / "f.h5", PROCESS, t, values, axes=axes,
+                  meta={"losses": [0.5, 0.25], "names": ["a", "b"], "empty": np.zeros(0), "scalar": np.array(2.0),
+                        "nested": {"image": np.ones((2, 3), dtype=np.float32)}})
+    datasets = []
+    with h5py.File(tmp_path / "f.h5", "r") as file:
+        file.visititems(lambda name, item: datasets.append(item) if isinstance(item, h5py.Dataset) else None)
+        assert len(datasets) == 9
+        for dataset in datasets:  # a scalar dataset cannot be chunked, so it has no checksum
+            assert dataset.fletcher32 == (dataset.shape != ()), dataset.name
+    assert fd.load_score(tmp_path / "f.h5").meta["scalar"] == 2.0
+
+
+@pytest.mark.parametrize("name", ["values", "axes/1", "t", "meta/losses"])
+def test_a_flipped_bit_fails_the_checksum(tmp_path, name):
+    """One flipped bit in the data is a different, finite number: only the checksum can tell, and it names the dataset."""
+    t, axes, values = grid_field()
+    path = tmp_path / "f.h5"
+    fd.save_score(path, PROCESS, t, values, axes=axes, meta={"losses": np.linspace(1.0, 2.0, 50)})
+    with h5py.File(path, "r") as file:
+        offset = file[name].id.get_chunk_info(0).byte_offset
+    data = bytearray(path.read_bytes())
+    data[offset + 1] ^= 0x04  # a low mantissa bit of the first number
+    (tmp_path / "bad.h5").write_bytes(bytes(data))
+    assert_format_error(tmp_path / "bad.h5", rf"dataset '{name}': fails its Fletcher-32 checksum")
 
 
 def test_missing_path_or_folder_is_an_input_error(tmp_path):
