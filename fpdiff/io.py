@@ -129,7 +129,7 @@ def save_score(path, process, t, values, *, axes=None, points=None, parametrizat
     if meta is not None and not isinstance(meta, dict):
         raise InputError(f"`meta` must be a dict; got {type(meta).__name__}")
     meta = _prepare_meta(meta or {}, "meta")
-    with atomic_path(path) as temporary, h5py.File(temporary, "w") as file:
+    with atomic_path(path) as temporary, h5py.File(temporary, "w", libver=("v110", "v110")) as file:
         file.attrs["format"] = _fixed_string(FORMAT)
         file.attrs["version"] = np.int64(VERSION)
         file.attrs["process"] = _fixed_string(json.dumps(process.to_dict()))

@@ -609,6 +609,9 @@ GRID_DAMAGES = [
     ("process unknown parameter", set_attribute("process", '{"kind": "OU", "gamma": 2.0}'),
      r"attribute 'process': .*gamma"),
     ("process a list", set_attribute("process", "[1, 2]"), r"attribute 'process': not the JSON"),
+    ("process 400-digit number", set_attribute("process", '{"kind": "OU", "beta": 1' + "0" * 400 + "}"),
+     r"attribute 'process': not the JSON of an fpdiff process"),
+    ("format not UTF-8", set_attribute("format", np.bytes_(b"fpdiff\xff\xfe")), r"attribute 'format': expected"),
     ("process deeply nested", set_attribute("process", "[" * 50_000 + "]" * 50_000),
      r"attribute 'process': not the JSON"),
     ("values int", edit("values", lambda a: np.round(a).astype(np.int64)),
@@ -819,6 +822,44 @@ def test_property_structural_corruptions_are_format_errors(field, damage):
     assert re.search(match, str(error.value)), (name, str(error.value))
 
 
+def test_the_field_size_is_bounded_before_reading(tmp_path, monkeypatch):
+    path = good_file(tmp_path)  # t (3,), axes (4,), (5,), values (3, 4, 5, 2): 1056 bytes in float64
+
+    def no_read(*args):
+        raise AssertionError("data read before the size was checked")
+
+    monkeypatch.setattr(h5py.Dataset, "__getitem__", no_read)
+    with pytest.raises(FormatError, match=r"good.h5', datasets 't', 'axes', 'points', 'values': declare 1.03 KiB "
+                                          r"together, more than the 1000 bytes allowed: .* pass a larger `max_bytes`"):
+        fd.load_score(path, max_bytes=1000)
+    monkeypatch.undo()
+    assert fd.load_score(path, max_bytes=1056).values.shape == (3, 4, 5, 2)
+    with pytest.raises(InputError, match="`max_bytes` must be >= 1"):
+        fd.load_score(path, max_bytes=0)
+
+
+def test_meta_objects_are_bounded(tmp_path, monkeypatch):
+    monkeypatch.setattr(score_io, "MAX_META_OBJECTS", 20)
+    t, axes, values = grid_field()
+    fd.save_score(tmp_path / "f.h5", PROCESS, t, values, axes=axes, meta={f"key{i}": i for i in range(21)})
+    assert_format_error(tmp_path / "f.h5", r"group 'meta': 'meta' holds more than 20 groups, datasets and attributes")
+    fd.save_score(tmp_path / "f.h5", PROCESS, t, values, axes=axes, meta={f"key{i}": {} for i in range(21)})
+    assert_format_error(tmp_path / "f.h5", r"group 'meta': 'meta' holds more than 20")
+    fd.save_score(tmp_path / "f.h5", PROCESS, t, values, axes=axes, meta={f"key{i}": i for i in range(20)})
+    assert len(fd.load_score(tmp_path / "f.h5").meta) == 20
+
+
+@pytest.mark.parametrize("meta, where", [({"big": np.zeros(200)}, "dataset 'meta/big'"),
+                                         ({"a": np.zeros(100), "b": {"c": np.zeros(100)}}, "dataset 'meta/b/c'"),
+                                         ({"text": "x" * 1700}, "attribute 'text' of group 'meta'")])
+def test_meta_bytes_are_bounded_before_reading(tmp_path, monkeypatch, meta, where):
+    """A large meta array used to be read whole (MemoryError); its declared size is checked first."""
+    monkeypatch.setattr(score_io, "MAX_META_BYTES", 1536)
+    t, axes, values = grid_field()
+    fd.save_score(tmp_path / "f.h5", PROCESS, t, values, axes=axes, meta=meta)
+    assert_format_error(tmp_path / "f.h5", rf"{where}: 'meta' declares more than 1.5 KiB of data")
+
+
 # ---------------------------------------------------------------- byte-level fuzzing, in a subprocess
 
 FUZZ_SCRIPT = r"""
@@ -839,8 +880,10 @@ fd.save_score(grid, fd.VP(), np.array([0.1, 0.5, 1.0]), rng.standard_normal((3, 
 points = os.path.join(folder, "points.h5")
 fd.save_score(points, fd.OU(), np.array([0.2, 0.7]), rng.standard_normal((2, 6, 3)),
               points=rng.standard_normal((2, 6, 3)), parametrization="x0")
+originals = {}
 for path in (grid, points):
     sources[path] = open(path, "rb").read()
+    originals[path] = fd.load_score(path)
 target = os.path.join(folder, "corrupt.h5")
 progress = os.path.join(folder, "progress.txt")
 counts = {"loaded": 0, "rejected": 0}
@@ -876,7 +919,16 @@ def fuzz(source, corruption):
     except (FormatError, InputError):
         counts["rejected"] += 1
         return
-    # what loads is a valid field
+    # what loads is the field that was written: checksums catch damaged data and metadata
+    original = originals[source]
+    assert (score.process, score.parametrization, score.meta.keys()) == (original.process, original.parametrization,
+                                                                          original.meta.keys())
+    assert np.array_equal(score.t, original.t) and np.array_equal(score.values, original.values)
+    if isinstance(score, fd.TabulatedScore):
+        assert all(np.array_equal(a, b) for a, b in zip(score.axes, original.axes))
+    else:
+        assert np.array_equal(score.points, original.points)
+    # and a valid field
     if isinstance(score, fd.TabulatedScore):
         check_field(score.t, score.values, axes=score.axes)
         x = np.stack([np.linspace(lo, hi, 7) for lo, hi in score.box], axis=-1)
@@ -893,7 +945,10 @@ print(counts)
 
 
 def test_byte_level_fuzzing_never_crashes_or_hangs(tmp_path):
-    """Truncations, random overwrites and bit flips: a valid field or FormatError/InputError, within a time limit.
+    """Truncations, random overwrites and bit flips: the field as written or FormatError/InputError, within a time limit.
+
+    Never different numbers: the checksums of datasets (Fletcher-32) and of
+    the file's metadata (HDF5 1.10 format) catch every damage that matters.
 
     In a subprocess, so that a segfault or an endless loop in libhdf5 fails
     this test (with the corruption that caused it) instead of the test run.
