@@ -128,7 +128,7 @@ def describe_file(path):
             kind = file.attrs.get("format")
     except OSError:
         raise InputError(f"{path!r} is not an HDF5 file") from None
-    kind = kind.decode() if isinstance(kind, bytes) else kind
+    kind = kind.decode("utf-8", errors="replace") if isinstance(kind, bytes) else kind  # damaged text: no crash
     if kind == FORMAT:
         score = load_score(path)
         lines = [f"{path}: fpdiff score field (format {FORMAT!r})",

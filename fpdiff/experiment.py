@@ -83,12 +83,12 @@ SCORE_SOURCES = ("exact", "empirical", "grid", "file")
 MAX_SWEEP_POINTS = 10_000
 #: largest integer an experiment file may hold (int64): larger ones are typing slips, and numpy cannot hold them
 MAX_INTEGER = 2**63 - 1
-#: density view, bytes per grid cell at the solver's peak (work arrays of the operators and steppers; measured
-#: 570 in 2-D with TR-BDF2, rounded up)
+#: density view, bytes per grid cell at the solver's peak (the operators' and steppers' work arrays; 570 measured
+#: for a 2000 x 2000 grid with TR-BDF2, rounded up)
 DENSITY_BYTES_PER_CELL = 640
-#: sample view, bytes per particle coordinate at the peak (the fused loop holds about 3 copies of the particles,
-#: the kept result another, and the metrics sort copies; measured ..., rounded up)
-PARTICLE_BYTES_PER_COORDINATE = 48
+#: sample view, bytes per particle coordinate at the peak (the fused loop's copies of the particles and its
+#: noise; 65 measured for 2e6 particles in 2-D, rounded up)
+PARTICLE_BYTES_PER_COORDINATE = 80
 #: snapshots the forward solve of ``[score] source = "grid"`` keeps (the score's time table)
 GRID_SCORE_SNAPSHOTS = 201
 
@@ -297,10 +297,6 @@ def experiment_from_dict(config, base=".", overrides=None):
     for i, n in enumerate(cells):
         if _number(n, ("grid", "cells", str(i)), integer=True) < 2:
             _fail(("grid", "cells", str(i)), f"needs at least 2 cells; got {n}")
-    try:
-        grid = Grid(bounds, cells)
-    except InputError as error:
-        _fail(("grid",), str(error))
 
     from .fv import METHODS
     from .timegrid import TIME_GRIDS
@@ -382,11 +378,16 @@ def experiment_from_dict(config, base=".", overrides=None):
         _fail(("output", "folder"), f"{os.path.join(base, folder)!r} exists and is not a folder: choose another "
                                     "folder (or --out)")
     seed = _number(section.setdefault("seed", 0), ("output", "seed"), nonnegative=True, integer=True)
+    check_memory(memory_estimate(cells, len(gammas), density, source, particles, reference_samples), cells,
+                 particles)
+    try:  # after the memory check: a grid of 2**40 cells must be refused, not allocated
+        grid = Grid(bounds, cells)
+    except InputError as error:
+        _fail(("grid",), str(error))
     experiment = Experiment(config, process, data, grid, float(T), float(t_min), steps, int(particle_steps), gammas,
                             start, source, score_options, density, int(particles), scheme, os.path.join(base, folder),
                             int(seed), sweep, scheduler, workers, base, time_grid, particle_time_grid, method,
                             comoving, int(reference_samples))
-    check_memory(experiment)
     if sweep is not None:
         _check_sweep_values(experiment, sweep)
     return experiment
@@ -398,25 +399,26 @@ def _choice(value, path, choices):
     return value
 
 
-def memory_estimate(experiment):
-    """Bytes a run of ``experiment`` needs at its peak, estimated from its sizes (``docs/experiments.md``).
+def memory_estimate(cells, n_gammas, density, score_source, particles, reference_samples):
+    """Bytes a run needs at its peak, estimated from its sizes (``docs/experiments.md``).
 
-    The density view: :data:`DENSITY_BYTES_PER_CELL` per cell for the solver,
-    plus one float64 array per gamma (the results kept), the exact law and,
-    for ``[score] source = "grid"``, the :data:`GRID_SCORE_SNAPSHOTS`
-    snapshots of the forward solve. The sample view:
-    :data:`PARTICLE_BYTES_PER_COORDINATE` per coordinate of the particles
-    and of the reference samples, plus one float64 copy per gamma.
+    ``cells`` is the list of cells per axis. The density view:
+    :data:`DENSITY_BYTES_PER_CELL` per cell for the solver, plus one float64
+    array per gamma (the results kept), the exact law and, for ``[score]
+    source = "grid"``, the :data:`GRID_SCORE_SNAPSHOTS` snapshots of the
+    forward solve. The sample view: :data:`PARTICLE_BYTES_PER_COORDINATE`
+    per coordinate of the particles (or of the reference samples, if more),
+    plus one float64 copy of the particles per gamma.
     """
-    cells, dim = experiment.grid.size, experiment.grid.ndim
-    total = 8 * cells * 2  # the exact law's cell averages, and a histogram of the particles
-    if experiment.density:
-        total += cells * (DENSITY_BYTES_PER_CELL + 8 * len(experiment.gammas))
-    if experiment.score_source == "grid":
-        total += cells * (DENSITY_BYTES_PER_CELL + 8 * GRID_SCORE_SNAPSHOTS)
-    if experiment.particles:
-        coordinates = (max(experiment.particles, experiment.reference_samples)) * dim
-        total += coordinates * PARTICLE_BYTES_PER_COORDINATE + 8 * experiment.particles * dim * len(experiment.gammas)
+    size, dim = math.prod(cells), len(cells)
+    total = 8 * size * 2  # the exact law's cell averages, and a histogram of the particles
+    if density:
+        total += size * (DENSITY_BYTES_PER_CELL + 8 * n_gammas)
+    if score_source == "grid":
+        total += size * (DENSITY_BYTES_PER_CELL + 8 * GRID_SCORE_SNAPSHOTS)
+    if particles:
+        total += max(particles, reference_samples) * dim * PARTICLE_BYTES_PER_COORDINATE
+        total += 8 * particles * dim * n_gammas
     return total
 
 
@@ -435,15 +437,16 @@ def available_memory():
         return None
 
 
-def check_memory(experiment):
-    """Refuse an experiment whose :func:`memory_estimate` exceeds the memory available on this machine."""
-    needed, available = memory_estimate(experiment), available_memory()
+def check_memory(needed, cells, particles):
+    """Refuse a run needing ``needed`` bytes (:func:`memory_estimate`) beyond the memory available here."""
+    available = available_memory()
     if available is None or needed <= available:
         return
-    _fail(("grid",) if experiment.grid.size * DENSITY_BYTES_PER_CELL > needed / 2 else ("views", "particles"),
-          f"the run needs about {format_bytes(needed)} of memory ({experiment.grid.size:.3g} grid cells, "
-          f"{experiment.particles:.3g} particles in {experiment.grid.ndim}-D, {len(experiment.gammas)} gamma(s)) "
-          f"and {format_bytes(available)} are available: use fewer cells or particles")
+    size = math.prod(cells)
+    _fail(("grid", "cells") if size * DENSITY_BYTES_PER_CELL > needed / 2 else ("views", "particles"),
+          f"the run needs about {format_bytes(needed)} of memory ({size:.3g} grid cells, {particles:.3g} particles "
+          f"in {len(cells)}-D) and {format_bytes(available)} are available here: use fewer cells or particles "
+          "(the estimate: docs/experiments.md)")
 
 
 #: sections whose keys a sweep may vary
