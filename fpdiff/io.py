@@ -14,8 +14,9 @@ to disk, then renamed over the target, so a crash never leaves a half-written
 file or destroys the previous one. Text attributes are written as fixed-length
 UTF-8 strings, so an fpdiff file has no global heap (the part of HDF5 that
 holds variable-length strings, and on whose corruption libhdf5 can loop
-forever), and every non-scalar dataset carries a Fletcher-32 checksum, so
-damaged data are detected rather than read as other numbers.
+forever). Files are in the HDF5 1.10 format (:data:`LIBVER`), whose metadata
+carry checksums, and every non-scalar dataset carries a Fletcher-32
+checksum, so damaged bytes are detected rather than read as other numbers.
 
 What is read is bounded before it is read: the field's datasets together
 (:data:`MAX_FIELD_BYTES`, and :data:`MAX_COMPRESSION` for compressed
@@ -39,6 +40,9 @@ from .tabulated import OUTSIDE_POLICIES, PARAMETRIZATIONS, ScoreSamples, Tabulat
 
 FORMAT = "fpdiff.score-field"
 VERSION = 1
+#: HDF5 file format of the files written: 1.10 checksums the superblock, object headers and chunk indexes
+#: (1.8's chunk B-trees have none: a flipped filter-mask bit there skips the data checksum); readers need HDF5 >= 1.10
+LIBVER = ("v110", "v110")
 #: largest number of elements a dataset may declare (a corrupt header must not make the loader allocate it)
 MAX_ELEMENTS = 2**31
 #: default of ``load_score(max_bytes=...)``: most bytes the datasets ``t``, ``axes/*``, ``points`` and ``values``
@@ -129,7 +133,7 @@ def save_score(path, process, t, values, *, axes=None, points=None, parametrizat
     if meta is not None and not isinstance(meta, dict):
         raise InputError(f"`meta` must be a dict; got {type(meta).__name__}")
     meta = _prepare_meta(meta or {}, "meta")
-    with atomic_path(path) as temporary, h5py.File(temporary, "w", libver=("v110", "v110")) as file:
+    with atomic_path(path) as temporary, h5py.File(temporary, "w", libver=LIBVER) as file:
         file.attrs["format"] = _fixed_string(FORMAT)
         file.attrs["version"] = np.int64(VERSION)
         file.attrs["process"] = _fixed_string(json.dumps(process.to_dict()))
