@@ -484,19 +484,24 @@ def _check_sweep(sweep, path):
 def _check_sweep_values(experiment, sweep):
     """Check each value of each axis of ``sweep`` once (time linear in the axes, not in their product).
 
-    A value is checked as the experiment with that value and the other swept
-    keys at their first values. The product's points are built, and each
-    checked as a whole experiment, when the sweep runs (:meth:`Experiment.points`),
-    before any of them runs.
+    A value is checked as the point with that value and the other swept
+    keys at their first values, and an error names that point as
+    :meth:`Experiment.with_sweep` does. Every point of the product is built,
+    and checked as a whole experiment, when the sweep runs
+    (:meth:`Experiment.points`), before any of them runs.
     """
     base_config = {key: value for key, value in experiment.config.items() if key not in ("sweep", "cluster")}
     first = {name: values[0] for name, values in sweep.items()}
+    stride = math.prod(len(values) for values in sweep.values())
     for name, values in sweep.items():
+        stride //= len(values)  # the last axis varies fastest
         for index, value in enumerate(values):
+            point = {**first, name: value}
             try:
-                experiment_from_dict(_swept(base_config, {**first, name: value}), base=experiment.base)
+                experiment_from_dict(_swept(base_config, point), base=experiment.base)
             except InputError as error:
-                raise InputError(f"[sweep] {name} = {value!r} (value {index} of {len(values)}): {error}") from None
+                where = ", ".join(f"{key} = {coordinate!r}" for key, coordinate in point.items())
+                raise InputError(f"[sweep] point {index * stride} ({where}): {error}") from None
 
 
 def _data(section, base):

@@ -108,9 +108,14 @@ def run_task(experiment, name, score):
     start = time.perf_counter()
     if view == "density":
         grid, options = experiment.grid, {}
-        if experiment.comoving:
+        if experiment.comoving:  # the solver's grid is [grid] at t = 0 (fpdiff.fv.comoving: c(0) = 1)
+            from .dynamics import reverse_dynamics
+            from .fv.comoving import ComovingDynamics, data_scale
+
+            dynamics = reverse_dynamics(experiment.process, score, gamma, experiment.T, experiment.t_min)
+            moving = ComovingDynamics(dynamics, experiment.process, data_scale(experiment.comoving))
+            grid = grid.scaled(1.0 / moving.scale(experiment.t_min))
             options["comoving"] = experiment.comoving
-            grid = grid.scaled(1.0 / _comoving_scale(experiment, score, gamma))
         solution = solve_reverse(experiment.process, grid, score, q0=noised, steps=experiment.steps,
                                  method=experiment.method, time_grid=experiment.time_grid, **options, **common)
         return {"density": solution.final}, {"seconds": time.perf_counter() - start, "gamma": gamma}
@@ -119,15 +124,6 @@ def run_task(experiment, name, score):
                               scheme=experiment.scheme, time_grid=experiment.particle_time_grid, seed=experiment.seed,
                               **common)
     return {"samples": solution.samples}, {"seconds": time.perf_counter() - start, "gamma": gamma}
-
-
-def _comoving_scale(experiment, score, gamma):
-    """The co-moving grid's scale c(t_min) for ``[views] comoving`` (:mod:`fpdiff.fv.comoving`)."""
-    from .dynamics import reverse_dynamics
-    from .fv.comoving import ComovingDynamics, data_scale
-
-    dynamics = reverse_dynamics(experiment.process, score, gamma, experiment.T, experiment.t_min)
-    return ComovingDynamics(dynamics, experiment.process, data_scale(experiment.comoving)).scale(experiment.t_min)
 
 
 def run_point(experiment):

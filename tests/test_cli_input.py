@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 
+import h5py
 import numpy as np
 import pytest
 
@@ -102,6 +103,18 @@ def test_the_console_script_goes_through_the_launcher():
     """setup.cfg's entry point is the launcher, which catches Ctrl-C during ``import fpdiff``."""
     setup = open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "setup.cfg")).read()
     assert "fpdiff = fpdiff_launcher:main" in setup and "py_modules = fpdiff_launcher" in setup
+
+
+@pytest.mark.parametrize("attribute, value, fragment", [
+    ("process", np.bytes_(b'{"kind": "OU", "beta": 1' + b"0" * 400 + b"}"), "attribute 'process': not the JSON"),
+    ("format", np.bytes_(b"fpdiff.score-field\xff"), "neither an fpdiff score file nor a results file"),
+], ids=["400-digit number in the process", "non-UTF-8 format"])
+def test_info_on_a_damaged_score_file_is_one_line(tmp_path, attribute, value, fragment):
+    path = tmp_path / "score.h5"
+    fpdiff.save_score(path, fpdiff.OU(), [0.5, 1.0], np.zeros((2, 3, 1)), axes=[[-1.0, 0.0, 1.0]])
+    with h5py.File(path, "a") as file:
+        file.attrs[attribute] = value
+    one_line_error(run_fpdiff("info", str(path), cwd=tmp_path), fragment)
 
 
 # ---------------------------------------------------------------- experiment files
@@ -224,11 +237,15 @@ def test_a_sweep_is_checked_in_time_linear_in_its_axes(tmp_path, monkeypatch):
     assert points[-1][1].seed == 29 and points[-1][1].gammas == (2.0,)
 
 
-def test_a_bad_sweep_value_names_the_axis_and_value(tmp_path):
-    config = {**SMALL, "sweep": {"time.t_min": [0.01, 5.0]}}
-    with pytest.raises(InputError, match=r"^\[sweep\] time\.t_min = 5\.0 \(value 1 of 2\): \[time\]\.t_min: must be "
-                                         r"< T = 1\.0; got 5\.0"):
+def test_a_bad_sweep_value_names_its_point(tmp_path):
+    """The value checked alone is the point with the other axes at their first values: named as such."""
+    config = {**SMALL, "sweep": {"output.seed": [0, 1, 2], "time.t_min": [0.01, 0.1, 5.0], "reverse.gamma": [0, 1]}}
+    with pytest.raises(InputError, match=r"^\[sweep\] point 4 \(output\.seed = 0, time\.t_min = 5\.0, reverse\.gamma "
+                                         r"= 0\): \[time\]\.t_min: must be < T = 1\.0; got 5\.0"):
         experiment_from_dict(config, base=str(tmp_path))
+    valid = dict(config, sweep={**config["sweep"], "time.t_min": [0.01, 0.1, 0.2]})  # point 4 is the same point
+    assert experiment_from_dict(valid, base=str(tmp_path)).points()[4][0] == {"output.seed": 0, "time.t_min": 0.2,
+                                                                               "reverse.gamma": 0}
 
 
 def test_swept_values_are_checked_with_the_other_axes_first_values(tmp_path):

@@ -778,7 +778,7 @@ def test_every_dataset_fpdiff_writes_has_a_checksum(tmp_path):
 
 @pytest.mark.parametrize("name", ["values", "axes/1", "t", "meta/losses"])
 def test_a_flipped_bit_fails_the_checksum(tmp_path, name):
-    """One flipped bit in the data is a different, finite number: only the checksum can tell, and it names the dataset."""
+    """One flipped bit in the data is a different, finite number: only the checksum tells, naming the dataset."""
     t, axes, values = grid_field()
     path = tmp_path / "f.h5"
     fd.save_score(path, PROCESS, t, values, axes=axes, meta={"losses": np.linspace(1.0, 2.0, 50)})
@@ -945,7 +945,7 @@ print(counts)
 
 
 def test_byte_level_fuzzing_never_crashes_or_hangs(tmp_path):
-    """Truncations, random overwrites and bit flips: the field as written or FormatError/InputError, within a time limit.
+    """Truncations, random overwrites and bit flips: the field as written or FormatError/InputError, in a time limit.
 
     Never different numbers: the checksums of datasets (Fletcher-32) and of
     the file's metadata (HDF5 1.10 format) catch every damage that matters.
