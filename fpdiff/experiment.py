@@ -83,9 +83,9 @@ SCORE_SOURCES = ("exact", "empirical", "grid", "file")
 MAX_SWEEP_POINTS = 10_000
 #: largest integer an experiment file may hold (int64): larger ones are typing slips, and numpy cannot hold them
 MAX_INTEGER = 2**63 - 1
-#: density view, bytes per grid cell at the solver's peak (the operators' and steppers' work arrays; 570 measured
-#: for a 2000 x 2000 grid with TR-BDF2, rounded up)
-DENSITY_BYTES_PER_CELL = 640
+#: density view, bytes per grid cell at the solver's peak in d dimensions: 256 + 192 d (the operators' and
+#: steppers' work arrays, partly per axis; measured with TR-BDF2: 570 for 2000^2 cells, 740 for 160^3, rounded up)
+DENSITY_BYTES_PER_CELL = (256, 192)
 #: sample view, bytes per particle coordinate at the peak (the fused loop's copies of the particles and its
 #: noise; 65 measured for 2e6 particles in 2-D, rounded up)
 PARTICLE_BYTES_PER_COORDINATE = 80
@@ -378,8 +378,7 @@ def experiment_from_dict(config, base=".", overrides=None):
         _fail(("output", "folder"), f"{os.path.join(base, folder)!r} exists and is not a folder: choose another "
                                     "folder (or --out)")
     seed = _number(section.setdefault("seed", 0), ("output", "seed"), nonnegative=True, integer=True)
-    check_memory(memory_estimate(cells, len(gammas), density, source, particles, reference_samples), cells,
-                 particles)
+    check_memory(cells, len(gammas), density, source, particles, reference_samples)
     try:  # after the memory check: a grid of 2**40 cells must be refused, not allocated
         grid = Grid(bounds, cells)
     except InputError as error:
@@ -411,11 +410,12 @@ def memory_estimate(cells, n_gammas, density, score_source, particles, reference
     plus one float64 copy of the particles per gamma.
     """
     size, dim = math.prod(cells), len(cells)
+    solver = DENSITY_BYTES_PER_CELL[0] + DENSITY_BYTES_PER_CELL[1] * dim
     total = 8 * size * 2  # the exact law's cell averages, and a histogram of the particles
     if density:
-        total += size * (DENSITY_BYTES_PER_CELL + 8 * n_gammas)
+        total += size * (solver + 8 * n_gammas)
     if score_source == "grid":
-        total += size * (DENSITY_BYTES_PER_CELL + 8 * GRID_SCORE_SNAPSHOTS)
+        total += size * (solver + 8 * GRID_SCORE_SNAPSHOTS)
     if particles:
         total += max(particles, reference_samples) * dim * PARTICLE_BYTES_PER_COORDINATE
         total += 8 * particles * dim * n_gammas
@@ -423,29 +423,34 @@ def memory_estimate(cells, n_gammas, density, score_source, particles, reference
 
 
 def available_memory():
-    """Bytes of memory available to a new allocation (psutil's estimate, else the free physical pages); None if
-    unknown."""
+    """``(bytes, what)``: the memory available here (psutil's estimate), else the physical memory; ``(None, "")``
+    if neither is known."""
     try:
         import psutil
 
-        return int(psutil.virtual_memory().available)
+        return int(psutil.virtual_memory().available), "available"
     except ImportError:
         pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    try:  # without psutil, the whole physical memory: the free pages alone would omit the reclaimable cache
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"), "of physical memory"
     except (AttributeError, ValueError, OSError):  # no sysconf (Windows), or the name is unknown
-        return None
+        return None, ""
 
 
-def check_memory(needed, cells, particles):
-    """Refuse a run needing ``needed`` bytes (:func:`memory_estimate`) beyond the memory available here."""
-    available = available_memory()
+def check_memory(cells, n_gammas, density, score_source, particles, reference_samples):
+    """Refuse a run whose :func:`memory_estimate` (same arguments) exceeds the memory available here.
+
+    The message names ``[grid].cells`` or ``[views].particles``, whichever needs more.
+    """
+    needed = memory_estimate(cells, n_gammas, density, score_source, particles, reference_samples)
+    available, what = available_memory()
     if available is None or needed <= available:
         return
+    grid_part = memory_estimate(cells, n_gammas, density, score_source, 0, reference_samples)
     size = math.prod(cells)
-    _fail(("grid", "cells") if size * DENSITY_BYTES_PER_CELL > needed / 2 else ("views", "particles"),
+    _fail(("grid", "cells") if 2 * grid_part >= needed else ("views", "particles"),
           f"the run needs about {format_bytes(needed)} of memory ({size:.3g} grid cells, {particles:.3g} particles "
-          f"in {len(cells)}-D) and {format_bytes(available)} are available here: use fewer cells or particles "
+          f"in {len(cells)}-D) and this machine has {format_bytes(available)} {what}: use fewer cells or particles "
           "(the estimate: docs/experiments.md)")
 
 

@@ -180,12 +180,12 @@ def test_an_output_path_that_is_a_file_is_refused(tmp_path):
 ])
 def test_runs_larger_than_the_memory_are_refused_up_front(tmp_path, change, key):
     section = change.pop("section")
-    with pytest.raises(InputError, match=rf"^{key}: the run needs about .* of memory .* are available here"):
+    with pytest.raises(InputError, match=rf"^{key}: the run needs about .* of memory .* and this machine has "):
         experiment_from_dict(with_change(section, **change), base=str(tmp_path))
 
 
 def test_the_memory_estimate_and_message(tmp_path, monkeypatch):
-    monkeypatch.setattr(experiment_module, "available_memory", lambda: 2**29)
+    monkeypatch.setattr(experiment_module, "available_memory", lambda: (2**29, "available"))
     config = {**with_change("grid", bounds=[[-8.0, 8.0], [-8.0, 8.0]], cells=1000),
               "data": {"kind": "builtin", "name": "ring-2d"}}
     # 1e6 cells: 640 B each for the solver, 8 B per gamma kept and 16 B for the exact law and the histogram
@@ -194,10 +194,16 @@ def test_the_memory_estimate_and_message(tmp_path, monkeypatch):
     needed = 10**6 * (640 + 16 + 16) + 10**5 * 2 * 80 + 8 * 20_000 * 2 * 2
     assert experiment_module.memory_estimate([1000, 1000], 2, True, "exact", 20_000, 10**5) == needed
     with pytest.raises(InputError, match=r"^\[grid\]\.cells: the run needs about 657 MiB of memory \(1e\+06 grid "
-                                         r"cells, 2e\+04 particles in 2-D\) and 512 MiB are available here"):
+                                         r"cells, 2e\+04 particles in 2-D\) and this machine has 512 MiB available"):
         experiment_from_dict(config, base=str(tmp_path))
-    monkeypatch.setattr(experiment_module, "available_memory", lambda: 2**30)
+    monkeypatch.setattr(experiment_module, "available_memory", lambda: (2**30, "available"))
     assert experiment_from_dict(config, base=str(tmp_path)).grid.shape == (1000, 1000)
+
+
+def test_without_psutil_the_physical_memory_bounds_a_run(monkeypatch):
+    monkeypatch.setitem(sys.modules, "psutil", None)  # `import psutil` raises ImportError
+    available, what = experiment_module.available_memory()
+    assert what == "of physical memory" and available == os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
 def test_the_memory_check_is_one_line(tmp_path):
