@@ -230,7 +230,10 @@ def _check_integers(value, path):
         for i, item in enumerate(value):
             _check_integers(item, path + (str(i),))
     elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INTEGER:
-        digits = int(value.bit_length() * np.log10(2)) + 1  # str() of a 5000-digit int raises in Python >= 3.11
+        try:
+            digits = len(str(abs(value)))
+        except ValueError:  # Python >= 3.11 refuses str() of an int of over 4300 digits
+            digits = f"about {int(value.bit_length() * np.log10(2)) + 1}"
         _fail(path, f"an integer of {digits} digits is too large (at most 2^63 - 1 = {MAX_INTEGER}); write a "
                     "float (such as 1e30) if a number that large is meant")
 
@@ -362,6 +365,10 @@ def experiment_from_dict(config, base=".", overrides=None):
     method = section.get("method")  # None: the density solver's choice (TR-BDF2; SSP-RK3 for gamma = 0)
     if method is not None:
         _choice(method, ("views", "method"), tuple(METHODS))
+        if density and METHODS[method].implicit and 0.0 in gammas:
+            _fail(("views", "method"), f"{method!r} is implicit, and gamma = 0 (pure transport) is solved with the "
+                                       "nonlinear limited flux, which needs the explicit 'ssprk3': remove "
+                                       "[views].method (automatic), set it to 'ssprk3', or drop gamma = 0")
     comoving = section.setdefault("comoving", False)
     if not isinstance(comoving, bool):
         comoving = _number(comoving, ("views", "comoving"), positive=True)

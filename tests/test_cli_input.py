@@ -271,7 +271,7 @@ def test_an_integer_cell_count_means_every_axis(tmp_path):
 
 
 NEW_KEYS = {("time", "time_grid"): ("uniform", "karras"), ("time", "particle_time_grid"): ("log-snr", "uniform"),
-            ("views", "method"): (None, "cn"), ("views", "comoving"): (False, 2.0),
+            ("views", "method"): (None, "ssprk3"), ("views", "comoving"): (False, 2.0),
             ("views", "reference_samples"): (100_000, 5000)}
 
 
@@ -292,6 +292,7 @@ def test_the_new_keys_have_defaults_and_enter_the_fingerprint(tmp_path):
     ("time", "time_grid", "linear", r"\[time\]\.time_grid: must be one of 'uniform', 'geometric', 'log-snr', 'karras'"),
     ("time", "particle_time_grid", 3, r"\[time\]\.particle_time_grid: must be one of"),
     ("views", "method", "rk4", r"\[views\]\.method: must be one of .*'trbdf2'"),
+    ("views", "method", "be", r"\[views\]\.method: 'be' is implicit, and gamma = 0 .* needs the explicit 'ssprk3'"),
     ("views", "comoving", -1.0, r"\[views\]\.comoving: must be > 0"),
     ("views", "comoving", "yes", r"\[views\]\.comoving: expected a number"),
     ("views", "reference_samples", 0, r"\[views\]\.reference_samples: must be > 0"),
@@ -318,6 +319,7 @@ def test_the_new_keys_reach_the_solvers(tmp_path, monkeypatch):
     config = json.loads(json.dumps(SMALL))
     config["time"].update(time_grid="geometric", particle_time_grid="karras")
     config["views"].update(method="be", comoving=2.0, particles=10)
+    config["reverse"]["gammas"] = [0.5]
     experiment = experiment_from_dict(config, base=str(tmp_path))
     score = runner.make_score(experiment)
     runner.run_task(experiment, "density-0", score)
