@@ -21,7 +21,7 @@ import fpdiff
 import fpdiff_launcher
 from fpdiff import cli, experiment as experiment_module, runner
 from fpdiff.errors import InputError
-from fpdiff.experiment import MAX_SWEEP_POINTS, experiment_from_dict, load_experiment
+from fpdiff.experiment import MAX_SWEEP_POINTS, experiment_from_dict
 
 from test_cli import SMALL, fpdiff as run_fpdiff, toml, with_change
 
