@@ -99,3 +99,11 @@ def check_choice(value, name, choices):
         allowed = ", ".join(repr(c) for c in choices)
         raise InputError(f"`{name}` must be one of {allowed}; got {value!r}")
     return value
+
+
+def format_bytes(count):
+    """``count`` bytes in a readable unit: ``"1.5 GiB"``."""
+    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if count >= size:
+            return f"{count / size:.3g} {unit}"
+    return f"{count} bytes"

@@ -1,18 +1,23 @@
 """The ``fpdiff`` command: ``demo``, ``run``, ``audit-score``, ``info`` and ``bench``.
 
 Every problem with the user's input ends as one line ``fpdiff: error: ...``
-on stderr and exit status 2; an interrupted ``run`` can be continued with
-``--resume``.
+on stderr and exit status 2; Ctrl-C ends with one line and exit status 130
+(an interrupted ``run`` can be continued with ``--resume``); output cut off
+by a closed pipe (``fpdiff info FILE | head``) ends quietly.
 """
 
 import argparse
+import os
 import sys
 
 from .errors import FpdiffError
 
 
 def build_parser():
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="fpdiff", description="Fokker–Planck numerics for diffusion models.")
+    parser.add_argument("--version", action="version", version=f"fpdiff {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = commands.add_parser("demo", help="a one-minute tour: forward and reverse solves of a 1-D mixture, "
@@ -72,14 +77,24 @@ def build_parser():
 
 def main(argv=None):
     """Entry point of the ``fpdiff`` console script."""
-    args = build_parser().parse_args(argv)
-    from . import commands
-
+    args = None
     try:
-        return getattr(commands, args.command.replace("-", "_"))(args) or 0
+        args = build_parser().parse_args(argv)
+        from . import commands
+
+        status = getattr(commands, args.command.replace("-", "_"))(args) or 0
+        sys.stdout.flush()  # here, so that a closed pipe is met inside the try
+        return status
     except FpdiffError as error:
         print(f"fpdiff: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("fpdiff: interrupted; finished tasks are checkpointed: rerun with --resume", file=sys.stderr)
+        resume = "; finished tasks are checkpointed: rerun with --resume" if args and args.command == "run" else ""
+        print(f"fpdiff: interrupted{resume}", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader of stdout went away (`fpdiff info FILE | head`): as the Python docs recommend for SIGPIPE,
+        # point stdout at devnull so that the interpreter's final flush does not fail again, and exit quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1

@@ -49,11 +49,17 @@ import dataclasses
 import hashlib
 import inspect
 import json
+import math
 import os
-import tomllib
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser as the package tomli (a dependency there)
+    import tomli as tomllib
 
 import numpy as np
 
+from ._validation import format_bytes
 from .distributions import Empirical, GaussianMixture
 from .errors import InputError
 from .grid import Grid
@@ -73,6 +79,18 @@ BUILTINS = {
                 lambda: GaussianMixture([0.4, 0.6], [[-1.5, 0.5], [1.5, -0.5]], [[0.2, 0.6], [0.5, 0.15]])),
 }
 SCORE_SOURCES = ("exact", "empirical", "grid", "file")
+#: most points a ``[sweep]`` may have (each point is checked, and run, as a whole experiment)
+MAX_SWEEP_POINTS = 10_000
+#: largest integer an experiment file may hold (int64): larger ones are typing slips, and numpy cannot hold them
+MAX_INTEGER = 2**63 - 1
+#: density view, bytes per grid cell at the solver's peak in d dimensions: 256 + 192 d (the operators' and
+#: steppers' work arrays, partly per axis; measured with TR-BDF2: 570 for 2000^2 cells, 740 for 160^3, rounded up)
+DENSITY_BYTES_PER_CELL = (256, 192)
+#: sample view, bytes per particle coordinate at the peak (the fused loop's copies of the particles and its
+#: noise; 65 measured for 2e6 particles in 2-D, rounded up)
+PARTICLE_BYTES_PER_COORDINATE = 80
+#: snapshots the forward solve of ``[score] source = "grid"`` keeps (the score's time table)
+GRID_SCORE_SNAPSHOTS = 201
 
 
 def _fail(path, problem):
@@ -128,6 +146,11 @@ class Experiment:
     scheduler: str = None
     workers: int = None
     base: str = "."
+    time_grid: str = "uniform"
+    particle_time_grid: str = "log-snr"
+    method: str = None
+    comoving: object = False
+    reference_samples: int = 100_000
 
     @property
     def fingerprint(self):
@@ -149,7 +172,8 @@ class Experiment:
 
         ``"reverse.gamma"`` stands for ``reverse.gammas = [value]``. A point
         that is not a valid experiment raises :class:`InputError` naming the
-        point and the key.
+        point and the key; a product of more than :data:`MAX_SWEEP_POINTS`
+        points is refused before any point is built.
         """
         from .distributed import sweep_points
 
@@ -157,35 +181,69 @@ class Experiment:
         base_config = {key: value for key, value in self.config.items() if key not in ("sweep", "cluster")}
         experiments = []
         for index, point in enumerate(sweep_points(axes)):
-            config = json.loads(json.dumps(base_config))
-            for name, value in point.items():
-                section, key = name.split(".", 1)
-                if name == "reverse.gamma":
-                    key, value = "gammas", [value]
-                config.setdefault(section, {})[key] = value
             try:
-                experiments.append(experiment_from_dict(config, base=self.base))
+                experiments.append(experiment_from_dict(_swept(base_config, point), base=self.base))
             except InputError as error:
                 where = ", ".join(f"{name} = {value!r}" for name, value in point.items())
                 raise InputError(f"[sweep] point {index} ({where}): {error}") from None
         return experiments
 
 
+def _swept(config, point):
+    """A copy of ``config`` with the sweep coordinates ``point`` (``{"section.key": value}``) set."""
+    config = json.loads(json.dumps(config))
+    for name, value in point.items():
+        section, key = name.split(".", 1)
+        if name == "reverse.gamma":
+            key, value = "gammas", [value]
+        config.setdefault(section, {})[key] = value
+    return config
+
+
 def load_experiment(path, overrides=None):
     """Read and check the experiment file ``path`` (TOML); relative paths in it are relative to its folder."""
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise InputError(f"experiment file {path!r} is a folder: give the path of a TOML file")
     try:
         with open(path, "rb") as file:
             config = tomllib.load(file)
     except FileNotFoundError:
         raise InputError(f"experiment file {path!r} does not exist") from None
+    except OSError as error:
+        raise InputError(f"experiment file {path!r} cannot be read: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:
+        raise InputError(f"experiment file {path!r} is not UTF-8 text (byte {error.start} is "
+                         f"{error.object[error.start:error.start + 1]!r}): TOML files are UTF-8; save it as "
+                         "UTF-8") from None
     except tomllib.TOMLDecodeError as error:
         raise InputError(f"experiment file {path!r} is not valid TOML: {error}") from None
     return experiment_from_dict(config, base=os.path.dirname(os.path.abspath(path)), overrides=overrides)
 
 
+def _check_integers(value, path):
+    """Refuse integers beyond int64 anywhere in the file (TOML allows any size; numpy cannot hold them)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_integers(item, path + (str(key),))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_integers(item, path + (str(i),))
+    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INTEGER:
+        try:
+            digits = len(str(abs(value)))
+        except ValueError:  # Python >= 3.11 refuses str() of an int of over 4300 digits
+            digits = f"about {int(value.bit_length() * np.log10(2)) + 1}"
+        _fail(path, f"an integer of {digits} digits is too large (at most 2^63 - 1 = {MAX_INTEGER}); write a "
+                    "float (such as 1e30) if a number that large is meant")
+
+
 def experiment_from_dict(config, base=".", overrides=None):
     """Check an experiment given as a dict (the parsed TOML); see :func:`load_experiment`."""
+    if not isinstance(config, dict):
+        raise InputError(f"an experiment must be a dict of sections; got {type(config).__name__}")
+    for section, values in config.items():
+        _check_integers(values, (str(section),))
     config = json.loads(json.dumps(config))  # a deep copy of plain types
     for section, values in (overrides or {}).items():
         config.setdefault(section, {}).update(values)
@@ -217,7 +275,10 @@ def experiment_from_dict(config, base=".", overrides=None):
             if key not in accepted:
                 _fail(("process", key), f"not a parameter of {kind}; its parameters: {', '.join(sorted(accepted))}")
             _number(value, ("process", key), positive=True)
-    process = process_from_dict(section)
+    try:
+        process = process_from_dict(section)
+    except InputError as error:
+        _fail(("process",), str(error))
 
     data = _data(_table(config, "data", {"kind", "weights", "means", "covariances", "path", "name"},
                         required=("kind",)), base)
@@ -232,15 +293,19 @@ def experiment_from_dict(config, base=".", overrides=None):
         _number(lo, ("grid", "bounds", str(i))), _number(hi, ("grid", "bounds", str(i)))
         if not lo < hi:
             _fail(("grid", "bounds", str(i)), f"needs lo < hi; got [{lo}, {hi}]")
-    cells = cells if isinstance(cells, list) else [cells]
+    cells = cells if isinstance(cells, list) else [cells] * dim  # an integer: every axis, as fd.Grid takes it
     if len(cells) != dim:
-        _fail(("grid", "cells"), f"expected {dim} cell count(s); got {section['cells']!r}")
+        _fail(("grid", "cells"), f"expected an integer or {dim} cell count(s) (one per dimension of the data); got "
+                                 f"{section['cells']!r}")
     for i, n in enumerate(cells):
         if _number(n, ("grid", "cells", str(i)), integer=True) < 2:
             _fail(("grid", "cells", str(i)), f"needs at least 2 cells; got {n}")
-    grid = Grid(bounds, cells)
 
-    section = _table(config, "time", {"T", "t_min", "steps", "particle_steps"}, required=("T",))
+    from .fv import METHODS
+    from .timegrid import TIME_GRIDS
+
+    section = _table(config, "time", {"T", "t_min", "steps", "particle_steps", "time_grid", "particle_time_grid"},
+                     required=("T",))
     T = _number(section["T"], ("time", "T"), positive=True)
     t_min = _number(section.setdefault("t_min", 1e-3), ("time", "t_min"), positive=True)
     if not t_min < T:
@@ -250,6 +315,9 @@ def experiment_from_dict(config, base=".", overrides=None):
         steps = int(_number(steps, ("time", "steps"), positive=True, integer=True))
     particle_steps = _number(section.setdefault("particle_steps", 200), ("time", "particle_steps"),
                              positive=True, integer=True)
+    time_grid = _choice(section.setdefault("time_grid", "uniform"), ("time", "time_grid"), TIME_GRIDS)
+    particle_time_grid = _choice(section.setdefault("particle_time_grid", "log-snr"), ("time", "particle_time_grid"),
+                                 TIME_GRIDS)
 
     section = _table(config, "reverse", {"gammas", "start"})
     start = section.setdefault("start", "prior")
@@ -280,7 +348,9 @@ def experiment_from_dict(config, base=".", overrides=None):
         score_options["n_train"] = _number(section.setdefault("n_train", default), ("score", "n_train"),
                                            positive=True, integer=True)
 
-    section = _table(config, "views", {"density", "particles", "scheme"})
+    from .runner import REFERENCE_SAMPLES
+
+    section = _table(config, "views", {"density", "particles", "scheme", "method", "comoving", "reference_samples"})
     density = section.setdefault("density", True)
     if not isinstance(density, bool):
         _fail(("views", "density"), f"expected true or false; got {density!r}")
@@ -292,6 +362,18 @@ def experiment_from_dict(config, base=".", overrides=None):
 
     if scheme not in SCHEMES:
         _fail(("views", "scheme"), f"must be one of {sorted(SCHEMES)}; got {scheme!r}")
+    method = section.get("method")  # None: the density solver's choice (TR-BDF2; SSP-RK3 for gamma = 0)
+    if method is not None:
+        _choice(method, ("views", "method"), tuple(METHODS))
+        if density and METHODS[method].implicit and 0.0 in gammas:
+            _fail(("views", "method"), f"{method!r} is implicit, and gamma = 0 (pure transport) is solved with the "
+                                       "nonlinear limited flux, which needs the explicit 'ssprk3': remove "
+                                       "[views].method (automatic), set it to 'ssprk3', or drop gamma = 0")
+    comoving = section.setdefault("comoving", False)
+    if not isinstance(comoving, bool):
+        comoving = _number(comoving, ("views", "comoving"), positive=True)
+    reference_samples = _number(section.setdefault("reference_samples", REFERENCE_SAMPLES),
+                                ("views", "reference_samples"), positive=True, integer=True)
     if not density and not particles:
         _fail(("views",), "nothing to run: set density = true or particles > 0")
 
@@ -299,13 +381,84 @@ def experiment_from_dict(config, base=".", overrides=None):
     folder = section.setdefault("folder", "fpdiff-results")
     if not isinstance(folder, str) or not folder:
         _fail(("output", "folder"), f"expected a folder name; got {folder!r}")
+    if os.path.exists(os.path.join(base, folder)) and not os.path.isdir(os.path.join(base, folder)):
+        _fail(("output", "folder"), f"{os.path.join(base, folder)!r} exists and is not a folder: choose another "
+                                    "folder (or --out)")
     seed = _number(section.setdefault("seed", 0), ("output", "seed"), nonnegative=True, integer=True)
+    check_memory(cells, len(gammas), density, source, particles, reference_samples)
+    try:  # after the memory check: a grid of 2**40 cells must be refused, not allocated
+        grid = Grid(bounds, cells)
+    except InputError as error:
+        _fail(("grid",), str(error))
     experiment = Experiment(config, process, data, grid, float(T), float(t_min), steps, int(particle_steps), gammas,
                             start, source, score_options, density, int(particles), scheme, os.path.join(base, folder),
-                            int(seed), sweep, scheduler, workers, base)
+                            int(seed), sweep, scheduler, workers, base, time_grid, particle_time_grid, method,
+                            comoving, int(reference_samples))
     if sweep is not None:
-        experiment.with_sweep(sweep)  # every point is checked before anything runs
+        _check_sweep_values(experiment, sweep)
     return experiment
+
+
+def _choice(value, path, choices):
+    if value not in choices:
+        _fail(path, f"must be one of {', '.join(repr(c) for c in choices)}; got {value!r}")
+    return value
+
+
+def memory_estimate(cells, n_gammas, density, score_source, particles, reference_samples):
+    """Bytes a run needs at its peak, estimated from its sizes (``docs/experiments.md``).
+
+    ``cells`` is the list of cells per axis. The density view:
+    :data:`DENSITY_BYTES_PER_CELL` per cell for the solver, plus one float64
+    array per gamma (the results kept), the exact law and, for ``[score]
+    source = "grid"``, the :data:`GRID_SCORE_SNAPSHOTS` snapshots of the
+    forward solve. The sample view: :data:`PARTICLE_BYTES_PER_COORDINATE`
+    per coordinate of the particles (or of the reference samples, if more),
+    plus one float64 copy of the particles per gamma.
+    """
+    size, dim = math.prod(cells), len(cells)
+    solver = DENSITY_BYTES_PER_CELL[0] + DENSITY_BYTES_PER_CELL[1] * dim
+    total = 8 * size * 2  # the exact law's cell averages, and a histogram of the particles
+    if density:
+        total += size * (solver + 8 * n_gammas)
+    if score_source == "grid":
+        total += size * (solver + 8 * GRID_SCORE_SNAPSHOTS)
+    if particles:
+        total += max(particles, reference_samples) * dim * PARTICLE_BYTES_PER_COORDINATE
+        total += 8 * particles * dim * n_gammas
+    return total
+
+
+def available_memory():
+    """``(bytes, what)``: the memory available here (psutil's estimate), else the physical memory; ``(None, "")``
+    if neither is known."""
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available), "available"
+    except ImportError:
+        pass
+    try:  # without psutil, the whole physical memory: the free pages alone would omit the reclaimable cache
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"), "of physical memory"
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows), or the name is unknown
+        return None, ""
+
+
+def check_memory(cells, n_gammas, density, score_source, particles, reference_samples):
+    """Refuse a run whose :func:`memory_estimate` (same arguments) exceeds the memory available here.
+
+    The message names ``[grid].cells`` or ``[views].particles``, whichever needs more.
+    """
+    needed = memory_estimate(cells, n_gammas, density, score_source, particles, reference_samples)
+    available, what = available_memory()
+    if available is None or needed <= available:
+        return
+    grid_part = memory_estimate(cells, n_gammas, density, score_source, 0, reference_samples)
+    size = math.prod(cells)
+    _fail(("grid", "cells") if 2 * grid_part >= needed else ("views", "particles"),
+          f"the run needs about {format_bytes(needed)} of memory ({size:.3g} grid cells, {particles:.3g} particles "
+          f"in {len(cells)}-D) and this machine has {format_bytes(available)} {what}: use fewer cells or particles "
+          "(the estimate: docs/experiments.md)")
 
 
 #: sections whose keys a sweep may vary
@@ -333,7 +486,34 @@ def _check_sweep(sweep, path):
             _fail(path + (name,), f"expected a non-empty list of values; got {values!r}")
         if name == "reverse.gammas" and "reverse.gamma" in flat:
             _fail(path + (name,), "sweep either reverse.gamma (one gamma per point) or reverse.gammas, not both")
+    size = math.prod(len(values) for values in flat.values())
+    if size > MAX_SWEEP_POINTS:
+        _fail(path, f"{' x '.join(str(len(values)) for values in flat.values())} = {size} points, more than the "
+                    f"{MAX_SWEEP_POINTS} a sweep may have: sweep fewer values, or split the study into several files")
     return flat
+
+
+def _check_sweep_values(experiment, sweep):
+    """Check each value of each axis of ``sweep`` once (time linear in the axes, not in their product).
+
+    A value is checked as the point with that value and the other swept
+    keys at their first values, and an error names that point as
+    :meth:`Experiment.with_sweep` does. Every point of the product is built,
+    and checked as a whole experiment, when the sweep runs
+    (:meth:`Experiment.points`), before any of them runs.
+    """
+    base_config = {key: value for key, value in experiment.config.items() if key not in ("sweep", "cluster")}
+    first = {name: values[0] for name, values in sweep.items()}
+    stride = math.prod(len(values) for values in sweep.values())
+    for name, values in sweep.items():
+        stride //= len(values)  # the last axis varies fastest
+        for index, value in enumerate(values):
+            point = {**first, name: value}
+            try:
+                experiment_from_dict(_swept(base_config, point), base=experiment.base)
+            except InputError as error:
+                where = ", ".join(f"{key} = {coordinate!r}" for key, coordinate in point.items())
+                raise InputError(f"[sweep] point {index * stride} ({where}): {error}") from None
 
 
 def _data(section, base):

@@ -14,7 +14,14 @@ to disk, then renamed over the target, so a crash never leaves a half-written
 file or destroys the previous one. Text attributes are written as fixed-length
 UTF-8 strings, so an fpdiff file has no global heap (the part of HDF5 that
 holds variable-length strings, and on whose corruption libhdf5 can loop
-forever).
+forever). Files are in the HDF5 1.10 format (:data:`LIBVER`), whose metadata
+carry checksums, and every non-scalar dataset carries a Fletcher-32
+checksum, so damaged bytes are detected rather than read as other numbers.
+
+What is read is bounded before it is read: the field's datasets together
+(:data:`MAX_FIELD_BYTES`, and :data:`MAX_COMPRESSION` for compressed
+data), and ``meta`` (:data:`MAX_META_DEPTH`, :data:`MAX_META_OBJECTS`,
+:data:`MAX_META_BYTES`, each object once).
 """
 
 import contextlib
@@ -26,17 +33,32 @@ import secrets
 import h5py
 import numpy as np
 
-from ._validation import check_choice
+from ._validation import as_int, check_choice, format_bytes
 from .errors import FormatError, InputError
 from .processes import LinearProcess, process_from_dict
 from .tabulated import OUTSIDE_POLICIES, PARAMETRIZATIONS, ScoreSamples, TabulatedScore, check_field
 
 FORMAT = "fpdiff.score-field"
 VERSION = 1
+#: HDF5 file format of the files written: 1.10 checksums the superblock, object headers and chunk indexes
+#: (1.8's chunk B-trees have none: a flipped filter-mask bit there skips the data checksum); readers need HDF5 >= 1.10
+LIBVER = ("v110", "v110")
 #: largest number of elements a dataset may declare (a corrupt header must not make the loader allocate it)
 MAX_ELEMENTS = 2**31
-#: deepest nesting of groups in ``meta`` (a link cycle must not make the loader recurse forever)
+#: default of ``load_score(max_bytes=...)``: most bytes the datasets ``t``, ``axes/*``, ``points`` and ``values``
+#: may declare together (a loaded score holds up to 3 times this: the values and their float64 conversion)
+MAX_FIELD_BYTES = 2**30
+#: most a dataset declaring over :data:`COMPRESSION_CHECK_BYTES` may expand from its stored size (a small file
+#: that declares gigabytes of compressed zeros must not make the loader allocate them)
+MAX_COMPRESSION = 100
+COMPRESSION_CHECK_BYTES = 2**24
+#: deepest nesting of groups in ``meta``
 MAX_META_DEPTH = 32
+#: most groups, datasets and attributes read in ``meta``, each object at most once (links that reach a group
+#: twice, at every level, would otherwise make the reading time double per level)
+MAX_META_OBJECTS = 10_000
+#: most bytes the datasets and attributes of ``meta`` may declare together
+MAX_META_BYTES = 2**26
 #: what h5py raises for damage inside a file it could open
 _DAMAGE = (OSError, KeyError, ValueError, TypeError, RuntimeError, AttributeError, IndexError)
 
@@ -111,20 +133,26 @@ def save_score(path, process, t, values, *, axes=None, points=None, parametrizat
     if meta is not None and not isinstance(meta, dict):
         raise InputError(f"`meta` must be a dict; got {type(meta).__name__}")
     meta = _prepare_meta(meta or {}, "meta")
-    with atomic_path(path) as temporary, h5py.File(temporary, "w") as file:
+    with atomic_path(path) as temporary, h5py.File(temporary, "w", libver=LIBVER) as file:
         file.attrs["format"] = _fixed_string(FORMAT)
         file.attrs["version"] = np.int64(VERSION)
         file.attrs["process"] = _fixed_string(json.dumps(process.to_dict()))
         file.attrs["parametrization"] = _fixed_string(parametrization)
-        file.create_dataset("t", data=_stored(t))
+        _create_dataset(file, "t", _stored(t))
         if axes is not None:
             group = file.create_group("axes")
             for i, axis in enumerate(axes):
-                group.create_dataset(str(i), data=_stored(axis))
+                _create_dataset(group, str(i), _stored(axis))
         else:
-            file.create_dataset("points", data=_stored(points))
-        file.create_dataset("values", data=_stored(values))
+            _create_dataset(file, "points", _stored(points))
+        _create_dataset(file, "values", _stored(values))
         _write_meta(file.create_group("meta"), meta)
+
+
+def _create_dataset(group, name, array):
+    """``group[name] = array`` with a Fletcher-32 checksum (chunked); a scalar cannot be chunked and has none."""
+    options = {} if array.ndim == 0 else {"fletcher32": True}
+    return group.create_dataset(name, data=array, **options)
 
 
 def _stored(array):
@@ -176,13 +204,13 @@ def _write_meta(group, prepared):
         elif kind == "attribute":
             group.attrs[key] = value
         else:
-            group.create_dataset(key, data=value)
+            _create_dataset(group, key, value)
 
 
 # ---------------------------------------------------------------- reading
 
 
-def load_score(path, outside="raise"):
+def load_score(path, outside="raise", max_bytes=MAX_FIELD_BYTES):
     """Read a score file: a :class:`TabulatedScore` (grid layout) or :class:`ScoreSamples` (point layout).
 
     Parameters
@@ -190,19 +218,27 @@ def load_score(path, outside="raise"):
     path : str or os.PathLike
     outside : {"raise", "clamp"}
         Policy of the :class:`TabulatedScore` outside its box.
+    max_bytes : int
+        Most bytes the datasets ``t``, ``axes/*``, ``points`` and ``values``
+        may declare together (default :data:`MAX_FIELD_BYTES`, 1 GiB),
+        checked before anything is read; raise it for a larger table you
+        trust, memory permitting.
 
     Raises
     ------
     InputError
-        ``path`` is not an existing regular file, or ``outside`` is not a policy.
+        ``path`` is not an existing regular file, or ``outside`` or
+        ``max_bytes`` is invalid.
     FormatError
-        For anything malformed: not HDF5, truncated or corrupt, a missing or
-        misshapen dataset, non-monotone axes, NaN or inf, an unknown
-        parametrisation or process, a newer version, an unsupported dtype,
-        data never written or stored outside the file. The message names the
-        file, the dataset or attribute, and the problem.
+        For anything malformed: not HDF5, truncated or corrupt (a failed
+        checksum included), a missing or misshapen dataset, non-monotone
+        axes, NaN or inf, an unknown parametrisation or process, a newer
+        version, an unsupported dtype, data never written or stored outside
+        the file, more data than the limits (``docs/score-format.md``). The
+        message names the file, the dataset or attribute, and the problem.
     """
     check_choice(outside, "outside", OUTSIDE_POLICIES)
+    max_bytes = as_int(max_bytes, "max_bytes", minimum=1)
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise InputError(f"`path` {path!r} is not a file")
@@ -212,7 +248,7 @@ def load_score(path, outside="raise"):
         raise FormatError(f"{path!r} is not a readable HDF5 file (not HDF5, truncated or corrupt): {error}") from None
     try:
         with file:
-            return _read_score(file, path, outside)
+            return _read_score(file, path, outside, max_bytes)
     except FormatError:
         raise
     except _DAMAGE as error:
@@ -220,7 +256,7 @@ def load_score(path, outside="raise"):
         raise FormatError(f"{path!r}: corrupt score file ({type(error).__name__}: {_shorten(error)})") from None
 
 
-def _read_score(file, path, outside):
+def _read_score(file, path, outside, max_bytes):
     def problem(where, text):
         return FormatError(f"{path!r}, {where}: {text}")
 
@@ -259,7 +295,7 @@ def _read_score(file, path, outside):
         fail("attribute 'parametrization'", f"must be one of {PARAMETRIZATIONS}; got {_shorten(parametrization)!r}")
     try:
         process = process_from_dict(json.loads(_text(attrs["process"])))
-    except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as error:
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError, OverflowError) as error:
         fail("attribute 'process'", f"not the JSON of an fpdiff process ({_shorten(error)}); "
                                     f"got {_shorten(_text(attrs['process']))!r}")
 
@@ -291,6 +327,13 @@ def _read_score(file, path, outside):
         points_set = _dataset(file, "points", fail, reading, ndim=3)
         values_set = _dataset(file, "values", fail, reading, shape=points_set.shape)
 
+    declared = sum(dataset.nbytes for dataset in [t_set, values_set, points_set, *(axis_sets or [])]
+                   if dataset is not None)
+    if declared > max_bytes:
+        fail("datasets 't', 'axes', 'points', 'values'",
+             f"declare {format_bytes(declared)} together, more than the {format_bytes(max_bytes)} allowed: if the "
+             "file is trusted and memory suffices, pass a larger `max_bytes` to fd.load_score")
+
     # then the data
     t = _data(t_set, "t", fail, reading)
     axes = None if axis_sets is None else [_data(a, f"axes/{i}", fail, reading) for i, a in enumerate(axis_sets)]
@@ -306,7 +349,7 @@ def _read_score(file, path, outside):
         group = _object(file, "meta", fail, reading)
         if not isinstance(group, h5py.Group):
             fail("'meta'", f"must be a group; got a {type(group).__name__}")
-        meta = _read_meta(group, "meta", fail, reading, 0)
+        meta = _read_meta(group, "meta", fail, reading, 0, {"seen": set(), "objects": 0, "bytes": 0})
 
     # the conversion to the score must stay finite (v_t may underflow for t near 0)
     with np.errstate(all="ignore"):
@@ -380,6 +423,11 @@ def _check_storage(dataset, where, fail):
         stored = dataset.id.get_num_chunks()
         if stored < needed:
             fail(where, f"only {stored} of its {needed} chunks were written")
+        stored = dataset.id.get_storage_size()
+        if dataset.nbytes > COMPRESSION_CHECK_BYTES and dataset.nbytes > MAX_COMPRESSION * stored:
+            fail(where, f"declares {format_bytes(dataset.nbytes)} stored in {format_bytes(stored)}, compressed "
+                        f"more than {MAX_COMPRESSION}:1; no score table compresses so well: the header is damaged "
+                        "or the file was made to exhaust memory")
 
 
 def _data(dataset, name, fail, reading):
@@ -390,33 +438,82 @@ def _data(dataset, name, fail, reading):
         except MemoryError:
             fail(where, f"declares {dataset.size} elements ({dataset.nbytes / 2**30:.3g} GiB): not enough memory "
                         "to read it")
+        except OSError as error:
+            if "filter" not in str(error):  # h5py: "filter returned failure during read"
+                raise
+            # the checksum is the last filter written and the first checked: damage fails it before the others
+            failed = "fails its Fletcher-32 checksum" if dataset.fletcher32 else "fails to decode (a filter failed)"
+            fail(where, f"{failed}: its data were damaged after they were written (the file is corrupt)")
 
 
-def _read_meta(group, where, fail, reading, depth):
-    """The group ``where`` of ``meta`` as a dict (attributes and datasets; subgroups recursively)."""
+def _read_meta(group, where, fail, reading, depth, budget):
+    """The group ``where`` of ``meta`` as a dict (attributes and datasets; subgroups recursively).
+
+    ``budget`` is shared by the whole of ``meta``: ``seen`` (the objects read,
+    each allowed once), ``objects`` and ``bytes`` (what has been read, against
+    :data:`MAX_META_OBJECTS` and :data:`MAX_META_BYTES`). Every count and size
+    is checked before the reading it bounds.
+    """
     if depth > MAX_META_DEPTH:
-        fail(f"group {where!r}", f"nested deeper than {MAX_META_DEPTH} levels (a link cycle?)")
+        fail(f"group {where!r}", f"nested deeper than {MAX_META_DEPTH} levels")
+    _visit(group, f"group {where!r}", fail, reading, budget)
     meta = {}
     with reading(f"attributes of group {where!r}"):
+        _count(len(group.attrs), f"group {where!r}", fail, budget)
         keys = list(group.attrs.keys())
     for key in keys:
-        with reading(f"attribute {key!r} of group {where!r}"):
+        shown = f"attribute {key!r} of group {where!r}"
+        with reading(shown):
+            attribute = group.attrs.get_id(key)
+            _spend(0 if attribute.shape is None else math.prod(attribute.shape) * attribute.dtype.itemsize,
+                   shown, fail, budget)
             meta[key] = _meta_value(group.attrs[key])
     with reading(f"group {where!r}"):
+        _count(len(group), f"group {where!r}", fail, budget)
         keys = list(group.keys())
     for key in keys:
         name = f"{where}/{key}"
         item = _object(group, key, fail, reading, shown=name)
         if isinstance(item, h5py.Group):
-            meta[key] = _read_meta(item, name, fail, reading, depth + 1)
+            meta[key] = _read_meta(item, name, fail, reading, depth + 1, budget)
         elif isinstance(item, h5py.Dataset):
-            with reading(f"dataset {name!r}"):
+            shown = f"dataset {name!r}"
+            _visit(item, shown, fail, reading, budget)
+            with reading(shown):
                 if item.shape is not None:
-                    _check_storage(item, f"dataset {name!r}", fail)
-                meta[key] = _meta_value(item[()])
+                    _check_storage(item, shown, fail)
+                    _spend(item.nbytes, shown, fail, budget)
+            meta[key] = _meta_value(_data(item, name, fail, reading))
         else:
             fail(f"{name!r}", f"unsupported object {type(item).__name__} in 'meta'")
     return meta
+
+
+def _visit(item, shown, fail, reading, budget):
+    """Record that ``item`` is read; a second visit (a hard or soft link to it, or a link cycle) is refused.
+
+    (Counted among :data:`MAX_META_OBJECTS` by its group's link count.)
+    """
+    with reading(shown):
+        identity = item.id  # h5py object ids compare (and hash) equal for the same object in the file
+        seen = identity in budget["seen"]
+    if seen:
+        fail(shown, "is reached a second time (a second link to an object already read, or a link cycle): "
+                    "'meta' must be a tree")
+    budget["seen"].add(identity)
+
+
+def _count(objects, shown, fail, budget):
+    budget["objects"] += objects
+    if budget["objects"] > MAX_META_OBJECTS:
+        fail(shown, f"'meta' holds more than {MAX_META_OBJECTS} groups, datasets and attributes")
+
+
+def _spend(nbytes, shown, fail, budget):
+    budget["bytes"] += nbytes
+    if budget["bytes"] > MAX_META_BYTES:
+        fail(shown, f"'meta' declares more than {format_bytes(MAX_META_BYTES)} of data (here "
+                    f"{format_bytes(nbytes)})")
 
 
 def _meta_value(value):

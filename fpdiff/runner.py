@@ -126,19 +126,34 @@ def reference_law(experiment):
 
 
 def run_task(experiment, name, score):
-    """Run one task; returns ``(arrays, attributes)`` to checkpoint."""
+    """Run one task; returns ``(arrays, attributes)`` to checkpoint.
+
+    With ``[views] comoving``, ``[grid]`` is the grid at ``t_min`` (where the
+    density is compared with the exact law): the solver's grid is its image
+    at ``t = 0``, so the result lands on ``[grid]``.
+    """
     view, index = name.split("-")
     gamma = experiment.gammas[int(index)]
     common = dict(T=experiment.T, gamma=gamma, t_min=experiment.t_min)
     noised = experiment.data.evolve(experiment.process, experiment.T) if experiment.start == "data" else None
     start = time.perf_counter()
     if view == "density":
-        solution = solve_reverse(experiment.process, experiment.grid, score, q0=noised, steps=experiment.steps,
-                                 **common)
+        grid, options = experiment.grid, {}
+        if experiment.comoving:  # the solver's grid is [grid] at t = 0 (fpdiff.fv.comoving: c(0) = 1)
+            from .dynamics import reverse_dynamics
+            from .fv.comoving import ComovingDynamics, data_scale
+
+            dynamics = reverse_dynamics(experiment.process, score, gamma, experiment.T, experiment.t_min)
+            moving = ComovingDynamics(dynamics, experiment.process, data_scale(experiment.comoving))
+            grid = grid.scaled(1.0 / moving.scale(experiment.t_min))
+            options["comoving"] = experiment.comoving
+        solution = solve_reverse(experiment.process, grid, score, q0=noised, steps=experiment.steps,
+                                 method=experiment.method, time_grid=experiment.time_grid, **options, **common)
         return {"density": solution.final}, {"seconds": time.perf_counter() - start, "gamma": gamma}
     initial = experiment.particles if noised is None else noised.sample(experiment.particles, seed=experiment.seed + 2)
     solution = sample_reverse(experiment.process, score, initial, steps=experiment.particle_steps,
-                              scheme=experiment.scheme, seed=experiment.seed, **common)
+                              scheme=experiment.scheme, time_grid=experiment.particle_time_grid, seed=experiment.seed,
+                              **common)
     return {"samples": solution.samples}, {"seconds": time.perf_counter() - start, "gamma": gamma}
 
 
@@ -525,7 +540,7 @@ def _table(experiment, load):
     law = reference_law(experiment)
     grid = experiment.grid
     exact_cells = law.cell_average(grid)
-    reference = law.sample(REFERENCE_SAMPLES, seed=experiment.seed + 1) if experiment.particles else None
+    reference = law.sample(experiment.reference_samples, seed=experiment.seed + 1) if experiment.particles else None
     rows, arrays = [], {}
     for i, gamma in enumerate(experiment.gammas):
         row = dict.fromkeys(COLUMNS, np.nan)

@@ -514,6 +514,33 @@ def meta_link_cycle(file):
     file.require_group("meta")["loop"] = file.require_group("meta")
 
 
+def meta_links_doubling(file):
+    """26 levels, each linking twice to the next: a walk that follows every link reads 2^26 groups."""
+    group = file.require_group("meta")
+    for level in range(26):
+        deeper = group.create_group("a")
+        group["b"] = deeper
+        group = deeper
+
+
+def meta_nested_too_deep(file):
+    group = file.require_group("meta")
+    for _ in range(40):
+        group = group.create_group("g")
+
+
+def meta_compressed_too_much(file):
+    """Declares 128 MiB, stored in chunks of compressed zeros."""
+    file.require_group("meta").create_dataset("big", shape=(2**24,), dtype="f8", chunks=(2**20,),
+                                              compression="gzip")[:] = 0.0
+
+
+def t_compressed_too_much(file):
+    """A small file whose 't' declares 64 MiB of compressed zeros (a decompression bomb)."""
+    del file["t"]
+    file.create_dataset("t", shape=(2**23,), dtype="f8", chunks=(2**20,), compression="gzip")[:] = 0.0
+
+
 def meta_dangling_link(file):
     file.require_group("meta")["gone"] = h5py.SoftLink("/nowhere")
 
@@ -582,6 +609,9 @@ GRID_DAMAGES = [
     ("process unknown parameter", set_attribute("process", '{"kind": "OU", "gamma": 2.0}'),
      r"attribute 'process': .*gamma"),
     ("process a list", set_attribute("process", "[1, 2]"), r"attribute 'process': not the JSON"),
+    ("process 400-digit number", set_attribute("process", '{"kind": "OU", "beta": 1' + "0" * 400 + "}"),
+     r"attribute 'process': not the JSON of an fpdiff process"),
+    ("format not UTF-8", set_attribute("format", np.bytes_(b"fpdiff\xff\xfe")), r"attribute 'format': expected"),
     ("process deeply nested", set_attribute("process", "[" * 50_000 + "]" * 50_000),
      r"attribute 'process': not the JSON"),
     ("values int", edit("values", lambda a: np.round(a).astype(np.int64)),
@@ -608,7 +638,12 @@ GRID_DAMAGES = [
     ("values virtual", values_virtual, r"dataset 'values': is a virtual dataset"),
     ("t an external link", t_as_external_link, r"'t': is a link to the file .*self-contained"),
     ("meta a dataset", meta_as_dataset, r"'meta': must be a group"),
-    ("meta link cycle", meta_link_cycle, r"group 'meta(/loop)+': nested deeper than"),
+    ("meta link cycle", meta_link_cycle, r"group 'meta/loop': is reached a second time .* link cycle"),
+    ("meta links doubling per level", meta_links_doubling, r"group 'meta(/a)+/b': is reached a second time"),
+    ("meta nested too deep", meta_nested_too_deep, r"group 'meta(/g)+': nested deeper than 32 levels"),
+    ("t compressed too much", t_compressed_too_much, r"dataset 't': declares 64 MiB stored in .* compressed more "
+                                                      r"than 100:1"),
+    ("meta compressed too much", meta_compressed_too_much, r"dataset 'meta/big': declares 128 MiB stored in"),
     ("meta dangling link", meta_dangling_link, r"'meta/gone': unreadable"),
     ("meta external link", meta_external_link, r"'meta/elsewhere': is a link to the file"),
     ("meta dataset never written", meta_dataset_never_written, r"dataset 'meta/history': stores 0 of its"),
@@ -715,14 +750,44 @@ def test_overwritten_superblock_is_a_format_error(tmp_path):
 
 
 def test_overwritten_data_bytes_name_the_dataset(tmp_path):
-    """0xff... over the raw data of 'values' is a NaN pattern, found and named."""
-    path = good_file(tmp_path)
+    """0xff... over the raw data of 'values' (written without checksum) is a NaN pattern, found and named."""
+    t, axes, values = grid_field()
+    path = tmp_path / "plain.h5"
+    write_with_h5py(path, t, values, axes=axes)
     with h5py.File(path, "r") as file:
         offset = file["values"].id.get_offset()
     data = bytearray(open(path, "rb").read())
     data[offset + 16: offset + 32] = b"\xff" * 16
     (tmp_path / "bad.h5").write_bytes(bytes(data))
     assert_format_error(tmp_path / "bad.h5", r"dataset 'values' contains NaN or inf \(first at index \(0, 0, 1, 0\)\)")
+
+
+def test_every_dataset_fpdiff_writes_has_a_checksum(tmp_path):
+    t, axes, values = grid_field()
+    fd.save_score(tmp_path / "f.h5", PROCESS, t, values, axes=axes,
+                  meta={"losses": [0.5, 0.25], "names": ["a", "b"], "empty": np.zeros(0), "scalar": np.array(2.0),
+                        "nested": {"image": np.ones((2, 3), dtype=np.float32)}})
+    datasets = []
+    with h5py.File(tmp_path / "f.h5", "r") as file:
+        file.visititems(lambda name, item: datasets.append(item) if isinstance(item, h5py.Dataset) else None)
+        assert len(datasets) == 9
+        for dataset in datasets:  # a scalar dataset cannot be chunked, so it has no checksum
+            assert dataset.fletcher32 == (dataset.shape != ()), dataset.name
+    assert fd.load_score(tmp_path / "f.h5").meta["scalar"] == 2.0
+
+
+@pytest.mark.parametrize("name", ["values", "axes/1", "t", "meta/losses"])
+def test_a_flipped_bit_fails_the_checksum(tmp_path, name):
+    """One flipped bit in the data is a different, finite number: only the checksum tells, naming the dataset."""
+    t, axes, values = grid_field()
+    path = tmp_path / "f.h5"
+    fd.save_score(path, PROCESS, t, values, axes=axes, meta={"losses": np.linspace(1.0, 2.0, 50)})
+    with h5py.File(path, "r") as file:
+        offset = file[name].id.get_chunk_info(0).byte_offset
+    data = bytearray(path.read_bytes())
+    data[offset + 1] ^= 0x04  # a low mantissa bit of the first number
+    (tmp_path / "bad.h5").write_bytes(bytes(data))
+    assert_format_error(tmp_path / "bad.h5", rf"dataset '{name}': fails its Fletcher-32 checksum")
 
 
 def test_missing_path_or_folder_is_an_input_error(tmp_path):
@@ -757,6 +822,44 @@ def test_property_structural_corruptions_are_format_errors(field, damage):
     assert re.search(match, str(error.value)), (name, str(error.value))
 
 
+def test_the_field_size_is_bounded_before_reading(tmp_path, monkeypatch):
+    path = good_file(tmp_path)  # t (3,), axes (4,), (5,), values (3, 4, 5, 2): 1056 bytes in float64
+
+    def no_read(*args):
+        raise AssertionError("data read before the size was checked")
+
+    monkeypatch.setattr(h5py.Dataset, "__getitem__", no_read)
+    with pytest.raises(FormatError, match=r"good.h5', datasets 't', 'axes', 'points', 'values': declare 1.03 KiB "
+                                          r"together, more than the 1000 bytes allowed: .* pass a larger `max_bytes`"):
+        fd.load_score(path, max_bytes=1000)
+    monkeypatch.undo()
+    assert fd.load_score(path, max_bytes=1056).values.shape == (3, 4, 5, 2)
+    with pytest.raises(InputError, match="`max_bytes` must be >= 1"):
+        fd.load_score(path, max_bytes=0)
+
+
+def test_meta_objects_are_bounded(tmp_path, monkeypatch):
+    monkeypatch.setattr(score_io, "MAX_META_OBJECTS", 20)
+    t, axes, values = grid_field()
+    fd.save_score(tmp_path / "f.h5", PROCESS, t, values, axes=axes, meta={f"key{i}": i for i in range(21)})
+    assert_format_error(tmp_path / "f.h5", r"group 'meta': 'meta' holds more than 20 groups, datasets and attributes")
+    fd.save_score(tmp_path / "f.h5", PROCESS, t, values, axes=axes, meta={f"key{i}": {} for i in range(21)})
+    assert_format_error(tmp_path / "f.h5", r"group 'meta': 'meta' holds more than 20")
+    fd.save_score(tmp_path / "f.h5", PROCESS, t, values, axes=axes, meta={f"key{i}": i for i in range(20)})
+    assert len(fd.load_score(tmp_path / "f.h5").meta) == 20
+
+
+@pytest.mark.parametrize("meta, where", [({"big": np.zeros(200)}, "dataset 'meta/big'"),
+                                         ({"a": np.zeros(100), "b": {"c": np.zeros(100)}}, "dataset 'meta/b/c'"),
+                                         ({"text": "x" * 1700}, "attribute 'text' of group 'meta'")])
+def test_meta_bytes_are_bounded_before_reading(tmp_path, monkeypatch, meta, where):
+    """A large meta array used to be read whole (MemoryError); its declared size is checked first."""
+    monkeypatch.setattr(score_io, "MAX_META_BYTES", 1536)
+    t, axes, values = grid_field()
+    fd.save_score(tmp_path / "f.h5", PROCESS, t, values, axes=axes, meta=meta)
+    assert_format_error(tmp_path / "f.h5", rf"{where}: 'meta' declares more than 1.5 KiB of data")
+
+
 # ---------------------------------------------------------------- byte-level fuzzing, in a subprocess
 
 FUZZ_SCRIPT = r"""
@@ -777,8 +880,10 @@ fd.save_score(grid, fd.VP(), np.array([0.1, 0.5, 1.0]), rng.standard_normal((3, 
 points = os.path.join(folder, "points.h5")
 fd.save_score(points, fd.OU(), np.array([0.2, 0.7]), rng.standard_normal((2, 6, 3)),
               points=rng.standard_normal((2, 6, 3)), parametrization="x0")
+originals = {}
 for path in (grid, points):
     sources[path] = open(path, "rb").read()
+    originals[path] = fd.load_score(path)
 target = os.path.join(folder, "corrupt.h5")
 progress = os.path.join(folder, "progress.txt")
 counts = {"loaded": 0, "rejected": 0}
@@ -814,7 +919,16 @@ def fuzz(source, corruption):
     except (FormatError, InputError):
         counts["rejected"] += 1
         return
-    # what loads is a valid field
+    # what loads is the field that was written: checksums catch damaged data and metadata
+    original = originals[source]
+    assert (score.process, score.parametrization, score.meta.keys()) == (original.process, original.parametrization,
+                                                                          original.meta.keys())
+    assert np.array_equal(score.t, original.t) and np.array_equal(score.values, original.values)
+    if isinstance(score, fd.TabulatedScore):
+        assert all(np.array_equal(a, b) for a, b in zip(score.axes, original.axes))
+    else:
+        assert np.array_equal(score.points, original.points)
+    # and a valid field
     if isinstance(score, fd.TabulatedScore):
         check_field(score.t, score.values, axes=score.axes)
         x = np.stack([np.linspace(lo, hi, 7) for lo, hi in score.box], axis=-1)
@@ -831,7 +945,10 @@ print(counts)
 
 
 def test_byte_level_fuzzing_never_crashes_or_hangs(tmp_path):
-    """Truncations, random overwrites and bit flips: a valid field or FormatError/InputError, within a time limit.
+    """Truncations, random overwrites and bit flips: the field as written or FormatError/InputError, in a time limit.
+
+    Never different numbers: the checksums of datasets (Fletcher-32) and of
+    the file's metadata (HDF5 1.10 format) catch every damage that matters.
 
     In a subprocess, so that a segfault or an endless loop in libhdf5 fails
     this test (with the corruption that caused it) instead of the test run.
