@@ -151,6 +151,7 @@ class Experiment:
     method: str = None
     comoving: object = False
     reference_samples: int = 100_000
+    allow_mass_outside: bool = False
 
     @property
     def fingerprint(self):
@@ -284,8 +285,11 @@ def experiment_from_dict(config, base=".", overrides=None):
                         required=("kind",)), base)
     dim = data.dim
 
-    section = _table(config, "grid", {"bounds", "cells"}, required=("bounds", "cells"))
+    section = _table(config, "grid", {"bounds", "cells", "allow_mass_outside"}, required=("bounds", "cells"))
     bounds, cells = section["bounds"], section["cells"]
+    allow_mass_outside = section.setdefault("allow_mass_outside", False)
+    if not isinstance(allow_mass_outside, bool):
+        _fail(("grid", "allow_mass_outside"), f"expected true or false; got {allow_mass_outside!r}")
     if (not isinstance(bounds, list) or len(bounds) != dim
             or not all(isinstance(b, list) and len(b) == 2 for b in bounds)):
         _fail(("grid", "bounds"), f"expected {dim} pair(s) [lo, hi] (one per dimension of the data); got {bounds!r}")
@@ -393,7 +397,7 @@ def experiment_from_dict(config, base=".", overrides=None):
     experiment = Experiment(config, process, data, grid, float(T), float(t_min), steps, int(particle_steps), gammas,
                             start, source, score_options, density, int(particles), scheme, os.path.join(base, folder),
                             int(seed), sweep, scheduler, workers, base, time_grid, particle_time_grid, method,
-                            comoving, int(reference_samples))
+                            comoving, int(reference_samples), allow_mass_outside)
     if sweep is not None:
         _check_sweep_values(experiment, sweep)
     return experiment

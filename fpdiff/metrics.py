@@ -43,7 +43,7 @@ from scipy.special import gammaln
 from ._validation import as_finite_array, as_float, as_int
 from .distributions import Empirical
 from .errors import InputError
-from .fv.solve import BOX_MASS_LIMIT, NEGATIVE_TOLERANCE
+from .fv.solve import BOX_MASS_LIMIT, NEGATIVE_TOLERANCE, format_box
 from .grid import Grid
 from .solution import DensitySolution, ParticleSolution
 
@@ -413,9 +413,8 @@ def _density_mass(law, name):
     if not mass > 0:
         raise InputError(f"`{name}` must have positive mass to be compared as a law; its integral is {mass!r}")
     if abs(mass - 1.0) > BOX_MASS_LIMIT:
-        bounds = ", ".join(f"[{lo:g}, {hi:g}]" for lo, hi in grid.bounds)
         raise InputError(
-            f"`{name}` has mass {mass:.6g} on the grid {bounds}, not 1 (limit {BOX_MASS_LIMIT:g}): a transport "
+            f"`{name}` has mass {mass:.6g} on the grid {format_box(grid)}, not 1 (limit {BOX_MASS_LIMIT:g}): a transport "
             "distance between laws of unequal mass is not defined. If the box cuts off part of the law, enlarge "
             "the grid's bounds (or solve with `comoving=True`); if the law inside the box is what you mean, "
             "normalise it yourself: `values / grid.integrate(values)`"

@@ -9,6 +9,7 @@ open to the network, a scheduler taken from a file, no figure for sweeps.
 
 import ast
 import errno
+import math
 import os
 import shutil
 import signal
@@ -19,7 +20,9 @@ import filelock
 import h5py
 import numpy as np
 import pytest
+from scipy.special import ndtr
 
+import fpdiff as fd
 import fpdiff.runner as runner
 from fpdiff.errors import FormatError, InputError
 from fpdiff.experiment import experiment_from_dict
@@ -417,3 +420,41 @@ def test_read_checkpoint_checks_the_fingerprint(tmp_path):
         read_checkpoint(path, "0" * 16)
     shutil.copy(path, tmp_path / "copy.h5")
     assert read_checkpoint(tmp_path / "copy.h5", run.fingerprint)[1]["gamma"] == 0.0
+
+
+# ------------------------------------------------------------------ item 2: the box must hold the laws
+
+
+def test_bounds_that_cut_the_data_law_are_refused_unless_allowed(tmp_path):
+    # [-8, -3] holds almost none of the bimodal data: the grid's L1 against the equally cut exact law was 0.0012
+    cut = {"grid": {"bounds": [[-8.0, -3.0]], "cells": 40}}
+    law = fd.GaussianMixture([0.5, 0.5], [[-2.0], [2.0]], [0.3**2, 0.5**2]).evolve(fd.OU(), 0.05)  # bimodal-1d
+    inside = sum(w * (ndtr((-3 - m[0]) / np.sqrt(c[0, 0])) - ndtr((-8 - m[0]) / np.sqrt(c[0, 0])))
+                 for w, m, c in zip(law.weights, law.means, law.covariances))
+    with pytest.raises(InputError, match=rf"\[grid\]\.bounds \[-8, -3\] hold only {100 * inside:.3g}% of the exact "
+                                         r"law at t_min.*allow_mass_outside = true"):
+        run_experiment(experiment(tmp_path, **cut), progress=False)
+    assert not os.path.exists(tmp_path / "out" / "results.h5")
+    allowed = {"grid": {"bounds": [[-8.0, -3.0]], "cells": 40, "allow_mass_outside": True}}
+    with pytest.warns(fd.MassWarning):  # the library still warns; the command was told to go on
+        path = run_experiment(experiment(tmp_path, folder="allowed", **allowed), progress=False)
+    assert read_results(path)[1][0]["gamma"] == 0.0
+
+
+def test_a_prior_the_box_misses_is_refused_and_a_solve_that_loses_mass_too(tmp_path):
+    # VE with sigma_max = 80 on [-4, 4]: the prior N(0, 6400) has 4% of its mass in the box (0.16% in 2-D, where
+    # the run gave L1 = 0.998 and exit status 0 before)
+    ve = {"process": {"kind": "VE", "sigma_min": 0.01, "sigma_max": 80.0}, "reverse": {"gammas": [1.0],
+                                                                                         "start": "prior"},
+          "grid": {"bounds": [[-4.0, 4.0]], "cells": 40}}
+    inside = math.erf(4.0 / (80.0 * math.sqrt(2.0)))  # N(0, 80^2 - 0.01^2) on [-4, 4], to 1e-8
+    with pytest.raises(InputError, match=rf"hold only {100 * inside:.3g}% of the start law \(the prior at T = 1\)"):
+        run_experiment(experiment(tmp_path, **ve), progress=False)
+    # the start and end laws fit, but the run pushes mass against the walls (edge mass): caught after the solve
+    run = experiment(tmp_path, folder="edge")
+    law = run.process.prior(run.T, 1)
+    assert run.grid.integrate(law.cell_average(run.grid)) > 1 - 1e-3
+    with pytest.raises(InputError, match=r"outermost cells.*allow_mass_outside"):
+        with pytest.MonkeyPatch.context() as patch:  # a solver result with mass at the walls, as a VE run gives
+            patch.setattr(runner, "box_problem", lambda *args, **kwargs: "1% of the mass sits in the outermost cells")
+            run_experiment(run, progress=False)

@@ -68,14 +68,24 @@ def edge_mass(grid, snapshots):
 def warn_if_box_loses_mass(solution, start_name, start_is_law, outflow_is_loss):
     """Issue a :class:`MassWarning` when the box misses more than :data:`BOX_MASS_LIMIT` of the law.
 
+    The message is :func:`box_problem`'s (see there for what is checked).
+    """
+    problem = box_problem(solution, start_name, start_is_law, outflow_is_loss)
+    if problem is not None:
+        warnings.warn(MassWarning(problem), stacklevel=3)
+
+
+def box_problem(solution, start_name, start_is_law, outflow_is_loss):
+    """What shows that the box misses more than :data:`BOX_MASS_LIMIT` of the law, or None when nothing does.
+
     Three symptoms are checked, each from ``solution.diagnostics``:
     ``start_mass`` (the start distribution's probability of the box; only
     when ``start_is_law``: an array start has no known outside),
     ``edge_mass`` (the largest share of mass in the outermost cells along
-    no-flux walls over the saved snapshots), and ``boundary_outflow`` (the share of mass that left
-    through absorbing boundaries; a loss only when ``outflow_is_loss``: the
-    reverse equation conserves mass, a forward problem with an absorbing
-    wall may mean to lose it).
+    no-flux walls over the saved snapshots), and ``boundary_outflow`` (the
+    share of mass that left through absorbing boundaries; a loss only when
+    ``outflow_is_loss``: the reverse equation conserves mass, a forward
+    problem with an absorbing wall may mean to lose it).
     """
     diagnostics = solution.diagnostics
     problems = []
@@ -87,12 +97,16 @@ def warn_if_box_loses_mass(solution, start_name, start_is_law, outflow_is_loss):
     if outflow_is_loss and diagnostics["boundary_outflow"] > BOX_MASS_LIMIT:
         problems.append(f"{_percent(diagnostics['boundary_outflow'])} of the mass left through the absorbing "
                         "boundary")
-    if problems:
-        bounds = ", ".join(f"[{lo:g}, {hi:g}]" for lo, hi in solution.grid.bounds)
-        warnings.warn(MassWarning(
-            f"the grid's box {bounds} does not hold the law ({'; '.join(problems)}; limit "
+    if not problems:
+        return None
+    return (f"the grid's box {format_box(solution.grid)} does not hold the law ({'; '.join(problems)}; limit "
             f"{100 * BOX_MASS_LIMIT:g}%): the density describes a different law. Enlarge `bounds`, or pass "
-            "`comoving=True` to follow the spread of the process"), stacklevel=3)
+            "`comoving=True` to follow the spread of the process")
+
+
+def format_box(grid):
+    """The grid's box as text: ``[lo, hi], ...``."""
+    return ", ".join(f"[{lo:g}, {hi:g}]" for lo, hi in grid.bounds)
 
 
 def _percent(share):
