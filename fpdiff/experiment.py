@@ -41,8 +41,8 @@ Example::
     "time.t_min" = [1e-3, 1e-2]
     "reverse.gamma" = [0.0, 1.0]   # stands for reverse.gammas = [value]
 
-    [cluster]              # optional: where the points run (default: a LocalCluster started for the run)
-    scheduler = "tcp://head-node:8786"
+    [cluster]              # optional: the workers of the LocalCluster started for the run (on 127.0.0.1)
+    workers = 2            # a remote scheduler is named on the command line only: --scheduler (docs/cluster.md)
 """
 
 import dataclasses

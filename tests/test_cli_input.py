@@ -308,7 +308,8 @@ def test_the_new_keys_reach_the_solvers(tmp_path, monkeypatch):
 
     def fake_solve(process, grid, score, **options):
         calls["density"] = dict(options, grid=grid)
-        return type("Solution", (), {"final": np.zeros(grid.shape)})()
+        return type("Solution", (), {"final": np.zeros(grid.shape), "grid": grid,
+                                     "diagnostics": {"start_mass": 1.0, "edge_mass": 0.0, "boundary_outflow": 0.0}})()
 
     def fake_sample(process, score, initial, **options):
         calls["particles"] = options

@@ -295,8 +295,11 @@ def test_info_on_damaged_results_is_one_line(tmp_path):
 
 def test_an_output_path_that_is_a_file_is_an_input_error(tmp_path):
     (tmp_path / "out").write_text("a file")
+    with pytest.raises(InputError, match=r"\[output\]\.folder: .*out' exists and is not a folder"):
+        experiment(tmp_path)  # an experiment file is refused when it is read
     with pytest.raises(InputError, match=r"the output folder .*out' is a file, not a folder"):
-        run_experiment(experiment(tmp_path), progress=False)
+        with runner.output_lock(str(tmp_path / "out")):  # and the runner's API refuses it too
+            pass
     with pytest.raises(InputError, match=r"cannot write .*out/inner.*a file stands where fpdiff needs a folder"):
         run_experiment(experiment(tmp_path, folder="out/inner"), progress=False)
 
