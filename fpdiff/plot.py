@@ -127,22 +127,15 @@ def _audit_girsanov(axis, result):
     labels = [r"KL$(p_T\,\|\,\pi)$", r"$\frac{1}{2}\int\sigma^2 E|\hat s - s|^2 dt$", "bound (sum)"]
     values = [g.prior_kl, g.integral, g.bound]
     colours = ["0.6", "0.6", "C3"]
-    if g.realised_kl is not None:
-        labels.append(r"realised KL$(p_{t_{min}}\,\|\,q)$, learned")
-        values.append(g.realised_kl)
-        colours.append("C0")
-    if g.realised_kl_reference is not None:
-        labels.append("realised KL, reference score\n(prior mismatch + discretisation)")
-        values.append(g.realised_kl_reference)
-        colours.append("C2")
-    if g.prior_mismatch is not None:
-        labels.append("prior mismatch\n(exact reversal from the prior)")
-        values.append(g.prior_mismatch)
-        colours.append("0.35")
-    if g.discretisation_floor is not None:
-        labels.append("discretisation floor\n(reference score from $p_T$)")
-        values.append(g.discretisation_floor)
-        colours.append("C8")
+    realised = [(g.realised_kl, r"realised KL$(p_{t_{min}}\,\|\,q)$, learned", "C0"),
+                (g.realised_kl_reference, "realised KL, reference score\n(prior mismatch + discretisation)", "C2"),
+                (g.prior_mismatch, "prior mismatch\n(exact reversal from the prior)", "0.35"),
+                (g.discretisation_floor, "discretisation floor\n(reference score from $p_T$)", "C8")]
+    for value, label, colour in realised:
+        if value is not None:  # each is known only where its run (or closed form) exists
+            labels.append(label)
+            values.append(value)
+            colours.append(colour)
     positive = [v for v in values if v is not None and v > 0]
     floor = min(positive) / 10 if positive else 1e-12
     shown = [v if v is not None and v > 0 else floor for v in values]
