@@ -83,8 +83,12 @@ class Dynamics:
         ``t_start - (t_start - t_end)`` can round past ``t_end``; a score refuses a
         time outside its range, so both are clipped.
         """
+        lo, hi = (self.t_start, self.t_end) if self.direction > 0 else (self.t_end, self.t_start)
+        if np.ndim(tau) == 0:  # a stage time: Python floats (this runs for every stage of the stepper loops)
+            tau = min(max(float(tau), 0.0), self.tau_end)
+            return np.float64(self.t_end if tau == self.tau_end else min(max(self.t_start + self.direction * tau,
+                                                                             lo), hi))
         tau = np.clip(np.asarray(tau, dtype=np.float64), 0.0, self.tau_end)
-        lo, hi = sorted((self.t_start, self.t_end))
         return np.where(tau == self.tau_end, self.t_end, np.clip(self.t_start + self.direction * tau, lo, hi))
 
     def solver_time(self, t):
