@@ -228,7 +228,8 @@ def test_a_box_that_misses_the_prior_warns_and_reports_the_mass():
     ve = fd.VE(sigma_max=80.0)
     mixture = fd.GaussianMixture([0.5, 0.5], [[-1.0, -1.0], [1.0, 1.0]], [0.05, 0.05])
     grid = fd.Grid([(-4, 4)] * 2, 32)
-    with pytest.warns(fd.MassWarning, match=r"has only 0\.159% of its mass inside the box.*comoving=True"):
+    with pytest.warns(fd.MassWarning, match=r"`q0` \(the process.s prior\) has only 0\.159% of its mass inside the box.*"
+                                            r"comoving=True"):
         solution = fd.solve_reverse(ve, grid, fd.ExactScore(ve, mixture), T=1.0, steps=10)
     box = math.erf(4 / (80 * math.sqrt(2))) ** 2  # the prior's probability of the box, exactly
     assert solution.diagnostics["start_mass"] == pytest.approx(box, rel=1e-6)

@@ -131,6 +131,6 @@ def solve_reverse(process, grid, score, T, q0=None, gamma=1.0, t_min=1e-3, steps
         flux=flux,
         time_grid=time_grid if isinstance(time_grid, str) else "explicit",
     )
-    warn_if_box_loses_mass(solution, "q0" if q0_law is not None else "q0` (the process's prior",
+    warn_if_box_loses_mass(solution, "`q0`" if q0_law is not None else "`q0` (the process's prior)",
                            start_is_law=q0_law is None or hasattr(q0_law, "cell_average"), outflow_is_loss=True)
     return solution

@@ -76,7 +76,8 @@ def warn_if_box_loses_mass(solution, start_name, start_is_law, outflow_is_loss):
 def box_problem(solution, start_name, start_is_law, outflow_is_loss):
     """What shows that the box misses more than :data:`BOX_MASS_LIMIT` of the law, or None when nothing does.
 
-    Three symptoms are checked, each from ``solution.diagnostics``:
+    ``start_name`` names the start density in the message. Three symptoms
+    are checked, each from ``solution.diagnostics``:
     ``start_mass`` (the start distribution's probability of the box; only
     when ``start_is_law``: an array start has no known outside),
     ``edge_mass`` (the largest share of mass in the outermost cells along
@@ -88,7 +89,7 @@ def box_problem(solution, start_name, start_is_law, outflow_is_loss):
     diagnostics = solution.diagnostics
     problems = []
     if start_is_law and 1.0 - diagnostics["start_mass"] > BOX_MASS_LIMIT:
-        problems.append(f"`{start_name}` has only {_percent(diagnostics['start_mass'])} of its mass inside the box")
+        problems.append(f"{start_name} has only {_percent(diagnostics['start_mass'])} of its mass inside the box")
     if diagnostics["edge_mass"] > BOX_MASS_LIMIT:
         problems.append(f"{_percent(diagnostics['edge_mass'])} of the mass sits in the outermost cells, against "
                         "the no-flux walls")
@@ -479,5 +480,5 @@ def solve_forward(process, grid, p0, T, steps=None, method=None, save_at=None, *
     if scale is not None:
         solution = comoving.comoving_solution(solution, dynamics)
     solution.diagnostics["process"] = process.to_dict()
-    warn_if_box_loses_mass(solution, "p0", start_is_law=hasattr(p0_law, "cell_average"), outflow_is_loss=False)
+    warn_if_box_loses_mass(solution, "`p0`", start_is_law=hasattr(p0_law, "cell_average"), outflow_is_loss=False)
     return solution
