@@ -52,10 +52,7 @@ import json
 import math
 import os
 
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10: the same parser as the package tomli (a dependency there)
-    import tomli as tomllib
+import tomllib  # Python >= 3.11 (setup.cfg), the version CI runs
 
 import numpy as np
 

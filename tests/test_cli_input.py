@@ -7,7 +7,6 @@ keys an experiment file could not set.
 """
 
 import importlib.abc
-import importlib.util
 import json
 import os
 import subprocess
@@ -120,20 +119,17 @@ def test_info_on_a_damaged_score_file_is_one_line(tmp_path, attribute, value, fr
 # ---------------------------------------------------------------- experiment files
 
 
-def test_tomli_is_the_parser_where_tomllib_is_missing(monkeypatch):
-    """Python 3.10 has no tomllib: the module then imports tomli (a dependency there) under the same name."""
-    import tomllib
+def test_the_package_claims_the_python_it_is_tested_on():
+    """setup.cfg's python_requires is the oldest Python the package runs on: CI runs the tests on it.
 
-    stand_in = type(sys)("tomli")
-    stand_in.load, stand_in.TOMLDecodeError = tomllib.load, tomllib.TOMLDecodeError
-    monkeypatch.setitem(sys.modules, "tomllib", None)  # `import tomllib` raises ModuleNotFoundError, as on 3.10
-    monkeypatch.setitem(sys.modules, "tomli", stand_in)
-    spec = importlib.util.spec_from_file_location("fpdiff._experiment_on_310", experiment_module.__file__,
-                                                  submodule_search_locations=None)
-    module = importlib.util.module_from_spec(spec)
-    module.__package__ = "fpdiff"
-    spec.loader.exec_module(module)
-    assert module.tomllib is stand_in
+    Python 3.10 (end of life in October 2026) has no ``tomllib``; the package needs 3.11 and says so.
+    """
+    import configparser
+
+    config = configparser.ConfigParser()
+    config.read(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "setup.cfg"))
+    assert config["options"]["python_requires"] == ">=3.11"
+    assert sys.version_info >= (3, 11)
 
 
 def test_a_folder_or_undecodable_file_is_one_line(tmp_path):
