@@ -5,7 +5,7 @@ exact optimum of their loss (Biroli, Bonnaire, de Bortoli & Mézard, "Dynamical
 regimes of diffusion models", Nat. Commun. 2024; Gu et al., "On memorization
 in diffusion models", 2023, eq. 1; Yoon et al. 2023): the minimiser of the
 denoising score-matching loss on ``n`` training points :math:`x_i` is the
-*empirical* (kernel) score (DESIGN.md)
+*empirical* (kernel) score (docs/theory.md, section 4)
 
 .. math::
 

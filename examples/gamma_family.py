@@ -6,7 +6,7 @@ ICLR 2021, eq. 13 and Appendix D.1) and Huang, Lim & Courville ("A variational
 perspective on diffusion-based generative models", NeurIPS 2021, Thm. 1):
 writing :math:`-\frac{\sigma^2}{2}\Delta q = \frac{\gamma^2\sigma^2}{2}\Delta q
 - \frac{1+\gamma^2}{2}\sigma^2 \nabla\cdot(q \nabla\log q)` and replacing
-:math:`\nabla \log q` by the score :math:`s = \nabla\log p_t` gives (DESIGN.md)
+:math:`\nabla \log q` by the score :math:`s = \nabla\log p_t` gives (docs/theory.md, section 3)
 
 .. math::
 

@@ -11,7 +11,7 @@ one law side by side:
 - forward: :math:`\partial_t p = \nabla\cdot(\beta x p) + \frac{\sigma^2}{2}\Delta p`
   on a 2-D grid (:func:`fpdiff.solve_forward`, dimension splitting) and the
   exact transition with particles (:func:`fpdiff.sample_forward`);
-- reverse: the stabilised equation of DESIGN.md on the same grid
+- reverse: the stabilised equation of docs/theory.md (section 3) on the same grid
   (:func:`fpdiff.solve_reverse`) and its SDE with particles
   (:func:`fpdiff.sample_reverse`, exponential integrator), both started from
   the exact :math:`p_T`.

@@ -7,7 +7,7 @@ equation: running the forward equation backwards in time,
 
 is a backward heat equation (ill-posed in the sense of Hadamard: the Fourier
 mode :math:`e^{ikx}` grows like :math:`e^{\sigma^2 k^2 \tau/2}`), whereas the
-gamma-family rewrite with the score (DESIGN.md; Anderson 1982 for
+gamma-family rewrite with the score (docs/theory.md, section 3; Anderson 1982 for
 :math:`\gamma = 1`; Song et al., "Score-based generative modeling through
 stochastic differential equations", ICLR 2021, eq. 6)
 

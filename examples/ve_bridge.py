@@ -37,7 +37,7 @@ At :math:`t = 1`, :math:`h(\cdot, 1) = \pi`. (4) *It is the VE reverse SDE in
 disguise*: the forward process :math:`dY = \sigma dW` (``fd.Brownian(sigma)``,
 a VE process with linear variance :math:`v_s = \sigma^2 s`) started from
 :math:`\pi` has :math:`p^Y_s = \pi * \varphi_{\sigma^2 s} = h(\cdot, 1 - s)`, and its
-time reversal (:math:`\gamma = 1`, DESIGN.md) in the clock :math:`t = 1 - s` is
+time reversal (:math:`\gamma = 1`, docs/theory.md, section 3) in the clock :math:`t = 1 - s` is
 :math:`dX = \sigma^2 \nabla\log p^Y_{1-t}(X) dt + \sigma dB`: the same SDE.
 
 **Checks.** :math:`\pi` is a two-component Gaussian mixture, so

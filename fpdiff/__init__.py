@@ -2,7 +2,7 @@
 
 One dynamics, two views: the density view (finite volumes on grids) and the
 sample view (particle SDE solvers), cross-checked against each other and
-against closed-form results. See ``DESIGN.md`` for the mathematics.
+against closed-form results. See ``docs/theory.md`` for the mathematics.
 """
 
 from .distributions import Empirical, GaussianMixture

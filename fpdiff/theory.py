@@ -169,7 +169,7 @@ def reverse_output_pdf(process, dist0, q0, T, t_min, y, quadrature_points=None):
     it against :math:`q_0(x)` gives the formula above (the Markov property
     of the forward process: the law of :math:`X_{t_{min}}` is reweighted by
     the likelihood ratio :math:`q_0/p_T` of :math:`X_T`). The formula is
-    ``DESIGN.md``, "Output of the exact reverse process".
+    ``docs/theory.md``, section 6, "The output of a reversal started from the wrong prior".
 
     *Conditions.* Valid for gamma = 1 only. Every gamma maps :math:`p_T` to
     :math:`p_{t_{min}}`, but for gamma != 1 the reverse dynamics is not the
@@ -285,7 +285,7 @@ def gamma_ei_coefficients(process, t_from, t_to, gamma):
 
     Notes
     -----
-    *Derivation* (``DESIGN.md``, "gamma exponential integrator"). With the
+    *Derivation* (``docs/theory.md``, section 5, "The gamma exponential integrator"). With the
     Tweedie score :math:`s = (\alpha_t \hat x_0 - y)/v_t` and :math:`\hat x_0`
     frozen, the gamma-family reverse SDE
     :math:`dY = [\beta Y + \tfrac{1+\gamma^2}{2}\sigma^2 s]\,d\tau + \gamma\sigma\,dW`

@@ -1,6 +1,6 @@
 r"""Particle schemes for the gamma-family reverse SDE, in one registry.
 
-The reverse dynamics (``DESIGN.md``) in reverse time :math:`\tau = T - t` is
+The reverse dynamics (``docs/theory.md``, section 3) in reverse time :math:`\tau = T - t` is
 
 .. math::
 
@@ -15,7 +15,7 @@ counter-based generator (:mod:`fpdiff.particles._random`).
     :math:`Y_{n+1} = Y_n + h_n a(Y_n, t_n) + \gamma_n\sigma_n\sqrt{h_n}\,\xi_n`.
     Weak order 1; at :math:`\gamma = 0` explicit Euler, order 1.
 
-``"ei"`` (gamma exponential integrator, ``DESIGN.md``)
+``"ei"`` (gamma exponential integrator, ``docs/theory.md``, section 5)
     :math:`\hat x_0` frozen at :math:`(Y_n, t_n)`, the remaining linear SDE solved exactly:
     :math:`Y_{n+1} = \Phi Y_n + (\alpha_{n+1} - \Phi\alpha_n)\hat x_0 + \sqrt{v_{n+1} - \Phi^2 v_n}\,\xi_n`,
     :math:`\Phi = (\alpha_n/\alpha_{n+1})^{\gamma^2}(v_{n+1}/v_n)^{(1+\gamma^2)/2}`
@@ -101,7 +101,7 @@ SCHEMES = {
     "em": Scheme("em", weak_order=1, order=1, evaluations=1,
                  source="Euler–Maruyama; Kloeden & Platen (1992), §9.1, §14.1"),
     "ei": Scheme("ei", weak_order=1, order=1, evaluations=1, exact_for_dirac=True,
-                 source="gamma exponential integrator (DESIGN.md); DDPM (Ho et al. 2020, eq. 7) at gamma = 1, "
+                 source="gamma exponential integrator (docs/theory.md, section 5); DDPM (Ho et al. 2020, eq. 7) at gamma = 1, "
                         "DDIM (Song, Meng & Ermon 2021, eq. 12) at gamma = 0"),
     "heun": Scheme("heun", weak_order=2, order=2, evaluations=2,
                    source="Heun; Karras et al. (2022), Alg. 1 (gamma = 0); stochastic Heun for additive noise, "

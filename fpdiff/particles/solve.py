@@ -1,6 +1,6 @@
 r"""The sample view: particle solvers for the forward and the gamma-family reverse SDEs.
 
-- :func:`sample_reverse`: the generative (reverse) SDE of ``DESIGN.md`` with
+- :func:`sample_reverse`: the generative (reverse) SDE of ``docs/theory.md`` (section 3) with
   the schemes of :mod:`fpdiff.particles.schemes`, scores evaluated inside
   numba kernels (Gaussian mixtures, training points) or, for any other score,
   from Python once per stage;
@@ -172,7 +172,7 @@ def sample_reverse(process, score, n_or_y0, T, gamma=1.0, t_min=1e-3, steps=100,
              + \gamma\,\sigma(t)\, dW, \qquad Y_{\tau=0} \sim q_0 ,
 
     whose law solves the reverse Fokker–Planck equation that
-    :func:`fpdiff.solve_reverse` solves on a grid (``DESIGN.md``). With the
+    :func:`fpdiff.solve_reverse` solves on a grid (``docs/theory.md``, section 3). With the
     exact score and :math:`q_0 = p_T`, every :math:`\gamma \ge 0` gives
     :math:`p_{t_{min}}`; :math:`\gamma = 1` is the time reversal (Anderson
     1982), :math:`\gamma = 0` the probability-flow ODE (Song et al. 2021).
