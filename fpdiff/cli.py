@@ -78,6 +78,7 @@ def build_parser():
 def main(argv=None):
     """Entry point of the ``fpdiff`` console script."""
     args = None
+    os.environ.setdefault("MPLBACKEND", "Agg")  # the command's figures are files: no window, on any machine
     try:
         args = build_parser().parse_args(argv)
         from . import commands

@@ -2,14 +2,11 @@
 
 import os
 
-import matplotlib
+import matplotlib.pyplot as plt  # the backend is the user's (Jupyter's inline one, say); the command picks Agg
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from .errors import InputError  # noqa: E402
-from .metrics import observed_order  # noqa: E402
+from .errors import InputError
+from .metrics import observed_order
 
 
 def save_figure(figure, path, dpi=120):
