@@ -3,6 +3,7 @@
 import os
 
 import matplotlib.pyplot as plt  # the backend is the user's (Jupyter's inline one, say); the command picks Agg
+from matplotlib.ticker import NullLocator
 import numpy as np
 
 from .errors import InputError
@@ -337,7 +338,7 @@ def sweep_figure(results_path, metrics=("l1", "w1")):
             if np.all(xs > 0) and xs.max() >= 20 * xs.min():
                 panel.set_xscale("log")
             if len(xs) <= 12:  # the swept values themselves as ticks, not a log axis's powers of ten
-                panel.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+                panel.xaxis.set_minor_locator(NullLocator())
                 panel.set_xticks(xs, [f"{x:g}" for x in xs])
         panel.set_xlabel("$\\gamma$" if x_name == "reverse.gamma" else x_name)
         panel.set_ylabel(SWEEP_METRICS[metric])
