@@ -835,7 +835,8 @@ def _transport(a, b, grid, dim, seed):
     The metrics refuse to do that silently; the audit reports the mass its
     box misses beside it (``outside_mass``, a WARNING in the summary).
     """
-    a, b = (v / grid.integrate(v) if grid is not None and np.shape(v) == grid.shape else v for v in (a, b))
+    a, b = (metrics.normalised_density(v, grid, name)[0] if grid is not None and np.shape(v) == grid.shape else v
+            for v, name in ((a, "a"), (b, "b")))
     if dim == 1:
         return metrics.w1(a, b, grid)
     return metrics.sliced_w(a, b, grid, seed=seed)

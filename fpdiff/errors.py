@@ -41,8 +41,8 @@ class FpdiffWarning(UserWarning):
 class MassWarning(FpdiffWarning):
     """The grid's box does not hold the law a density solve describes.
 
-    Mass that starts outside the box, piles up in its outermost cells, or
-    leaves through an absorbing boundary is missing from the answer, which
+    Mass that starts outside the box, an exact end law the box cuts off, or
+    mass that leaves through an absorbing boundary is missing from the answer, which
     then describes a different law, however good it looks. The limit is
     :data:`fpdiff.fv.solve.BOX_MASS_LIMIT`; the diagnostics of the solution
     hold the numbers.

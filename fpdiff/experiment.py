@@ -373,6 +373,10 @@ def experiment_from_dict(config, base=".", overrides=None):
     comoving = section.setdefault("comoving", False)
     if not isinstance(comoving, bool):
         comoving = _number(comoving, ("views", "comoving"), positive=True)
+    if comoving and source == "grid":
+        _fail(("views", "comoving"), "cannot follow the spread with [score] source = \"grid\": that score lives on "
+                                     "[grid], and the co-moving grid at T is wider than it; drop comoving, or use "
+                                     "another score source")
     reference_samples = _number(section.setdefault("reference_samples", REFERENCE_SAMPLES),
                                 ("views", "reference_samples"), positive=True, integer=True)
     if not density and not particles:

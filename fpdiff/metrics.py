@@ -401,6 +401,19 @@ def _law_dim(law):
     return law[1].shape[1] if law[0] == "samples" else law[2].ndim
 
 
+def normalised_density(values, grid, name):
+    """``(values / mass, mass)``: cell densities scaled to mass 1 on purpose, with the mass they had.
+
+    For callers that compare the law inside the box and report the missing
+    mass beside it (:func:`compare`, the audit); raises :class:`InputError`
+    for a density without positive mass.
+    """
+    mass = float(grid.integrate(values))
+    if not mass > 0:
+        raise InputError(f"`{name}` must have positive mass to be compared as a law; its integral is {mass!r}")
+    return values / mass, mass
+
+
 def _density_mass(law, name):
     """Cell masses of a density law, which must be a probability law on the grid (mass 1 within the limit).
 
@@ -409,9 +422,7 @@ def _density_mass(law, name):
     conditioned on the box, and hide what is missing.
     """
     values, grid = law[1], law[2]
-    mass = float(grid.integrate(values))
-    if not mass > 0:
-        raise InputError(f"`{name}` must have positive mass to be compared as a law; its integral is {mass!r}")
+    mass = normalised_density(values, grid, name)[1]
     if abs(mass - 1.0) > BOX_MASS_LIMIT:
         raise InputError(
             f"`{name}` has mass {mass:.6g} on the grid {format_box(grid)}, not 1 (limit {BOX_MASS_LIMIT:g}): a transport "
@@ -710,10 +721,8 @@ def compare(density, samples, grid=None, *, n_projections=128, seed=0):
     tv_value = 0.5 * float(np.sum(np.abs(probabilities - counts / n)))
     n_projections = as_int(n_projections, "n_projections", minimum=1)
     rng = _generator(seed)
-    mass = float(grid.integrate(p))
-    if not mass > 0:
-        raise InputError(f"`density` must have positive mass; its integral is {mass!r}")
-    laws = ("density", p / mass, grid), ("samples", points)  # normalised on purpose, and reported (density_mass)
+    normalised, mass = normalised_density(p, grid, "density")
+    laws = ("density", normalised, grid), ("samples", points)  # normalised on purpose, and reported (density_mass)
     distance = _sliced(*laws, grid.ndim, n_projections, rng, 1, ("density", "samples"))
     kind = "w1" if grid.ndim == 1 else "sliced_w1"
     return Comparison(

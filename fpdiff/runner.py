@@ -49,16 +49,18 @@ import json
 import os
 import re
 import time
+import warnings
 
 import h5py
 import numpy as np
 
 from . import metrics
 from .distributions import Empirical
-from .errors import FormatError, FpdiffError, InputError
+from .errors import FormatError, FpdiffError, InputError, MassWarning
 from .fv import solve_forward, solve_reverse
+from .fv.comoving import data_scale, spread_scale
 from .fv.solve import BOX_MASS_LIMIT, box_problem, format_box
-from .io import _DAMAGE, _check_storage, _fixed_string, _shorten, atomic_path
+from .io import _DAMAGE, LIBVER, _check_storage, _fixed_string, _shorten, atomic_path
 from .particles import sample_reverse
 from .scores import EmpiricalScore, ExactScore, GridScore
 
@@ -81,9 +83,6 @@ CHECKPOINT_NAME = re.compile(r"(?:density|particles|point)-[0-9]+\.h5")
 OUTPUT_NAMES = ("results.h5", "reverse.png", "sweep.png")
 #: a temporary file of :func:`fpdiff.io.atomic_path` writing ``target``: ``.<target>.<12 hex digits>.tmp``
 TEMPORARY_NAME = re.compile(r"\.(?P<target>.+)\.[0-9a-f]{12}\.tmp")
-#: HDF5 file format of the files written here (read by HDF5 >= 1.10): its superblock, object headers and chunk
-#: indexes carry checksums, so damage to the file's structure is detected as Fletcher-32 detects it in the data
-LIBVER = ("v110", "v110")
 #: what reading a damaged file can raise, besides the errors of :mod:`fpdiff.io`
 _READ_DAMAGE = _DAMAGE + (MemoryError, ArithmeticError, RecursionError)
 #: deepest group nesting in a results or checkpoint file (fpdiff writes at most 5 levels)
@@ -144,18 +143,18 @@ def run_task(experiment, name, score):
     if view == "density":
         grid, options = experiment.grid, {}
         if experiment.comoving:  # the solver's grid is [grid] at t = 0 (fpdiff.fv.comoving: c(0) = 1)
-            from .dynamics import reverse_dynamics
-            from .fv.comoving import ComovingDynamics, data_scale
-
-            dynamics = reverse_dynamics(experiment.process, score, gamma, experiment.T, experiment.t_min)
-            moving = ComovingDynamics(dynamics, experiment.process, data_scale(experiment.comoving))
-            grid = grid.scaled(1.0 / moving.scale(experiment.t_min))
+            scale = spread_scale(experiment.process, experiment.t_min, data_scale(experiment.comoving))
+            grid = grid.scaled(1.0 / scale)
             options["comoving"] = experiment.comoving
-        solution = solve_reverse(experiment.process, grid, score, q0=noised, steps=experiment.steps,
-                                 method=experiment.method, time_grid=experiment.time_grid, **options, **common)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MassWarning)  # judged here: an error unless [grid] allow_mass_outside
+            solution = solve_reverse(experiment.process, grid, score, q0=noised, steps=experiment.steps,
+                                     method=experiment.method, time_grid=experiment.time_grid, **options, **common)
         problem = box_problem(solution, "the start law", start_is_law=True, outflow_is_loss=True)
-        if problem is not None and not experiment.allow_mass_outside:
-            raise InputError(f"gamma = {gamma:g}: {problem}; {MASS_ADVICE}")
+        if problem is not None:
+            if not experiment.allow_mass_outside:
+                raise InputError(f"gamma = {gamma:g}: {problem}; {MASS_ADVICE}")
+            warnings.warn(MassWarning(f"gamma = {gamma:g}: {problem}"), stacklevel=2)
         return {"density": solution.final}, {"seconds": time.perf_counter() - start, "gamma": gamma}
     initial = experiment.particles if noised is None else noised.sample(experiment.particles, seed=experiment.seed + 2)
     solution = sample_reverse(experiment.process, score, initial, steps=experiment.particle_steps,
@@ -294,7 +293,9 @@ def output_lock(folder):
     blocks the next one; the (empty) file stays in the folder. It is
     re-entrant within a process (``fpdiff run`` holds it around the run and
     its figures). On a file system without ``flock`` (some network file
-    systems), ``filelock`` falls back to a marker file.
+    systems) the run stops with an :class:`InputError` saying so, unless the
+    installed ``filelock`` falls back to a marker file there (recent
+    versions do).
 
     Raises
     ------
@@ -324,6 +325,10 @@ def output_lock(folder):
     except filelock.Timeout:  # an OSError (TimeoutError): before the one below
         raise InputError(f"another fpdiff run is writing into {folder!r} (it holds {path!r}): wait until it ends, "
                          "or give this run another output folder (--out)") from None
+    except NotImplementedError:  # older filelock on a file system without flock (ENOSYS)
+        raise InputError(f"the file system of {folder!r} cannot lock files ({path!r}), and fpdiff locks its output "
+                         "folder so that two runs never mix their files: choose an output folder on a local disk "
+                         "(--out)") from None
     except OSError as error:
         raise _write_failure(path, error) from None
     _held_locks.add(key)

@@ -140,6 +140,10 @@ class EmpiricalScore(Score):
         self.dim = points.shape[1]
         self.t_range = (np.finfo(float).tiny, np.inf)
 
+    def distribution(self, t):
+        """The law :math:`p_t` whose score this is: the training points noised to ``t > 0`` (a GaussianMixture)."""
+        return Empirical(self.points).evolve(self.process, self.check_time(t))
+
     def _xhat0(self, x, t):
         return _score_kernels.denoise(np.ascontiguousarray(x), self.points, self.process.alpha(t),
                                       self.process.variance(t))

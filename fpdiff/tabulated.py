@@ -224,11 +224,8 @@ class TabulatedScore(Score):
         x = np.ascontiguousarray(x, dtype=np.float64)
         out = np.empty_like(x)
         _score_kernels.table_interpolate(x, axes, layout, table, out, len(x) << self.dim >= PARALLEL_WORK)
-        if self.outside == "raise":
-            outside = ~np.isfinite(out[:, 0])
-            if np.any(outside):
-                raise DomainError(f"{int(outside.sum())} point(s) outside the tabulated box, e.g. "
-                                 f"{x[np.argmax(outside)].tolist()}: {self.box_message()}")
+        if self.outside == "raise" and not np.all(np.isfinite(out[:, 0])):  # the kernel's NaN marks a point outside
+            self.check_domain(x, "the point(s)")
         return out
 
     def save(self, path, parametrization=None, meta=None):

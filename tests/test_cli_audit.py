@@ -92,3 +92,14 @@ def test_bad_options_are_one_line(files, capsys, extra, message):
         return
     status, _, err = audit_score(capsys, score, "--data", "builtin:bimodal-1d", *extra)
     assert status == 2 and err.strip() == f"fpdiff: error: {message}"
+
+
+def test_only_checks_of_the_learned_score_set_the_exit_status():
+    from types import SimpleNamespace
+
+    from fpdiff.commands import _command_line_failures
+
+    view = SimpleNamespace(failed={"reference": "blew up", "learned": "left the box: pass outside='clamp'"})
+    result = SimpleNamespace(density=view, particles=None, failed={"curl floor": "table too small"})
+    assert _command_line_failures(result) == 1  # the learned run; not the reference run, not a floor
+    assert view.failed["learned"] == "left the box: rerun with --outside clamp"

@@ -305,7 +305,7 @@ def test_the_new_keys_reach_the_solvers(tmp_path, monkeypatch):
     def fake_solve(process, grid, score, **options):
         calls["density"] = dict(options, grid=grid)
         return type("Solution", (), {"final": np.zeros(grid.shape), "grid": grid,
-                                     "diagnostics": {"start_mass": 1.0, "edge_mass": 0.0, "boundary_outflow": 0.0}})()
+                                     "diagnostics": {"start_mass": 1.0, "boundary_outflow": 0.0}})()
 
     def fake_sample(process, score, initial, **options):
         calls["particles"] = options
@@ -354,3 +354,12 @@ def test_comoving_and_reference_samples_in_a_run(tmp_path, monkeypatch):
     monkeypatch.setattr(runner, "reference_law", recording)
     runner.run_point(fixed)
     assert sizes == [3000]
+
+
+def test_comoving_with_a_grid_score_is_refused_when_read(tmp_path):
+    # the GridScore lives on [grid]; the co-moving grid at T is wider: the run failed with a DomainError mid-way
+    config = {"process": {"kind": "VE", "sigma_max": 10.0}, "data": {"kind": "builtin", "name": "bimodal-1d"},
+              "grid": {"bounds": [[-6.0, 6.0]], "cells": 40}, "time": {"T": 1.0}, "score": {"source": "grid"},
+              "views": {"comoving": True}}
+    with pytest.raises(InputError, match=r"\[views\]\.comoving: cannot follow the spread with \[score\] source"):
+        experiment_from_dict(config, base=str(tmp_path))

@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
+from scipy.special import ndtr
 
 import fpdiff as fd
 from fpdiff import theory, timegrid
@@ -237,10 +238,11 @@ def test_a_box_that_misses_the_prior_warns_and_reports_the_mass():
 
 def test_a_box_that_cuts_the_data_law_warns_and_w1_refuses_to_renormalise():
     grid = fd.Grid([(-8, -3)], 200)
-    with pytest.warns(fd.MassWarning, match="outermost cells, against the no-flux walls"):
+    with pytest.warns(fd.MassWarning, match=r"`q0` has only 0\.\d+% of its mass inside the box; up to 100% of "
+                                            r"the exact law at the end lies outside the box"):
         solution = fd.solve_reverse(OU, grid, fd.ExactScore(OU, MIXTURE_1D), T=T, t_min=0.01,
                                     q0=MIXTURE_1D.evolve(OU, T), steps=20)
-    assert solution.diagnostics["edge_mass"] > 1e-3
+    assert solution.diagnostics["end_law_outside"] > 0.99
     law = MIXTURE_1D.evolve(OU, 0.01)
     with pytest.raises(fd.InputError, match=r"`b` has mass 0\.0\d+ on the grid \[-8, -3\], not 1"):
         fd.metrics.w1(law.sample(1000, seed=0), law, grid)
@@ -251,7 +253,7 @@ def test_a_box_that_holds_the_law_stays_silent_and_absorbing_losses_are_counted(
     with warnings.catch_warnings():
         warnings.simplefilter("error", fd.MassWarning)
         solution = fd.solve_reverse(OU, grid, fd.ExactScore(OU, MIXTURE_1D), T=T, t_min=0.01, steps=20)
-    assert solution.diagnostics["edge_mass"] < 1e-10 and solution.diagnostics["boundary_outflow"] == 0.0
+    assert solution.diagnostics["end_law_outside"] < 1e-10 and solution.diagnostics["boundary_outflow"] == 0.0
     assert solution.diagnostics["start_mass"] == pytest.approx(1.0, abs=1e-12)
     absorbing = fd.Grid([(-2.5, 2.5)], 100, boundary="absorbing")
     with pytest.warns(fd.MassWarning, match=r"left through the absorbing boundary"):
@@ -260,3 +262,27 @@ def test_a_box_that_holds_the_law_stays_silent_and_absorbing_losses_are_counted(
     start, end = lossy.values[0], lossy.values[-1]
     lost = 1 - absorbing.integrate(end) / absorbing.integrate(start)
     assert lossy.diagnostics["boundary_outflow"] == pytest.approx(lost, rel=1e-12) and lost > 1e-3
+
+
+def test_a_coarse_grid_whose_box_holds_the_law_stays_silent():
+    # 10 cells on [-4, 4] for N(0, 1): the outer cells hold 0.14% of the mass, but the law is inside the box
+    law = fd.GaussianMixture([1.0], [[0.0]], [0.5])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", fd.MassWarning)
+        solution = fd.solve_reverse(OU, fd.Grid([(-4, 4)], 10), fd.ExactScore(OU, law), T=1.0, steps=10)
+    exact = 2 * ndtr(-4 / math.sqrt(law.evolve(OU, 1e-3).covariances[0, 0, 0]))  # N(0, ~0.5) outside [-4, 4]
+    assert solution.diagnostics["end_law_outside"] == pytest.approx(exact, rel=1e-10)
+
+
+def test_the_end_law_bound_is_exact_along_one_axis_and_an_upper_bound_in_two():
+    from fpdiff.fv.solve import law_outside_box
+
+    law = fd.GaussianMixture([0.3, 0.7], [[0.0, 1.0], [1.0, -0.5]], [[1.0, 0.5], [0.3, 2.0]])
+    grid = fd.Grid([(-2, 3), (-10, 10)], 4)  # the second axis holds the law: the bound is the first's marginal
+    first = sum(w * (ndtr((-2 - m[0]) / np.sqrt(c[0, 0])) + ndtr((m[0] - 3) / np.sqrt(c[0, 0])))
+                for w, m, c in zip(law.weights, law.means, law.covariances))
+    assert law_outside_box(law, grid) == pytest.approx(first, rel=1e-9)
+    tight = fd.Grid([(-2, 3), (-1, 1)], 4)  # both axes cut: at least the true mass outside (Monte Carlo, 1e6)
+    x = law.sample(1_000_000, seed=0)
+    outside = np.mean((x[:, 0] < -2) | (x[:, 0] > 3) | (x[:, 1] < -1) | (x[:, 1] > 1))
+    assert law_outside_box(law, tight) >= outside

@@ -335,12 +335,10 @@ class _SampleWriter:
     def __enter__(self):
         import h5py
 
-        from ..io import atomic_path
+        from ..io import LIBVER, atomic_path
 
         self._atomic = atomic_path(self.path)
         temporary = self._atomic.__enter__()
-        from ..runner import LIBVER
-
         self.file = h5py.File(temporary, "w", libver=LIBVER)  # checksummed headers, as fpdiff's results files
         self.file.attrs["seed"] = self.seed
         self.file.attrs["shard_bounds"] = np.asarray(self.bounds, dtype=np.int64)

@@ -28,6 +28,11 @@ from ..errors import InputError
 from ..solution import DensitySolution
 
 
+def spread_scale(process, t, data_scale):
+    r"""The grid's scale :math:`c(t) = \sqrt{\alpha_t^2 + v_t/s_0^2}` at forward time ``t`` (``data_scale`` :math:`s_0`)."""
+    return float(np.sqrt(process.alpha(t) ** 2 + process.variance(t) / data_scale**2))
+
+
 class ComovingDynamics(Dynamics):
     """The dynamics ``base`` written in ``z = x / c(t)`` (see the module docstring)."""
 
@@ -39,8 +44,8 @@ class ComovingDynamics(Dynamics):
         self.data_scale = float(data_scale)
 
     def scale(self, t):
-        r""":math:`c(t) = \sqrt{\alpha_t^2 + v_t/s_0^2}`."""
-        return float(np.sqrt(self.process.alpha(t) ** 2 + self.process.variance(t) / self.data_scale**2))
+        r""":math:`c(t) = \sqrt{\alpha_t^2 + v_t/s_0^2}` (:func:`spread_scale`)."""
+        return spread_scale(self.process, t, self.data_scale)
 
     def log_scale_rate(self, tau):
         r""":math:`d \ln c / d\tau` at solver time ``tau``."""

@@ -15,6 +15,7 @@ from .solve import (
     default_steps,
     initial_density,
     integrate_density,
+    law_outside_box,
     merge_save_times,
     pop_common_options,
     warn_if_box_loses_mass,
@@ -131,6 +132,9 @@ def solve_reverse(process, grid, score, T, q0=None, gamma=1.0, t_min=1e-3, steps
         flux=flux,
         time_grid=time_grid if isinstance(time_grid, str) else "explicit",
     )
+    end_law = score.distribution(t_min) if hasattr(score, "distribution") else None  # scores whose law is known
+    end_grid = grid if scale is None else solution.grid_at(t_min)
+    solution.diagnostics["end_law_outside"] = law_outside_box(end_law, end_grid)
     warn_if_box_loses_mass(solution, "`q0`" if q0_law is not None else "`q0` (the process's prior)",
                            start_is_law=q0_law is None or hasattr(q0_law, "cell_average"), outflow_is_loss=True)
     return solution

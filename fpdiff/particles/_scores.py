@@ -129,7 +129,7 @@ class KernelScore:
         divergence = np.empty(len(y))
         score_divergence(self.kind, y, *self.data(t), out, divergence, with_divergence, self.parallel(len(y)))
         if self.kind == TABULATED and self.score.outside == "raise" and not np.all(np.isfinite(out)):
-            raise InputError(f"point(s) outside the tabulated box at t = {t:.6g}: {self.score.box_message()}")
+            self.score.check_domain(y, f"the points at t = {t:.6g}")
         return out, (divergence if with_divergence else None)
 
     def python_score(self, y, t):
