@@ -269,9 +269,11 @@ def _stage_rows(code, lo, hi, y, predicted, second, score, noise, kind,
             for m in range(lo, hi):
                 noise_norm = 0.0
                 score_norm = 0.0
-                for k in range(dim):
-                    noise_norm += noise[m, k] ** 2
-                    score_norm += score[m, k] ** 2
+                for k in range(dim):  # x * x, not x ** 2: a pow is contracted into an FMA or not depending on
+                    # how LLVM met it (compiled here, or inlined from numba's cache), so the fused and the
+                    # stage-by-stage runs differed in the last bits; a product is contracted the same way always
+                    noise_norm += noise[m, k] * noise[m, k]
+                    score_norm += score[m, k] * score[m, k]
                 epsilon = 2.0 * coefficients[0] ** 2 * noise_norm / score_norm if score_norm > 0.0 else 0.0
                 spread = math.sqrt(2.0 * epsilon)
                 for k in range(dim):
