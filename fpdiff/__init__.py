@@ -5,8 +5,8 @@ sample view (particle SDE solvers), cross-checked against each other and
 against closed-form results. See ``docs/theory.md`` for the mathematics.
 """
 
+from ._version import __version__
 from .distributions import Empirical, GaussianMixture
-from .distributed import sweep
 from .dynamics import Dynamics, forward_dynamics, reverse_dynamics
 from .errors import BlowUpError, DomainError, FormatError, FpdiffError, FpdiffWarning, InputError, MassWarning
 from .fv import solve_forward, solve_naive_reversal, solve_reverse
@@ -20,10 +20,11 @@ from .processes import OU, VE, VP, Brownian
 from .scores import CallableScore, EmpiricalScore, ExactScore, GridScore, Score
 from .solution import DensitySolution, ParticleSolution
 from .tabulated import ScoreSamples, TabulatedScore, tabulate_score
+from .app.sweeps import sweep  # the application layer last: it builds on everything above
 
-__version__ = "0.1.0"
 
 __all__ = [
+    "__version__",
     "OU",
     "VP",
     "VE",

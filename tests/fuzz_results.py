@@ -8,8 +8,8 @@ pristine files: ``results.h5`` of each, ``density-0.h5``, ``particles-0.h5``
 and ``point-0.h5``. It then writes ``--files`` damaged copies (taking the
 sources in turn) and reads each one in a worker process, the way fpdiff
 reads it: results files as ``fpdiff info FILE`` does (and
-``fpdiff.runner.read_results``), checkpoints as ``fpdiff run --resume`` does
-(``fpdiff.runner.read_checkpoint``). A worker that does not answer within
+``fpdiff.app.runner.read_results``), checkpoints as ``fpdiff run --resume`` does
+(``fpdiff.app.runner.read_checkpoint``). A worker that does not answer within
 ``--timeout`` seconds is killed and the file counted as a hang (and kept as
 ``hang-<i>.h5``). Each reading ends as one of:
 
@@ -59,8 +59,8 @@ SWEEP = dict(RUN, views={"density": True, "particles": 0}, sweep={"time.t_min": 
 
 def build(folder):
     """Run the two experiments in ``folder``; returns ``{source name: path}`` and the experiments' fingerprints."""
-    from fpdiff.experiment import experiment_from_dict
-    from fpdiff.runner import STOP_AFTER_ENV, Interrupted, run_experiment
+    from fpdiff.app.experiment import experiment_from_dict
+    from fpdiff.app.runner import STOP_AFTER_ENV, Interrupted, run_experiment
 
     paths, fingerprints = {}, {}
     for name, config, checkpoints in (("run", RUN, ("density-0.h5", "particles-0.h5")),
@@ -88,8 +88,8 @@ def build(folder):
 
 def _read_results_file(path):
     """What ``fpdiff info PATH`` prints (path replaced), its exit status, and ``read_results(path)``."""
-    from fpdiff.cli import main
-    from fpdiff.runner import read_results
+    from fpdiff.app.cli import main
+    from fpdiff.app.runner import read_results
 
     output = io.StringIO()
     with contextlib.redirect_stdout(output), contextlib.redirect_stderr(io.StringIO()):
@@ -100,7 +100,7 @@ def _read_results_file(path):
 
 
 def _read_checkpoint_file(path, fingerprint):
-    import fpdiff.runner as runner
+    import fpdiff.app.runner as runner
 
     if hasattr(runner, "read_checkpoint"):
         return runner.read_checkpoint(path, fingerprint)

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from fpdiff.errors import InputError
-from fpdiff.experiment import experiment_from_dict, load_experiment
-from fpdiff.runner import STOP_AFTER_ENV, read_results
+from fpdiff.app.experiment import experiment_from_dict, load_experiment
+from fpdiff.app.runner import STOP_AFTER_ENV, read_results
 
 SMALL = {
     "process": {"kind": "OU"},

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import fpdiff as fd
-from fpdiff.cli import main
-from fpdiff.experiment import BUILTINS
+from fpdiff.app.cli import main
+from fpdiff.app.experiment import BUILTINS
 
 PROCESS = fd.OU(beta=1.0, sigma=2**0.5)
 DATA = BUILTINS["bimodal-1d"][1]()
@@ -97,7 +97,7 @@ def test_bad_options_are_one_line(files, capsys, extra, message):
 def test_only_checks_of_the_learned_score_set_the_exit_status():
     from types import SimpleNamespace
 
-    from fpdiff.commands import _command_line_failures
+    from fpdiff.app.commands import _command_line_failures
 
     view = SimpleNamespace(failed={"reference": "blew up", "learned": "left the box: pass outside='clamp'"})
     result = SimpleNamespace(density=view, particles=None, failed={"curl floor": "table too small"})

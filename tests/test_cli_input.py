@@ -18,9 +18,9 @@ import pytest
 
 import fpdiff
 import fpdiff_launcher
-from fpdiff import cli, experiment as experiment_module, runner
+from fpdiff.app import cli, experiment as experiment_module, runner
 from fpdiff.errors import InputError
-from fpdiff.experiment import MAX_SWEEP_POINTS, experiment_from_dict
+from fpdiff.app.experiment import MAX_SWEEP_POINTS, experiment_from_dict
 
 from test_cli import SMALL, fpdiff as run_fpdiff, toml, with_change
 
@@ -74,16 +74,16 @@ def test_a_closed_pipe_in_process(monkeypatch, capsys):
 
 
 class InterruptingImport(importlib.abc.MetaPathFinder):
-    """Ctrl-C while ``fpdiff.cli`` is being imported."""
+    """Ctrl-C while ``fpdiff.app.cli`` is being imported."""
 
     def find_spec(self, name, path=None, target=None):
-        if name == "fpdiff.cli":
+        if name == "fpdiff.app.cli":
             raise KeyboardInterrupt
         return None
 
 
 def test_ctrl_c_during_the_imports_is_one_line(monkeypatch, capsys):
-    monkeypatch.delitem(sys.modules, "fpdiff.cli")
+    monkeypatch.delitem(sys.modules, "fpdiff.app.cli")
     monkeypatch.setattr(sys, "meta_path", [InterruptingImport(), *sys.meta_path])
     assert fpdiff_launcher.main() == 130
     assert capsys.readouterr().err == "fpdiff: interrupted\n"

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import fpdiff as fd
-from fpdiff.experiment import BUILTINS
-from fpdiff.runner import read_results
+from fpdiff.app.experiment import BUILTINS
+from fpdiff.app.runner import read_results
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

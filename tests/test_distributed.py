@@ -12,8 +12,8 @@ import pytest
 import fpdiff as fd
 from fpdiff import distributed as fdd
 from fpdiff.errors import InputError
-from fpdiff.experiment import experiment_from_dict
-from fpdiff.runner import STOP_AFTER_ENV, Interrupted, read_results, run_experiment
+from fpdiff.app.experiment import experiment_from_dict
+from fpdiff.app.runner import STOP_AFTER_ENV, Interrupted, read_results, run_experiment
 
 PROCESS = fd.OU()
 MIXTURE = fd.GaussianMixture([0.5, 0.5], [[-2.0], [2.0]], [0.09, 0.25])
@@ -88,9 +88,9 @@ def test_sweep_of_an_experiment_equals_the_single_runs():
     """Sweeping an experiment in memory gives, per point, the metrics of running that point's file alone."""
     config = {key: value for key, value in SWEEP.items() if key != "sweep"}
     axes = {"reverse.gamma": [0.0, 1.0], "grid.cells": [60, 100]}
-    table = fdd.sweep(config, axes)
+    table = fd.sweep(config, axes)
     assert len(table) == 4 and table.columns[:3] == ["point", "reverse.gamma", "grid.cells"]
-    from fpdiff.runner import run_point
+    from fpdiff.app.runner import run_point
 
     single = dict(config, grid={"bounds": [[-8.0, 8.0]], "cells": 60}, reverse={"start": "data", "gammas": [1.0]})
     rows, _ = run_point(experiment_from_dict(single))
@@ -174,7 +174,7 @@ def test_killed_worker_loses_no_point_and_writes_none_twice(tmp_path):
     rows, arrays = sweep_results(path)
     assert arrays["errors"] == [""] * 12
     assert [row["point"] for row in rows] == list(range(12))
-    serial = fdd.sweep(experiment, experiment.sweep)
+    serial = fd.sweep(experiment, experiment.sweep)
     for row, expected in zip(rows, serial.rows):
         assert all(row[name] == expected[name] for name in METRICS)
 
@@ -279,7 +279,7 @@ def test_command_sweep_records_a_failed_point_and_resume_retries_only_it(tmp_pat
     info = fpdiff("info", str(tmp_path / "out" / "results.h5"), cwd=tmp_path)
     assert info.returncode == 0 and "source" in info.stdout and "point 1 failed" in info.stdout
     ran = []
-    from fpdiff.experiment import load_experiment
+    from fpdiff.app.experiment import load_experiment
 
     run_experiment(load_experiment(path), resume=True, progress=False, on_point=lambda k, error: ran.append(k))
     assert ran == [1]

@@ -1,4 +1,4 @@
-"""The files of ``fpdiff run`` (fpdiff.runner): the folder's lock, what is read and deleted, damaged files.
+"""The files of ``fpdiff run`` (fpdiff.app.runner): the folder's lock, what is read and deleted, damaged files.
 
 Every test here reproduces a case of issue 16 (items 5, 6, 7, 9, 10 and 13)
 that failed before: runs mixing their files, a user's file deleted, results
@@ -23,10 +23,10 @@ import pytest
 from scipy.special import ndtr
 
 import fpdiff as fd
-import fpdiff.runner as runner
+import fpdiff.app.runner as runner
 from fpdiff.errors import FormatError, InputError
-from fpdiff.experiment import experiment_from_dict
-from fpdiff.runner import STOP_AFTER_ENV, Interrupted, read_checkpoint, read_results, run_experiment
+from fpdiff.app.experiment import experiment_from_dict
+from fpdiff.app.runner import STOP_AFTER_ENV, Interrupted, read_checkpoint, read_results, run_experiment
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPOSITORY = os.path.dirname(HERE)

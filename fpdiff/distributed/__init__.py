@@ -4,8 +4,8 @@ Two kinds of work outgrow one machine in a diffusion-model study:
 
 - **sweeps**: the product of lists of parameters (gammas x t_min x
   resolutions x scores x seeds), one independent task per point —
-  :func:`sweep`, and ``fpdiff run`` of an experiment file with a ``[sweep]``
-  table (:mod:`fpdiff.runner`);
+  :func:`sweep` (``fd.sweep`` also runs experiments: :mod:`fpdiff.app.sweeps`,
+  and ``fpdiff run`` of an experiment file with a ``[sweep]`` table);
 - **particle ensembles** of 10^8-10^10 samples — :func:`sample_sharded`
   (what ``fd.sample_reverse(..., client=client)`` calls) and
   :func:`sample_ensemble`, which reduces each shard to a histogram, moments
@@ -32,8 +32,8 @@ Modules: :mod:`.cluster` (Dask availability, :func:`connect`, the task engine
 from .cluster import (CONNECT_TIMEOUT, INSTALL_HINT, DistributedUnavailable, connect, dashboard_link,
                       require_distributed, run_tasks, workers_of)
 from .ensembles import EnsembleSummary, sample_ensemble, sample_sharded, shard_bounds
-from .sweeps import SweepTable, sweep, sweep_points
+from .sweeps import SweepTable, run_sweep, sweep, sweep_points
 
-__all__ = ["sweep", "sweep_points", "SweepTable", "sample_sharded", "sample_ensemble", "EnsembleSummary",
+__all__ = ["sweep", "run_sweep", "sweep_points", "SweepTable", "sample_sharded", "sample_ensemble", "EnsembleSummary",
            "shard_bounds", "connect", "dashboard_link", "workers_of", "run_tasks", "require_distributed",
            "DistributedUnavailable", "INSTALL_HINT", "CONNECT_TIMEOUT"]

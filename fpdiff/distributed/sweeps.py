@@ -1,7 +1,6 @@
 """Parameter sweeps: the product of axes run through a function or an experiment, as a table."""
 
 import math
-import os
 
 import numpy as np
 
@@ -102,23 +101,17 @@ class SweepTable:
         return f"<SweepTable {len(self.rows)} rows x {len(self.columns)} columns>\n{self}"
 
 
-def sweep(fn_or_config, axes, client=None, *, progress=False, numba_threads=1):
-    r"""Run the product of ``axes`` through a function or an experiment; a table of the results.
+def sweep(fn, axes, client=None, *, progress=False, numba_threads=1):
+    r"""Run the product of ``axes`` through a function; a table of the results.
 
     Parameters
     ----------
-    fn_or_config : callable, or experiment (path, dict or Experiment)
-        A function ``fn(**point) -> dict of metrics`` (or a list of such
-        dicts: several rows for the point), called once per point of the
-        product with the axis values as keyword arguments; it must be
-        picklable to run on a cluster (a module-level function). Or an
-        experiment (a TOML file's path, its dict, or an
-        :class:`~fpdiff.experiment.Experiment`): then the axis names are
-        dotted keys of the file (``"time.t_min"``, ``"grid.cells"``,
-        ``"score.source"``; ``"reverse.gamma"`` stands for
-        ``reverse.gammas = [value]``), each point runs every view of the
-        experiment in memory (nothing is written), and the rows are the
-        metrics of :mod:`fpdiff.runner` per point and gamma.
+    fn : callable
+        ``fn(**point) -> dict of metrics`` (or a list of such dicts: several
+        rows for the point), called once per point of the product with the
+        axis values as keyword arguments; it must be picklable to run on a
+        cluster (a module-level function). (``fd.sweep`` also takes an
+        experiment: :func:`fpdiff.app.sweeps.sweep`.)
     axes : dict
         ``{name: [values]}``; the product is run, the last axis varying fastest.
     client : dask.distributed.Client, optional
@@ -140,25 +133,21 @@ def sweep(fn_or_config, axes, client=None, *, progress=False, numba_threads=1):
     >>> table = fd.sweep(lambda gamma, steps: {"w1": ...}, {"gamma": [0, 1], "steps": [50, 100]})
     >>> table.column("w1"), table.to_pandas()
     """
+    if not callable(fn):
+        raise InputError(f"`fn` must be a function fn(**point) -> dict of metrics; got {type(fn).__name__}")
+    points = sweep_points(axes)
+    return run_sweep(fn, points, [((), point) for point in points], list(axes), client, progress=progress,
+                     numba_threads=numba_threads)
+
+
+def run_sweep(function, points, arguments, axes, client=None, *, progress=False, numba_threads=1):
+    """Run ``function(*args, **kwargs)`` for each ``(args, kwargs)`` of ``arguments``; rows labelled by ``points``.
+
+    The engine of :func:`sweep`: ``points`` are the coordinates of each task
+    (dicts over ``axes``), in the same order as ``arguments``.
+    """
     if client is not None:
         check_client(client)
-    points = sweep_points(axes)
-    if callable(fn_or_config):
-        function, arguments = fn_or_config, [((), point) for point in points]
-    else:
-        from ..experiment import Experiment, experiment_from_dict, load_experiment
-
-        if isinstance(fn_or_config, Experiment):
-            base = fn_or_config
-        elif isinstance(fn_or_config, dict):
-            base = experiment_from_dict(fn_or_config)
-        elif isinstance(fn_or_config, (str, os.PathLike)):
-            base = load_experiment(fn_or_config)
-        else:
-            raise InputError("`fn_or_config` must be a function, or an experiment (a TOML path, a dict or an "
-                             f"Experiment); got {type(fn_or_config).__name__}")
-        experiments = base.with_sweep(axes)
-        function, arguments = _experiment_rows, [((experiment,), {}) for experiment in experiments]
     rows = [None] * len(points)
 
     def collect(index, value, error):
@@ -178,13 +167,4 @@ def sweep(fn_or_config, axes, client=None, *, progress=False, numba_threads=1):
                               "error": f"the function returned {type(metrics).__name__}, not a dict of metrics"})
                 break
             table.append({"point": index, **point, **{k: _plain(v) for k, v in metrics.items()}})
-    return SweepTable(list(axes), table)
-
-
-def _experiment_rows(experiment):
-    from ..runner import run_point
-
-    rows, _ = run_point(experiment)
-    return rows
-
-
+    return SweepTable(axes, table)

@@ -10,11 +10,13 @@ import argparse
 import os
 import sys
 
-from .errors import FpdiffError
+from .._version import __version__
+from ..errors import FpdiffError
+from ..tabulated import OUTSIDE_POLICIES
+from . import commands
 
 
 def build_parser():
-    from . import __version__
 
     parser = argparse.ArgumentParser(prog="fpdiff", description="Fokker–Planck numerics for diffusion models.")
     parser.add_argument("--version", action="version", version=f"fpdiff {__version__}")
@@ -54,7 +56,6 @@ def build_parser():
     audit.add_argument("--held-out", help="held-out points (.npy/.txt/.csv) for the memorisation check")
     audit.add_argument("--cells", type=int, default=None, help="grid cells per axis for the density view")
     audit.add_argument("--particles", type=int, default=20_000, help="particles for the sample view")
-    from .tabulated import OUTSIDE_POLICIES  # the policies fpdiff.load_score accepts
 
     audit.add_argument("--outside", choices=OUTSIDE_POLICIES, default="clamp",
                        help="the score outside the file's box: 'clamp' extends it by its value on the box's "
@@ -81,7 +82,6 @@ def main(argv=None):
     os.environ.setdefault("MPLBACKEND", "Agg")  # the command's figures are files: no window, on any machine
     try:
         args = build_parser().parse_args(argv)
-        from . import commands
 
         status = getattr(commands, args.command.replace("-", "_"))(args) or 0
         sys.stdout.flush()  # here, so that a closed pipe is met inside the try

@@ -1,4 +1,4 @@
-"""What each subcommand of ``fpdiff`` does (the parser is in :mod:`fpdiff.cli`)."""
+"""What each subcommand of ``fpdiff`` does (the parser is in :mod:`fpdiff.app.cli`)."""
 
 import os
 import re
@@ -8,18 +8,27 @@ import sys
 import h5py
 import numpy as np
 
-from .errors import FormatError, InputError
+from ..audit import audit as run_audit
+from ..distributed import connect, dashboard_link, workers_of
+from ..distributions import Empirical
+from ..errors import FormatError, InputError
+from ..grid import Grid
+from ..io import _DAMAGE, FORMAT, _text, load_score
+from ..scores import EmpiricalScore, ExactScore
+from ..tabulated import TabulatedScore
+from .demo import run_demo
+from .experiment import BUILTINS, load_experiment, read_points
+from .figures import write_figures
+from .runner import (RESULTS_FORMAT, format_sweep_table, format_table, output_lock, read_results,
+                     run_experiment)
 
 
 def demo(args):
-    from .demo import run_demo
 
     run_demo(args.out, particles=args.particles, progress=not args.quiet)
 
 
 def run(args):
-    from .experiment import load_experiment
-    from .runner import format_sweep_table, format_table, output_lock, read_results, run_experiment
 
     overrides = {"output": {"folder": os.path.abspath(args.out)}} if args.out else None
     experiment = load_experiment(args.experiment, overrides=overrides)
@@ -45,7 +54,6 @@ def run(args):
         elif workers == 0 and not scheduler:
             path = run_experiment(experiment, **options)
         else:
-            from .distributed import connect, dashboard_link, workers_of
 
             with connect(scheduler, workers=workers or None) as client:
                 link = dashboard_link(client)
@@ -69,29 +77,8 @@ def run(args):
             return 1
 
 
-def write_figures(results_path, folder):
-    """Write the figures of a results file into ``folder`` (``reverse.png``, or ``sweep.png`` for a sweep)."""
-    from .plot import results_figure, save_figure, sweep_figure
-    from .runner import is_sweep_results, writing
-
-    if is_sweep_results(results_path):
-        figure, name = sweep_figure(results_path), "sweep.png"
-    else:
-        figure, name = results_figure(results_path), "reverse.png"
-    path = os.path.join(folder, name)
-    with writing(path):
-        return [save_figure(figure, path)]
-
-
 def audit_score(args):
     """Audit a score file (``fpdiff audit-score``); exit status 1 when a check failed (shown as FAILED)."""
-    from .audit import audit as run_audit
-    from .distributions import Empirical
-    from .experiment import BUILTINS, read_points
-    from .grid import Grid
-    from .io import load_score
-    from .scores import EmpiricalScore, ExactScore
-    from .tabulated import TabulatedScore
 
     for flag, value, minimum in (("--cells", args.cells, 2), ("--particles", args.particles, 0)):
         if value is not None and value < minimum:
@@ -122,7 +109,7 @@ def audit_score(args):
     failures = _command_line_failures(result)
     print(result.summary())
     if args.out:
-        from .plot import audit_figure, save_figure
+        from ..plot import audit_figure, save_figure
 
         os.makedirs(args.out, exist_ok=True)
         path = save_figure(audit_figure(result), os.path.join(args.out, "audit.png"))
@@ -159,7 +146,6 @@ def _command_line_failures(result):
 
 def info(args):
     if args.builtins or args.file is None:
-        from .experiment import BUILTINS
 
         print("built-in data sets (use as [data] kind = \"builtin\", name = ... or --data builtin:NAME):")
         for name, (description, factory) in BUILTINS.items():
@@ -174,8 +160,6 @@ def describe_file(path):
     Raises InputError or FormatError (never another exception) for a path
     that is not a file, not HDF5, or a damaged file.
     """
-    from .io import _DAMAGE, FORMAT, _text, load_score
-    from .runner import RESULTS_FORMAT, format_table, read_results
 
     if not os.path.isfile(path):
         raise InputError(f"{path!r} is not a file")
@@ -203,7 +187,6 @@ def describe_file(path):
             lines.append(f"  meta.{key:<11} {_short(value)}")
         return "\n".join(lines)
     if text == RESULTS_FORMAT:
-        from .runner import format_sweep_table
 
         config, rows, arrays = read_results(path)
         lines = [f"{path}: fpdiff results (format {RESULTS_FORMAT!r})"]

@@ -1,6 +1,6 @@
 """Running an experiment: tasks, checkpoints, resume, and the results file.
 
-An :class:`~fpdiff.experiment.Experiment` becomes a list of tasks, one per
+An :class:`~fpdiff.app.experiment.Experiment` becomes a list of tasks, one per
 gamma and view (``density-0``, ``particles-0``, ...). Each finished task is
 written atomically to ``<folder>/checkpoints/<task>.h5`` with the experiment's
 fingerprint; ``resume=True`` skips the tasks whose checkpoint is there, so an
@@ -51,18 +51,22 @@ import re
 import time
 import warnings
 
+import filelock
 import h5py
 import numpy as np
+from tqdm import tqdm
 
-from . import metrics
-from .distributions import Empirical
-from .errors import FormatError, FpdiffError, InputError, MassWarning
-from .fv import solve_forward, solve_reverse
-from .fv.comoving import data_scale, spread_scale
-from .fv.solve import BOX_MASS_LIMIT, box_problem, format_box
-from .io import _DAMAGE, LIBVER, _check_storage, _fixed_string, _shorten, atomic_path
-from .particles import sample_reverse
-from .scores import EmpiricalScore, ExactScore, GridScore
+from .. import metrics
+from .._version import __version__
+from ..distributed import run_tasks
+from ..distributions import Empirical
+from ..errors import FormatError, FpdiffError, InputError, MassWarning
+from ..fv import solve_forward, solve_reverse
+from ..fv.comoving import data_scale, spread_scale
+from ..fv.solve import BOX_MASS_LIMIT, box_problem, format_box
+from ..io import _DAMAGE, LIBVER, _check_storage, _fixed_string, _shorten, atomic_path, load_score
+from ..particles import sample_reverse
+from ..scores import EmpiricalScore, ExactScore, GridScore
 
 RESULTS_FORMAT = "fpdiff.results"
 RESULTS_VERSION = 1
@@ -118,7 +122,6 @@ def make_score(experiment):
         times = np.concatenate([[0.0], np.geomspace(experiment.t_min, experiment.T, 200)])
         forward = solve_forward(process, experiment.grid, data, experiment.T, save_at=times)
         return GridScore(forward, process)
-    from .io import load_score
 
     return load_score(experiment.score_options["path"], outside=experiment.score_options["outside"])
 
@@ -238,7 +241,6 @@ def run_experiment(experiment, resume=False, progress=True, client=None, on_poin
     FormatError
         A checkpoint is corrupt (the message says which, and what to do).
     """
-    from tqdm import tqdm
 
     folder = experiment.folder
     with output_lock(folder):
@@ -304,7 +306,6 @@ def output_lock(folder):
         the folder is a file or cannot be created or written; the lock file
         is a symbolic link.
     """
-    import filelock
 
     folder = os.fspath(folder)
     if os.path.lexists(folder) and not os.path.isdir(folder):
@@ -609,7 +610,6 @@ def _table(experiment, load):
 
 
 def _assemble(experiment, checkpoints, path):
-    from . import __version__
 
     rows, arrays, exact_cells = results_table(experiment, checkpoints)
     with writing(path), atomic_path(path) as temporary, h5py.File(temporary, "w", libver=LIBVER) as file:
@@ -769,7 +769,6 @@ def _run_sweep(experiment, checkpoints, done, progress, client, on_point):
         if stop_after and written[0] >= stop_after:
             raise Interrupted(f"stopped after {written[0]} checkpoint(s) ({STOP_AFTER_ENV})")
 
-    from .distributed import run_tasks
 
     todo = [(k, (point,), {}) for k, (_, point) in enumerate(points) if f"point-{k}" not in done]
     run_tasks(run_point, todo, client, record, progress=progress, desc="fpdiff sweep", initial=len(points) - len(todo),
@@ -791,7 +790,6 @@ def _coordinate_dataset(values):
 
 
 def _assemble_sweep(experiment, points, checkpoints, errors, path):
-    from . import __version__
 
     rows, results = [], {}
     for k in range(len(points)):

@@ -3,7 +3,7 @@
 The forward Fokker–Planck equation against the exact mixture solution at
 several resolutions, then the built-in experiment :data:`DEMO` — the reverse
 gamma-family with the exact score, on the grid and with particles — run by
-the same engine as ``fpdiff run`` (:mod:`fpdiff.runner`), which writes
+the same engine as ``fpdiff run`` (:mod:`fpdiff.app.runner`), which writes
 ``results.h5``; figures beside it.
 """
 
@@ -14,10 +14,14 @@ import time
 import numpy as np
 
 from .experiment import BUILTINS, experiment_from_dict
-from .fv import solve_forward
-from .grid import Grid
-from .metrics import observed_order
-from .processes import OU
+from ..fv import solve_forward, solve_reverse
+from ..grid import Grid
+from ..metrics import observed_order
+from ..particles import sample_reverse
+from ..processes import OU
+from ..scores import ExactScore
+from .figures import write_figures
+from .runner import format_table, read_results, run_experiment
 
 PROCESS = OU(beta=1.0, sigma=2**0.5)
 DATA = BUILTINS["bimodal-1d"][1]()
@@ -59,8 +63,6 @@ def compile_density_kernels():
     cache): seconds to a minute on a new machine. Paying it here keeps the
     demo's wall times the solves' own.
     """
-    from .fv import solve_reverse
-    from .scores import ExactScore
 
     grid = Grid([FORWARD_BOUNDS], 16)
     solve_forward(PROCESS, grid, DATA, T, steps=2)
@@ -71,8 +73,6 @@ def compile_density_kernels():
 
 def compile_particle_kernels():
     """A tiny particle solve of the demo's kind, so that numba compiles (and caches) the particle kernels."""
-    from .particles import sample_reverse
-    from .scores import ExactScore
 
     start = DATA.evolve(PROCESS, T).sample(64, seed=0)
     sample_reverse(PROCESS, ExactScore(PROCESS, DATA), start, T, t_min=T_MIN, steps=2)
@@ -85,9 +85,7 @@ def run_demo(out, particles=100_000, progress=True):
     # hides about 20 s. It is only a warm-up: if it fails, the particle tasks compile for themselves.
     warm_up = multiprocessing.get_context("spawn").Process(target=compile_particle_kernels, daemon=True)
     warm_up.start()
-    from .commands import write_figures
-    from .plot import convergence_figure, density_evolution_figure, save_figure
-    from .runner import format_table, read_results, run_experiment
+    from ..plot import convergence_figure, density_evolution_figure, save_figure  # matplotlib: only here
 
     print(f"fpdiff demo: {PROCESS!r}, p0 = {BUILTINS['bimodal-1d'][0]}, T = {T}")
     compiling = time.perf_counter()

@@ -56,11 +56,16 @@ import tomllib  # Python >= 3.11 (setup.cfg), the version CI runs
 
 import numpy as np
 
-from ._validation import format_bytes
-from .distributions import Empirical, GaussianMixture
-from .errors import InputError
-from .grid import Grid
-from .processes import PROCESSES, process_from_dict
+from .._validation import format_bytes
+from ..distributions import Empirical, GaussianMixture
+from ..distributed.sweeps import sweep_points
+from ..errors import InputError
+from ..fv import METHODS
+from ..grid import Grid
+from ..particles import SCHEMES
+from ..processes import PROCESSES, process_from_dict
+from ..timegrid import TIME_GRIDS
+from .runner import REFERENCE_SAMPLES
 
 #: built-in data sets: name -> (description, factory)
 BUILTINS = {
@@ -160,7 +165,6 @@ class Experiment:
         """The sweep's points: a list of ``(coordinates, Experiment)`` (one point, ``{}``, without a sweep)."""
         if not self.sweep:
             return [({}, self)]
-        from .distributed import sweep_points
 
         coordinates = sweep_points(self.sweep)
         return list(zip(coordinates, self.with_sweep(self.sweep)))
@@ -173,7 +177,6 @@ class Experiment:
         point and the key; a product of more than :data:`MAX_SWEEP_POINTS`
         points is refused before any point is built.
         """
-        from .distributed import sweep_points
 
         axes = _check_sweep(axes, ("sweep",))
         base_config = {key: value for key, value in self.config.items() if key not in ("sweep", "cluster")}
@@ -302,8 +305,6 @@ def experiment_from_dict(config, base=".", overrides=None):
         if _number(n, ("grid", "cells", str(i)), integer=True) < 2:
             _fail(("grid", "cells", str(i)), f"needs at least 2 cells; got {n}")
 
-    from .fv import METHODS
-    from .timegrid import TIME_GRIDS
 
     section = _table(config, "time", {"T", "t_min", "steps", "particle_steps", "time_grid", "particle_time_grid"},
                      required=("T",))
@@ -349,7 +350,6 @@ def experiment_from_dict(config, base=".", overrides=None):
         score_options["n_train"] = _number(section.setdefault("n_train", default), ("score", "n_train"),
                                            positive=True, integer=True)
 
-    from .runner import REFERENCE_SAMPLES
 
     section = _table(config, "views", {"density", "particles", "scheme", "method", "comoving", "reference_samples"})
     density = section.setdefault("density", True)
@@ -359,7 +359,6 @@ def experiment_from_dict(config, base=".", overrides=None):
     particles = 0 if particles is False else _number(particles, ("views", "particles"), nonnegative=True,
                                                       integer=True)
     scheme = section.setdefault("scheme", "ei")
-    from .particles import SCHEMES
 
     if scheme not in SCHEMES:
         _fail(("views", "scheme"), f"must be one of {sorted(SCHEMES)}; got {scheme!r}")
