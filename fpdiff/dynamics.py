@@ -16,7 +16,10 @@ of a grid at every stage time (:meth:`Dynamics.face_drift`), so drifts that
 change in time (the score of the reverse problem) are re-evaluated on faces
 every step, and a dynamics that knows its drift on faces more cheaply than by
 pointwise evaluation (a linear drift, a score tabulated on the same grid)
-overrides that one method.
+overrides that one method. The particle schemes ask the reverse dynamics for
+its scalar coefficients at forward times instead
+(:meth:`ReverseDynamics.coefficients`, :meth:`ReverseDynamics.exponential_step`),
+so the gamma-family is written once, here.
 """
 
 import numpy as np
@@ -151,6 +154,13 @@ class ReverseDynamics(Dynamics):
     :math:`\gamma = 0` the probability-flow ODE (Song et al. 2021).
 
     ``gamma`` is a float or a function ``gamma(t) -> float`` of forward time.
+
+    Both views read the gamma-family from here: the grid through
+    :meth:`drift`, :meth:`noise` and :meth:`face_drift`, the particle schemes
+    (:mod:`fpdiff.particles.schemes`) and the likelihood through
+    :meth:`coefficients` and :meth:`exponential_step`, at forward times.
+    :mod:`fpdiff.theory` writes the exponential integrator's coefficients
+    again, as an oracle the tests check these against.
     """
 
     def __init__(self, process, score, gamma, T, t_min):
@@ -175,22 +185,67 @@ class ReverseDynamics(Dynamics):
             raise InputError(f"`gamma(t)` must be >= 0; got {value} at t = {t}")
         return value
 
-    def _coefficients(self, tau):
-        t = float(self.time_label(tau))
+    def coefficients(self, t):
+        r"""``(beta, weight, noise)`` at forward time ``t``: the drift is ``beta * x + weight * s(x, t)``.
+
+        :math:`\beta(t)`, the score weight :math:`\tfrac{1+\gamma^2}{2}\sigma(t)^2` and
+        the noise :math:`g = \gamma\sigma(t)`, with :math:`\gamma = \gamma(t)`.
+        """
         gamma = self.gamma_at(t)
-        sigma2 = float(self.process.diffusion(t)) ** 2
-        return t, float(self.process.drift_rate(t)), 0.5 * (1.0 + gamma * gamma) * sigma2
+        beta = float(self.process.drift_rate(t))
+        sigma = float(self.process.diffusion(t))
+        return beta, 0.5 * (1.0 + gamma * gamma) * (sigma * sigma), gamma * sigma
+
+    def exponential_step(self, t, t_next):
+        r"""``(phi, x0_weight, noise_std)`` of one gamma exponential-integrator step from ``t`` down to ``t_next``.
+
+        With :math:`t_n` = ``t`` > :math:`t_{n+1}` = ``t_next``, the denoiser
+        :math:`\hat x_0` frozen at :math:`(Y_n, t_n)` and :math:`\gamma = \gamma(t_n)`
+        (``docs/theory.md``, section 5):
+
+        .. math::
+
+            \Phi &= \left(\frac{\alpha_n}{\alpha_{n+1}}\right)^{\gamma^2}
+                    \left(\frac{v_{n+1}}{v_n}\right)^{(1+\gamma^2)/2}, \\
+            Y_{n+1} &= \Phi\, Y_n + (\alpha_{n+1} - \Phi\,\alpha_n)\, \hat x_0(Y_n, t_n)
+                      + \sqrt{v_{n+1} - \Phi^2 v_n}\; \xi, \qquad \xi \sim N(0, I):
+
+        the exact solution of the dynamics with the Tweedie score
+        :math:`s = (\alpha_t \hat x_0 - y)/v_t` and :math:`\hat x_0` frozen. The
+        noise variance is computed as :math:`v_{n+1}(1 - (\mathrm{SNR}_n/\mathrm{SNR}_{n+1})^{\gamma^2})`,
+        :math:`\mathrm{SNR} = \alpha^2/v`, with ``expm1``: non-negative and free of
+        cancellation for short steps. :func:`fpdiff.theory.gamma_ei_coefficients`
+        is the oracle.
+        """
+        gamma = self.gamma_at(t)
+        alpha_n, alpha_m = float(self.process.alpha(t)), float(self.process.alpha(t_next))
+        v_n, v_m = float(self.process.variance(t)), float(self.process.variance(t_next))
+        if not (alpha_n > 0 and alpha_m > 0 and v_n > 0 and v_m > 0):
+            raise InputError(
+                f"`process` {self.process!r} needs alpha > 0 and v > 0 at t={t} and t_next={t_next} for the "
+                f"exponential integrator; got alpha=({alpha_n!r}, {alpha_m!r}), v=({v_n!r}, {v_m!r})"
+            )
+        g2 = gamma * gamma
+        log_alpha_ratio = np.log(alpha_n) - np.log(alpha_m)  # <= 0
+        log_v_ratio = np.log(v_m) - np.log(v_n)  # < 0
+        phi = float(np.exp(g2 * log_alpha_ratio + 0.5 * (1 + g2) * log_v_ratio))
+        x0_weight = alpha_m - phi * alpha_n
+        # v_m - phi^2 v_n = v_m (1 - (SNR_n / SNR_m)^(gamma^2)), log(SNR_n/SNR_m) = 2 log_alpha_ratio + log_v_ratio
+        log_snr_ratio = min(2 * log_alpha_ratio + log_v_ratio, 0.0)
+        noise_var = -v_m * np.expm1(g2 * log_snr_ratio)
+        return phi, float(x0_weight), float(np.sqrt(max(noise_var, 0.0)))
 
     def _reverse_drift(self, x, tau):
-        t, beta, weight = self._coefficients(tau)
+        t = float(self.time_label(tau))
+        beta, weight, _ = self.coefficients(t)
         return beta * x + weight * self.score.score(x, t)
 
     def _reverse_noise(self, tau):
-        t = float(self.time_label(tau))
-        return self.gamma_at(t) * float(self.process.diffusion(t))
+        return self.coefficients(float(self.time_label(tau)))[2]
 
     def face_drift(self, grid, tau, axis):
-        t, beta, weight = self._coefficients(tau)
+        t = float(self.time_label(tau))
+        beta, weight, _ = self.coefficients(t)
         return beta * grid.face_coordinate(axis) + weight * self.score.face_values(grid, t, axis)
 
 

@@ -80,7 +80,7 @@ def test_every_stage_kernel_matches_numpy_reference(name, scheme, gamma, option,
     y = rng.normal(size=(1000, score.dim))
     options = check_scheme_options(scheme, dict(option))
     key = _random.seed_key(4)
-    for stage in plan_step(scheme, process, lambda t: gamma, 0.5, 0.4, options):
+    for stage in plan_step(scheme, fd.reverse_dynamics(process, score, gamma, 1.0), 0.5, 0.4, options):
         noise = _random.normals(4, stage.stream, 100, len(y), score.dim, 3, stage.slot)
         expected = reference_stage(stage, y, lambda x: score.score(x, stage.t_a), lambda x: score.score(x, stage.t_b),
                                    noise)
@@ -174,7 +174,7 @@ def test_stage_counts_the_particles_that_became_non_finite():
     y[3, 1] = np.nan
     y[700] = np.inf  # both components of one particle: one particle
     y[1499, 0] = -np.inf
-    stage = plan_step("ei", OU, lambda t: 1.0, 0.5, 0.4, {})[0]
+    stage = plan_step("ei", fd.reverse_dynamics(OU, score, 1.0, 1.0), 0.5, 0.4, {})[0]
     work = [np.empty_like(y) for _ in range(4)]
     for parallel in (False, True):
         got = y.copy()

@@ -175,8 +175,10 @@ def _exact_moment_error(scheme, process, gamma, steps, options):
     mean, variance = alpha_T * mu0, alpha_T**2 * c0 + float(process.variance(T))
     one, zero = np.ones((1, 1)), np.zeros((1, 1))
     times = make_time_grid("log-snr", process, T, t_min, steps)
+    dynamics = fd.reverse_dynamics(process, fd.ExactScore(process, fd.GaussianMixture([1.0], [[mu0]], [c0])), gamma, T,
+                                   t_min)
     for n in range(steps):
-        for stage in plan_step(scheme, process, lambda t: gamma, times[n], times[n + 1], options):
+        for stage in plan_step(scheme, dynamics, times[n], times[n + 1], options):
             a, b = score_at(stage.t_a), score_at(stage.t_b)
             shift = reference_stage(stage, zero, a, b, zero)[0, 0]
             gain = reference_stage(stage, one, a, b, zero)[0, 0] - shift

@@ -41,19 +41,23 @@ Divergence of the score (``divergence=``):
   :math:`(\nabla s)\varepsilon` by a central difference; unbiased, with
   Monte-Carlo noise shrinking as ``1/sqrt(probes)``.
 
-The ODE is integrated by Heun's method (trapezoidal, order 2) on the time
-grid, jointly for :math:`x` and the log-density.
+The ODE is integrated on the time grid by the ``"heun"`` scheme's stage
+(:mod:`fpdiff.particles.schemes`; trapezoidal, order 2) of the gamma = 0
+:class:`~fpdiff.dynamics.ReverseDynamics`, stepped up in forward time; the
+same trapezoid integrates the log-density.
 """
 
 import numpy as np
 
 from .._validation import as_float, as_int, check_choice, check_no_unknown_options, check_time_interval
+from ..dynamics import reverse_dynamics
 from ..errors import BlowUpError, InputError
 from ..scores import Score
 from ..timegrid import make_time_grid
 from . import _random
 from ..scores import as_score
 from ._scores import KernelScore
+from .schemes import plan_step, reference_stage
 from .solve import as_particles, check_process
 
 DIVERGENCES = ("exact", "fd", "hutchinson")
@@ -150,26 +154,28 @@ def log_likelihood(process, score, x, T, t_min=1e-3, steps=200, divergence=None,
             total += np.sum(change * sign, axis=1) / (2 * delta)
         return values, total / probes
 
-    def flow(points, t):
-        beta = float(process.drift_rate(t))
-        half_sigma2 = 0.5 * float(process.diffusion(t)) ** 2
-        values, div = score_and_divergence(points, t)
-        return -beta * points - half_sigma2 * values, -beta * dim - half_sigma2 * div
+    def evaluate_at(t, divergences):
+        """The score at ``t`` for :func:`reference_stage`, keeping its divergence in ``divergences``."""
+        def evaluate(points):
+            values, div = score_and_divergence(points, t)
+            divergences.append(div)
+            return values
+        return evaluate
 
+    # The "heun" stage of the gamma = 0 reverse dynamics, stepped up in forward time (h = t_n - t_{n+1} < 0),
+    # moves the points; the same trapezoid carries the divergence of its drift beta x + w s into the log-density.
+    dynamics = reverse_dynamics(process, score, 0.0, T, t_min)
     times = make_time_grid(time_grid, process, T, t_min, steps, rho)[::-1]  # t_min -> T
     log_change = np.zeros(len(y))
-    velocity, rate = flow(y, float(times[0]))
     for n in range(len(times) - 1):
-        h = float(times[n + 1] - times[n])
-        predicted = y + h * velocity
-        velocity_next, rate_next = flow(predicted, float(times[n + 1]))
-        y = y + 0.5 * h * (velocity + velocity_next)
-        log_change += 0.5 * h * (rate + rate_next)
+        (stage,) = plan_step("heun", dynamics, float(times[n]), float(times[n + 1]), {})
+        divergences = []
+        y = reference_stage(stage, y, evaluate_at(stage.t_a, divergences), evaluate_at(stage.t_b, divergences), None)
+        h, beta, w, beta_next, w_next = stage.coefficients[:5]
+        log_change += 0.5 * h * ((beta * dim + w * divergences[0]) + (beta_next * dim + w_next * divergences[1]))
         if not (np.all(np.isfinite(y)) and np.all(np.isfinite(log_change))):
             raise BlowUpError(f"log_likelihood: the probability-flow ODE gave NaN/inf at t = {times[n + 1]:.6g} "
                               f"(step {n + 1} of {len(times) - 1}); take more `steps`", t=times[n + 1])
-        if n + 1 < len(times) - 1:
-            velocity, rate = flow(y, float(times[n + 1]))
     if prior is None:
         prior = process.prior(T, dim)
     elif not (hasattr(prior, "logpdf") and getattr(prior, "dim", None) == dim):

@@ -19,7 +19,7 @@ counter-based generator (:mod:`fpdiff.particles._random`).
     :math:`\hat x_0` frozen at :math:`(Y_n, t_n)`, the remaining linear SDE solved exactly:
     :math:`Y_{n+1} = \Phi Y_n + (\alpha_{n+1} - \Phi\alpha_n)\hat x_0 + \sqrt{v_{n+1} - \Phi^2 v_n}\,\xi_n`,
     :math:`\Phi = (\alpha_n/\alpha_{n+1})^{\gamma^2}(v_{n+1}/v_n)^{(1+\gamma^2)/2}`
-    (:func:`fpdiff.theory.gamma_ei_coefficients`). DDPM at :math:`\gamma = 1`
+    (:meth:`fpdiff.dynamics.ReverseDynamics.exponential_step`). DDPM at :math:`\gamma = 1`
     (Ho et al. 2020, eq. 7), DDIM at :math:`\gamma = 0` (Song, Meng & Ermon
     2021, eq. 12), exact at any step for Dirac data; weak order 1, order 1
     at :math:`\gamma = 0`. A :math:`\gamma(t)` function is frozen at :math:`t_n`.
@@ -47,9 +47,11 @@ the stochastic Heun scheme for additive noise, Kloeden & Platen 1992, §15.1, an
     not remove: weak order 1 (the predictor's) only down to that floor.
 
 Every scheme is a list of *stages* per step (:func:`plan_step`); a stage is a
-code and a few scalars, run by the kernel :func:`fpdiff.particles._kernels.step_particles`
-or by :func:`reference_stage`, its numpy specification (and the slow path
-for scores that cannot enter numba).
+code and a few scalars, read from the :class:`~fpdiff.dynamics.ReverseDynamics`
+(the one home of the drift, noise and integrator coefficients), run by the
+kernel :func:`fpdiff.particles._kernels.step_particles` or by
+:func:`reference_stage`, its numpy specification (and the slow path for
+scores that cannot enter numba).
 """
 
 from dataclasses import dataclass, field
@@ -58,7 +60,6 @@ import numpy as np
 
 from .._validation import as_float, as_int, check_choice
 from ..errors import InputError
-from ..theory import gamma_ei_coefficients
 from . import _random
 from ._kernels import CORRECTOR, EI, EM, HEUN
 
@@ -143,19 +144,19 @@ def check_scheme_options(scheme, options):
     return values
 
 
-def _drift_terms(process, gamma, t):
-    """``(beta, w, g)`` at ``t``: drift rate, score weight (1 + gamma^2) sigma^2 / 2, noise gamma sigma."""
-    beta = float(process.drift_rate(t))
-    sigma = float(process.diffusion(t))
-    return beta, 0.5 * (1.0 + gamma * gamma) * sigma * sigma, gamma * sigma
+def plan_step(scheme, dynamics, t, t_next, options):
+    """The stages of one step of ``scheme`` from forward time ``t`` to ``t_next``.
 
-
-def plan_step(scheme, process, gamma_at, t, t_next, options):
-    """The stages of one step of ``scheme`` from forward time ``t`` down to ``t_next``."""
+    ``dynamics`` is the :class:`~fpdiff.dynamics.ReverseDynamics`; the stages'
+    scalars are its coefficients (:meth:`~fpdiff.dynamics.ReverseDynamics.coefficients`,
+    :meth:`~fpdiff.dynamics.ReverseDynamics.exponential_step`). A step goes down in
+    forward time; a noiseless ``"heun"`` step may also go up (``t_next > t``:
+    the likelihood's probability-flow ODE from ``t_min`` to ``T``).
+    """
     h = t - t_next
-    gamma = gamma_at(t)
+    process = dynamics.process
     if scheme == "pc":
-        stages = plan_step(options["predictor"], process, gamma_at, t, t_next, {})
+        stages = plan_step(options["predictor"], dynamics, t, t_next, {})
         if options["corrector_steps"]:
             snr = options["snr"]
             rule = float(options["corrector_step"] == "per-particle")
@@ -165,19 +166,20 @@ def plan_step(scheme, process, gamma_at, t, t_next, options):
                 stages.append(Stage(CORRECTOR, coefficients, t_next, t_next, _random.CORRECTOR, j, True))
         return stages
     if scheme == "em":
-        beta, w, g = _drift_terms(process, gamma, t)
+        beta, w, g = dynamics.coefficients(t)
         std = g * np.sqrt(h)
         return [Stage(EM, np.array([h * beta, h * w, std]), t, t, _random.STEP, 0, std != 0.0)]
     if scheme == "ei":
-        phi, c_x0, std = gamma_ei_coefficients(process, t, t_next, gamma)
+        phi, c_x0, std = dynamics.exponential_step(t, t_next)
         coefficients = np.array([phi, c_x0, std, float(process.alpha(t)), float(process.variance(t))])
         return [Stage(EI, coefficients, t, t, _random.STEP, 0, std != 0.0)]
     if scheme == "heun":
-        beta, w, g = _drift_terms(process, gamma, t)
-        beta_next, w_next, g_next = _drift_terms(process, gamma_at(t_next), t_next)
-        root = np.sqrt(h)
+        beta, w, g = dynamics.coefficients(t)
+        beta_next, w_next, g_next = dynamics.coefficients(t_next)
+        noisy = g != 0.0 or g_next != 0.0
+        root = np.sqrt(h) if noisy else 0.0  # h < 0 (a step up in t) only without noise
         coefficients = np.array([h, beta, w, beta_next, w_next, g * root, g_next * root])
-        return [Stage(HEUN, coefficients, t, t_next, _random.STEP, 0, g != 0.0 or g_next != 0.0)]
+        return [Stage(HEUN, coefficients, t, t_next, _random.STEP, 0, noisy)]
     raise InputError(f"unknown scheme {scheme!r}")  # pragma: no cover (validated before)
 
 

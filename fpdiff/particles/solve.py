@@ -292,7 +292,7 @@ def sample_reverse(process, score, n_or_y0, T, gamma=1.0, t_min=1e-3, steps=100,
     times = make_time_grid(time_grid, process, T, t_min, steps, rho)
     times, saved = merge_times(times, check_save_times(save_at, t_min, T, [T, t_min]))
     n_steps = len(times) - 1
-    plan = [plan_step(scheme, process, dynamics.gamma_at, float(times[n]), float(times[n + 1]), scheme_options)
+    plan = [plan_step(scheme, dynamics, float(times[n]), float(times[n + 1]), scheme_options)
             for n in range(n_steps)]
     evaluations = sum(2 if stage.code == HEUN else 1 for stages in plan for stage in stages)
     snapshots = None
