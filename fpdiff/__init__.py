@@ -12,7 +12,7 @@ from .errors import BlowUpError, DomainError, FormatError, FpdiffError, FpdiffWa
 from .fv import solve_forward, solve_naive_reversal, solve_reverse
 from .grid import Grid
 from .homogeneous import HomogeneousSample, HomogeneousScore, sample_homogeneous
-from . import learn, metrics
+from . import learn, metrics, theory
 from .audit import audit
 from .io import load_score, save_score
 from .particles import SCHEMES, log_likelihood, sample_forward, sample_langevin, sample_reverse, simulate
@@ -47,6 +47,7 @@ __all__ = [
     "save_score",
     "metrics",
     "learn",
+    "theory",
     "audit",
     "sweep",
     "HomogeneousScore",

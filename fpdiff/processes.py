@@ -15,7 +15,7 @@ import numpy as np
 from ._validation import as_float, as_int, as_points
 from .errors import InputError
 
-__all__ = ["LinearProcess", "OU", "VP", "VE", "Brownian", "process_from_dict"]
+__all__ = ["LinearProcess", "OU", "VP", "VE", "Brownian", "process_from_dict", "check_process"]
 
 
 class LinearProcess:
@@ -258,6 +258,18 @@ class Brownian(LinearProcess):
 
 
 PROCESSES = {cls.__name__: cls for cls in (OU, VP, VE, Brownian)}
+
+
+def check_process(process, name="process"):
+    """Return ``process`` if it is an fpdiff process (a :class:`LinearProcess`), else raise :class:`InputError`.
+
+    The one check of the solvers and scores: a user's subclass of
+    :class:`LinearProcess` passes.
+    """
+    if not isinstance(process, LinearProcess):
+        raise InputError(f"`{name}` must be an fpdiff process (OU, VP, VE, Brownian, or a LinearProcess subclass); "
+                         f"got {type(process).__name__}")
+    return process
 
 
 def process_from_dict(description):

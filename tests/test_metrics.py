@@ -7,6 +7,7 @@ import pytest
 from scipy.stats import norm, wasserstein_distance, wasserstein_distance_nd
 
 import fpdiff as fd
+from fpdiff.metrics import observed_order
 from fpdiff import metrics
 from fpdiff.fv.comoving import ComovingDensitySolution
 
@@ -17,10 +18,6 @@ W1_SAMPLING_CONSTANT = 1.29
 
 def gaussian(mean, variance):
     return fd.GaussianMixture([1.0], np.atleast_2d(mean), [variance])
-
-
-def observed_order(spacings, errors):
-    return np.polyfit(np.log(spacings), np.log(errors), 1)[0]
 
 
 # ------------------------------------------------------- densities on a grid

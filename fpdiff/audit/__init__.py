@@ -26,7 +26,7 @@ from . import checks
 from ._arguments import (DEFAULT_T_MIN, audit_times, check_grid, check_interval, check_options, check_points,
                          check_scores)
 from ._common import describe, outside_policy, safe_ratio
-from .checks import KL_FLOOR
+from .checks import KL_RELATIVE_FLOOR
 from .fields import field_check, score_curl, score_fp_residual
 from .law import ReferenceLaw
 from .memorisation import MEMORISATION_RATIO, memorisation_check
@@ -34,7 +34,7 @@ from .result import SUMMARY_ROWS, AuditResult, FieldCheck, GirsanovCheck, Memori
 
 __all__ = ["audit", "AuditResult", "GirsanovCheck", "RealisedErrors", "Memorisation", "FieldCheck",
            "score_fp_residual", "score_curl", "memorisation_check",
-           "DEFAULT_T_MIN", "KL_FLOOR", "MEMORISATION_RATIO", "SUMMARY_ROWS"]
+           "DEFAULT_T_MIN", "KL_RELATIVE_FLOOR", "MEMORISATION_RATIO", "SUMMARY_ROWS"]
 
 
 def audit(learned, reference, process=None, *, grid=None, times=None, T=None, t_min=None, gamma=1.0, steps=None,

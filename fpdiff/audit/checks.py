@@ -18,7 +18,7 @@ from ._common import inside_box, outside_policy
 from .result import GirsanovCheck, RealisedErrors
 
 #: cells of the realised q at or below this fraction of max(q) are raised to it before the KL (round-off negatives)
-KL_FLOOR = 1e-12
+KL_RELATIVE_FLOOR = 1e-12
 
 
 # ------------------------------------------------------------------ score error and the bound
@@ -80,14 +80,14 @@ def girsanov(process, law, times, error, stderr, T, t_min, gamma, grid, n_sample
 
 
 def _kl_realised(p, q, grid):
-    r""":math:`\mathrm{KL}(p \| q)` of a solver output ``q``, with ``q`` raised to ``KL_FLOOR * max q``.
+    r""":math:`\mathrm{KL}(p \| q)` of a solver output ``q``, with ``q`` raised to ``KL_RELATIVE_FLOOR * max q``.
 
     A finite-volume solution may hold round-off negatives (or underflowed
     zeros) far in the tails, where :math:`p` is tiny but positive; they would
     make the KL infinite. Returns ``(kl, p-mass of the raised cells)``.
     """
     q = np.asarray(q, dtype=np.float64)
-    floor = KL_FLOOR * float(np.max(q))
+    floor = KL_RELATIVE_FLOOR * float(np.max(q))
     raised = q < floor
     return metrics.kl(p, np.maximum(q, floor), grid), float(grid.integrate(np.where(raised, p, 0.0)))
 

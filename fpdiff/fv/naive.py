@@ -16,7 +16,7 @@ import numpy as np
 from .._validation import as_float, as_int
 from ..dynamics import Dynamics
 from ..errors import BlowUpError, InputError
-from ..processes import LinearProcess
+from ..processes import check_process
 from .solve import check_common, initial_density, integrate_density, merge_save_times
 
 #: grid-scale content (second differences relative to values) above which a density is noise
@@ -58,8 +58,7 @@ def solve_naive_reversal(process, grid, q0, T, t_min=1e-3, steps=100, save_at=No
     negative mass, non-finite values, or grid-scale content above
     :data:`HIGH_FREQUENCY_LIMIT` (see :func:`high_frequency_content`).
     """
-    if not isinstance(process, LinearProcess):
-        raise InputError(f"`process` must be an fpdiff process; got {type(process).__name__}")
+    check_process(process)
     T = as_float(T, "T", positive=True)
     t_min = as_float(t_min, "t_min", nonnegative=True)
     if t_min >= T:

@@ -5,7 +5,7 @@ import numpy as np
 from .._validation import check_choice, check_no_unknown_options, check_time_interval
 from ..dynamics import reverse_dynamics
 from ..errors import InputError
-from ..processes import LinearProcess
+from ..processes import check_process
 from ..scores import as_score
 from ..timegrid import make_time_grid
 from . import comoving
@@ -89,8 +89,7 @@ def solve_reverse(process, grid, score, T, q0=None, gamma=1.0, t_min=1e-3, steps
     DensitySolution
         Snapshots labelled by forward time ``t`` (descending).
     """
-    if not isinstance(process, LinearProcess):
-        raise InputError(f"`process` must be an fpdiff process (OU, VP, VE, Brownian); got {type(process).__name__}")
+    check_process(process)
     T, t_min = check_time_interval(T, t_min)
     dynamics_method = method
     method, steps, save_at = check_common(grid, T, steps, method, save_at, (t_min, T))

@@ -12,7 +12,7 @@ from ..dynamics import forward_dynamics
 from ..distributions import GaussianMixture
 from ..errors import BlowUpError, InputError, MassWarning
 from ..grid import Grid
-from ..processes import LinearProcess
+from ..processes import check_process
 from ..solution import DensitySolution
 from . import _fused, comoving
 from ._kernels import sum_and_min
@@ -467,8 +467,7 @@ def solve_forward(process, grid, p0, T, steps=None, method=None, save_at=None, *
     BlowUpError
         If the density becomes non-finite or markedly negative.
     """
-    if not isinstance(process, LinearProcess):
-        raise InputError(f"`process` must be an fpdiff process (OU, VP, VE, Brownian); got {type(process).__name__}")
+    check_process(process)
     T = as_float(T, "T", positive=True)
     method, steps, save_at = check_common(grid, T, steps, method, save_at, (0.0, T))
     negative_tolerance, scale, rtol = pop_common_options(options)

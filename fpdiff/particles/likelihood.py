@@ -58,7 +58,8 @@ from . import _random
 from ..scores import as_score
 from ._scores import KernelScore
 from .schemes import plan_step, reference_stage
-from .solve import as_particles, check_process
+from ..processes import check_process
+from .solve import as_particles
 
 DIVERGENCES = ("exact", "fd", "hutchinson")
 

@@ -24,7 +24,7 @@ import numpy as np
 from .._validation import as_finite_array, as_float, as_int, check_choice, check_no_unknown_options, check_time_interval
 from ..dynamics import Dynamics, forward_dynamics, reverse_dynamics
 from ..errors import BlowUpError, InputError
-from ..processes import LinearProcess
+from ..processes import check_process
 from ..scores import Score
 from ..solution import ParticleSolution
 from ..timegrid import make_time_grid
@@ -42,12 +42,6 @@ FUSED_KINDS = (MIXTURE, EMPIRICAL)
 
 
 # ------------------------------------------------------------------ helpers
-
-
-def check_process(process):
-    if not isinstance(process, LinearProcess):
-        raise InputError(f"`process` must be an fpdiff process (OU, VP, VE, Brownian); got {type(process).__name__}")
-    return process
 
 
 def as_particles(x, name, dim=None):

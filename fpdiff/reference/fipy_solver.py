@@ -33,7 +33,7 @@ import numpy as np
 from .._validation import as_float, as_int
 from ..errors import InputError
 from ..fv.solve import check_common, initial_density, merge_save_times
-from ..processes import LinearProcess
+from ..processes import check_process
 from ..solution import DensitySolution
 
 
@@ -133,10 +133,7 @@ def solve_forward_fipy(process, grid, p0, T, steps, save_at=None):
     InputError
         For a bad argument (named in the message), or an absorbing grid.
     """
-    if not isinstance(process, LinearProcess):
-        raise InputError(
-            f"`process` must be an fpdiff process (OU, VP, VE, Brownian); got {type(process).__name__}"
-        )
+    check_process(process)
     T = as_float(T, "T", positive=True)
     steps = as_int(steps, "steps", minimum=1)
     _, _, save_at = check_common(grid, T, steps, "be", save_at, (0.0, T))
