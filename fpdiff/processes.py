@@ -13,6 +13,7 @@ All formulas for :math:`\alpha_t` and :math:`v_t` are closed form.
 import numpy as np
 
 from ._validation import as_float, as_int, as_points
+from .distributions import GaussianMixture
 from .errors import InputError
 
 __all__ = ["LinearProcess", "OU", "VP", "VE", "Brownian", "process_from_dict", "check_process"]
@@ -60,8 +61,6 @@ class LinearProcess:
         The stationary law for processes that have one (OU, VP), else the
         marginal of a point mass at the origin at time ``T`` (VE, Brownian).
         """
-        from .distributions import GaussianMixture
-
         T = as_float(T, "T", positive=True)
         dim = as_int(dim, "dim", minimum=1)
         var = self.stationary_variance if self.stationary_variance is not None else self.variance(T)

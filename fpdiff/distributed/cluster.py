@@ -1,9 +1,12 @@
 """Dask availability, connecting to (or starting) a cluster, and the task engine shared by sweeps and ensembles."""
 
 import contextlib
+import inspect
 import os
 import uuid
 
+import numba
+from tqdm import tqdm
 
 from ..errors import FpdiffError, InputError
 
@@ -39,8 +42,6 @@ def check_client(client, name="client"):
 
 def _set_numba_threads(threads):
     if threads:
-        import numba
-
         numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
 
 
@@ -125,8 +126,6 @@ def dashboard_link(client):
 
 def workers_of(client):
     """The scheduler's workers: ``{address: info}`` (all of them: ``scheduler_info`` lists 5 by default)."""
-    import inspect
-
     if "n_workers" in inspect.signature(client.scheduler_info).parameters:
         return client.scheduler_info(n_workers=-1)["workers"]
     return client.scheduler_info()["workers"]
@@ -166,8 +165,6 @@ def run_tasks(function, tasks, client=None, on_result=None, progress=False, desc
     int
         The number of failed tasks.
     """
-    from tqdm import tqdm
-
     tasks = list(tasks)
     failures = 0
     total = len(tasks) + initial if total is None else total

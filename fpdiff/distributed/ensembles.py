@@ -5,9 +5,16 @@ import operator
 import os
 import time
 
+import h5py
 import numpy as np
+from tqdm import tqdm
 
 from ..errors import FpdiffError, InputError
+from ..grid import Grid
+from ..io import LIBVER, atomic_path
+from ..particles.solve import as_particles, sample_reverse
+from ..scores import Score
+from ..solution import ParticleSolution
 from .cluster import check_client, total_threads, require_distributed, workers_of
 
 # ------------------------------------------------------------------ sharded particles
@@ -33,16 +40,11 @@ def _start_arguments(score, n_or_y0):
         if n_or_y0 < 1:
             raise InputError(f"`n_or_y0` must be a number of particles >= 1 or the start points; got {n_or_y0}")
         return int(n_or_y0), None
-    from ..particles.solve import as_particles
-    from ..scores import Score
-
     y0 = as_particles(n_or_y0, "n_or_y0", score.dim if isinstance(score, Score) else None)
     return len(y0), y0
 
 
 def _run_shard(process, score, start, first, kwargs):
-    from ..particles.solve import sample_reverse
-
     return sample_reverse(process, score, start, first_particle=first, **kwargs)
 
 
@@ -71,8 +73,6 @@ def sample_sharded(process, score, n_or_y0, *, client, shards=None, **kwargs):
         As the local run; ``diagnostics`` adds ``shards`` and ``workers``,
         and ``wall_time`` is that of the whole distributed call.
     """
-    from ..solution import ParticleSolution
-
     started = time.perf_counter()
     check_client(client)
     total, y0 = _start_arguments(score, n_or_y0)
@@ -270,8 +270,6 @@ def sample_ensemble(process, score, n, T, *, client=None, shards=None, histogram
     -------
     EnsembleSummary
     """
-    from ..grid import Grid
-
     if client is not None:
         check_client(client)
     total, y0 = _start_arguments(score, n)
@@ -296,8 +294,6 @@ def sample_ensemble(process, score, n, T, *, client=None, shards=None, histogram
     with writer:
         if client is None:
             summary = None
-            from tqdm import tqdm
-
             for a, b in tqdm(list(zip(bounds[:-1], bounds[1:])), desc="fpdiff shards", disable=not progress):
                 result = _summarise_shard(process, score, b - a, a, kwargs, edges, quantiles, keep)
                 summary = result["summary"] if summary is None else EnsembleSummary.merge(summary, result["summary"])
@@ -333,10 +329,6 @@ class _SampleWriter:
         self.written = 0
 
     def __enter__(self):
-        import h5py
-
-        from ..io import LIBVER, atomic_path
-
         self._atomic = atomic_path(self.path)
         temporary = self._atomic.__enter__()
         self.file = h5py.File(temporary, "w", libver=LIBVER)  # checksummed headers, as fpdiff's results files
