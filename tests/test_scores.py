@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import fpdiff as fd
-from fpdiff import _score_kernels
+from fpdiff.scores import _kernels
 
 OU = fd.OU(beta=1.0, sigma=2**0.5)
 MIXTURE = fd.GaussianMixture([0.5, 0.5], [[-2.0], [2.0]], [0.3**2, 0.5**2])
@@ -28,8 +28,8 @@ def test_empirical_kernel_matches_reference(rng, parallel):
     points = rng.normal(size=(7, 3))
     x = rng.normal(size=(40, 3))
     out = np.empty_like(x)
-    _score_kernels.empirical_denoiser(x, points, 0.8, 0.3, out, parallel)
-    np.testing.assert_allclose(out, _score_kernels.empirical_denoiser_reference(x, points, 0.8, 0.3), rtol=1e-12)
+    _kernels.empirical_denoiser(x, points, 0.8, 0.3, out, parallel)
+    np.testing.assert_allclose(out, _kernels.empirical_denoiser_reference(x, points, 0.8, 0.3), rtol=1e-12)
 
 
 def test_empirical_score_is_exact_for_the_point_cloud(rng):

@@ -21,7 +21,7 @@ import time
 
 from .._validation import as_float, as_int
 from ..errors import InputError
-from ..tabulated import TabulatedScore
+from ..scores import TabulatedScore
 from . import checks
 from ._arguments import (DEFAULT_T_MIN, audit_times, check_grid, check_interval, check_options, check_points,
                          check_scores)

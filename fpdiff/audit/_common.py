@@ -2,8 +2,7 @@
 
 import numpy as np
 
-from ..scores import EmpiricalScore, ExactScore, GridScore
-from ..tabulated import TabulatedScore
+from ..scores import EmpiricalScore, ExactScore, GridScore, TabulatedScore
 
 
 def inside_box(score, x):

@@ -335,7 +335,7 @@ class _SampleWriter:
     def __enter__(self):
         import h5py
 
-        from ..io import LIBVER, atomic_path
+        from ..scores.io import LIBVER, atomic_path
 
         self._atomic = atomic_path(self.path)
         temporary = self._atomic.__enter__()

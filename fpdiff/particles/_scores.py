@@ -4,8 +4,7 @@ import numpy as np
 
 from ..distributions import Empirical, GaussianMixture
 from ..errors import InputError
-from ..scores import EmpiricalScore, ExactScore
-from ..tabulated import TabulatedScore
+from ..scores import EmpiricalScore, ExactScore, TabulatedScore
 from ._kernels import EMPIRICAL, MIXTURE, TABULATED, score_divergence
 
 #: work (particles x components) above which a score evaluation runs on all threads

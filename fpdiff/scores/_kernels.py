@@ -29,8 +29,8 @@ import math
 import numpy as np
 from numba import prange
 
-from ._jit import jit
-from ._vmath import vexp
+from .._jit import jit
+from .._vmath import vexp
 
 #: rows of one block of the block kernels (their scratch, (3 d + 3) x BLOCK numbers, stays in the L1 cache)
 BLOCK = 512
