@@ -59,11 +59,10 @@ import numpy as np
 from numba import prange
 
 from .._jit import jit
-from ..scores._kernels import _denoise_block, _denoise_point, _mixture_score_block, _mixture_score_rows, _table_rows
+from ..scores._kernels import (MIXTURE, TABULATED, _denoise_block, _denoise_point, _mixture_score_block,
+                               _mixture_score_rows, _table_rows)
 from ._random import BLOCK, normal_rows
 
-#: score kinds
-MIXTURE, EMPIRICAL, TABULATED = 0, 1, 2
 #: stage codes
 EM, EI, HEUN, CORRECTOR = 0, 1, 2, 3
 

@@ -6,13 +6,22 @@ Every score is an object with
 * ``xhat0(x, t) -> (M, d)``: the denoiser, related to the score by Tweedie's formula
   :math:`s = (\alpha_t \hat x_0 - x)/v_t` (needs the forward process);
 * ``dim``, ``process`` and ``t_range`` (the closed interval of times it is valid for;
-  a time outside raises :class:`InputError`).
+  a time outside raises :class:`InputError`);
+* its domain: ``box`` (None where it is defined everywhere) and ``outside``
+  (what it does beyond the box), with :meth:`Score.check_domain`;
+* :meth:`Score.compiled`: how the compiled (numba) paths evaluate it, or
+  None for the Python path.
 
 The reverse solvers call :meth:`Score.face_values` to get the score's normal
 component on the faces of a grid; the default evaluates it pointwise on the
 face centres, and :class:`GridScore` on its own grid returns its face
-differences directly.
+differences directly. The particle solvers ask :meth:`Score.compiled`; nothing
+switches on a score's concrete type, so a subclass keeps its parent's paths.
+A reference score gives the audit its law :math:`p_t`: ``dist0`` (a law whose
+evolution is known in closed form) or ``grid`` (density snapshots).
 """
+
+from typing import NamedTuple
 
 import numpy as np
 
@@ -21,12 +30,62 @@ from ..errors import InputError
 from ..processes import LinearProcess
 
 
+class CompiledScore(NamedTuple):
+    r"""How the compiled paths evaluate a score: a kind code and its parameter arrays (:meth:`Score.compiled`).
+
+    ``kind`` is one of the codes of :mod:`fpdiff.scores._kernels`, and the
+    fields it uses are
+
+    - ``MIXTURE``: ``log_weights`` (K,), ``means`` (K, d) and ``covariances``
+      (K, d, d) of :math:`p_0 = \sum_k w_k N(\mu_k, C_k)`, noised in closed
+      form by the score's process;
+    - ``EMPIRICAL``: ``points`` (n, d), the training points of the kernel score;
+    - ``TABULATED``: ``table``, the score itself, whose ``kernel_data(t)``
+      gives ``(axes, table, layout)`` at time ``t`` (:class:`TabulatedScore`).
+    """
+
+    kind: int
+    log_weights: np.ndarray = None
+    means: np.ndarray = None
+    covariances: np.ndarray = None
+    points: np.ndarray = None
+    table: object = None
+
+
 class Score:
-    """Base class of score providers (see the module docstring for the contract)."""
+    """Base class of score providers (see the module docstring for the contract).
+
+    A subclass defines the field by ``_score(x, t)`` (points already checked).
+    The attributes below describe the score to the solvers and the audit;
+    the defaults fit a score known only by its values.
+
+    Attributes
+    ----------
+    dim, process, t_range
+        Dimension, forward process (or None), closed time interval of validity.
+    box : list of (float, float) or None
+        The box per axis outside which the score is not given (None: defined everywhere).
+    outside : {"raise", "clamp"} or None
+        What the score does beyond ``box``: raise (or NaN in the kernels), or
+        take the value at the nearest point of the box.
+    dist0 : GaussianMixture or Empirical or None
+        The law :math:`p_0` whose closed-form evolution :math:`p_t` this is the exact score of.
+    grid : Grid or None
+        The grid of density snapshots this is the score of (:class:`GridScore`,
+        with ``log_values`` and :meth:`~GridScore.bracket`).
+    tables : ndarray or None
+        The score at the nodes of the tensor grid of ``axes`` at the times ``t``
+        (:class:`TabulatedScore`), shape ``(n_t, n_0, ..., n_{d-1}, d)``.
+    """
 
     dim = None
     process = None
     t_range = (0.0, np.inf)
+    box = None
+    outside = None
+    dist0 = None
+    grid = None
+    tables = None
 
     def __call__(self, x, t):
         return self.score(x, t)
@@ -49,6 +108,24 @@ class Score:
         values = self._score(points.reshape(-1, grid.ndim), t)[:, axis]
         return values.reshape(points.shape[:-1])
 
+    def compiled(self):
+        """How the compiled paths evaluate this score: a :class:`CompiledScore`, or None for the Python path.
+
+        The base returns None: the particle solvers then call :meth:`score`
+        from Python once per stage (the slow path). :class:`ExactScore`,
+        :class:`EmpiricalScore` and :class:`TabulatedScore` return their kind
+        and arrays, and so do their subclasses. A subclass that changes the
+        field (overrides ``_score`` or ``score``) must return None from here,
+        or the kernels would evaluate its parent's field; the scores here
+        return None by themselves when they see ``score``, ``_score`` or a
+        method their field is computed by overridden (:meth:`_keeps_field`).
+        """
+        return None
+
+    def describe(self):
+        """A one-line description of the score (the audit's report)."""
+        return type(self).__name__
+
     def check_domain(self, x, what):
         """Raise :class:`InputError` if points ``x`` (``(M, d)``) lie where the score is not defined.
 
@@ -65,6 +142,14 @@ class Score:
         if not lo <= t <= hi:
             raise InputError(f"`t` = {t:.6g} is outside the range [{lo:.6g}, {hi:.6g}] of {type(self).__name__}")
         return t
+
+    def _keeps_field(self, owner, *names):
+        """Whether this score's class evaluates the field as ``owner`` does.
+
+        True when ``score``, ``_score`` and the methods ``names`` that
+        ``owner``'s field is computed by are ``owner``'s own (not overridden).
+        """
+        return all(getattr(type(self), name) is getattr(owner, name) for name in ("score", "_score", *names))
 
     def _need_process(self):
         if self.process is None:

@@ -6,7 +6,7 @@ from .._validation import as_finite_array, as_points
 from ..distributions import Empirical
 from ..errors import InputError
 from . import _kernels
-from .base import Score, check_process
+from .base import CompiledScore, Score, check_process
 
 
 class EmpiricalScore(Score):
@@ -32,6 +32,20 @@ class EmpiricalScore(Score):
         self.points = np.ascontiguousarray(points)
         self.dim = points.shape[1]
         self.t_range = (np.finfo(float).tiny, np.inf)
+
+    @property
+    def dist0(self):
+        """The law :math:`p_0 = \\frac1n\\sum_i \\delta_{x_i}` of the training points (an :class:`Empirical`)."""
+        return Empirical(self.points)
+
+    def compiled(self):
+        """The training points, for the kernels' denoiser."""
+        if not self._keeps_field(EmpiricalScore, "_xhat0"):
+            return None
+        return CompiledScore(_kernels.EMPIRICAL, points=self.points)
+
+    def describe(self):
+        return f"{type(self).__name__} ({len(self.points)} points)"
 
     def distribution(self, t):
         """The law :math:`p_t` whose score this is: the training points noised to ``t > 0`` (a GaussianMixture)."""

@@ -5,7 +5,7 @@ import numpy as np
 from ..distributions import Empirical, GaussianMixture
 from ..errors import InputError
 from . import _kernels
-from .base import Score, check_process
+from .base import CompiledScore, Score, check_process
 from .empirical import EmpiricalScore
 
 
@@ -36,6 +36,18 @@ class ExactScore(Score):
         if self._evolved[0] != t:
             self._evolved = (t, self.dist0.evolve(self.process, t))
         return self._evolved[1]
+
+    def compiled(self):
+        """The mixture's log-weights, means and covariances (or the training points of an :class:`Empirical`)."""
+        if not self._keeps_field(ExactScore, "distribution"):
+            return None
+        if self._empirical is not None:
+            return CompiledScore(_kernels.EMPIRICAL, points=self.dist0.points)
+        return CompiledScore(_kernels.MIXTURE, log_weights=np.log(self.dist0.weights), means=self.dist0.means,
+                             covariances=self.dist0.covariances)
+
+    def describe(self):
+        return f"{type(self).__name__} of {type(self.dist0).__name__}"
 
     def _score(self, x, t):
         if self._empirical is not None:

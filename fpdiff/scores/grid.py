@@ -15,8 +15,11 @@ class GridScore(Score):
     Scharfetter–Gummel fluxes and ``gamma = 1`` this makes the reverse drift
     the discrete counterpart of the forward one. Elsewhere the cell-centred
     gradient is interpolated multilinearly. Densities are floored at
-    ``floor`` (default 1e-300) before taking logs.
+    ``floor`` (default 1e-300) before taking logs. Its domain is the box of
+    the cell centres (``box``); a point outside raises :class:`DomainError`.
     """
+
+    outside = "raise"
 
     def __init__(self, density_solution, process=None, floor=1e-300):
         solution = density_solution
@@ -34,7 +37,21 @@ class GridScore(Score):
         self._faces = {}
         self._centred = None
 
-    def _bracket(self, t):
+    @property
+    def box(self):
+        """The box of the cell centres, ``[(lo, hi)]`` per axis: where the score is defined."""
+        return [(float(c[0]), float(c[-1])) for c in self.grid.centers]
+
+    def describe(self):
+        return f"{type(self).__name__} ({'x'.join(map(str, self.grid.shape))} cells)"
+
+    def bracket(self, t):
+        """``(left, right, weight)``: time ``t`` lies between snapshots ``left`` and ``right = left + 1``.
+
+        The field at ``t`` is ``(1 - weight)`` times snapshot ``left`` plus
+        ``weight`` times snapshot ``right`` (linear in t; ``weight`` lies in
+        [0, 1] for ``t`` in ``t_range``).
+        """
         right = int(np.clip(np.searchsorted(self.times, t), 1, len(self.times) - 1))
         weight = (t - self.times[right - 1]) / (self.times[right] - self.times[right - 1])
         return right - 1, right, weight
@@ -67,7 +84,7 @@ class GridScore(Score):
         if grid != self.grid:
             return super().face_values(grid, t, axis)
         t = self.check_time(t)
-        left, right, weight = self._bracket(t)
+        left, right, weight = self.bracket(t)
         return (1 - weight) * self._snapshot_faces(left, axis) + weight * self._snapshot_faces(right, axis)
 
     def _score(self, x, t):
@@ -79,6 +96,6 @@ class GridScore(Score):
                  else np.gradient(v, self.grid.spacing[0])[:, None] for v in self.log_values]
             )
         self.check_domain(x, "the point(s)")
-        left, right, weight = self._bracket(t)
+        left, right, weight = self.bracket(t)
         values = [RegularGridInterpolator(self.grid.centers, self._centred[i])(x) for i in (left, right)]
         return (1 - weight) * values[0] + weight * values[1]

@@ -36,7 +36,7 @@ import numpy as np
 from .._validation import check_choice
 from ..errors import DomainError, InputError
 from . import _kernels
-from .base import Score, as_score, check_process
+from .base import CompiledScore, Score, as_score, check_process
 
 PARAMETRIZATIONS = ("score", "eps", "x0", "v")
 OUTSIDE_POLICIES = ("raise", "clamp")
@@ -184,6 +184,21 @@ class TabulatedScore(Score):
         self._flat_axes = np.ascontiguousarray(np.concatenate(self.axes))
         self._layout = np.array([self.outside == "clamp", *self.shape], dtype=np.int64)
         self._last = (None, None)
+
+    @property
+    def tables(self):
+        """The score at the nodes at every time ``t``, shape ``(n_t, n_0, ..., n_{d-1}, d)`` (read-only view)."""
+        tables = self._tables.reshape(len(self.t), *self.shape, self.dim).view()
+        tables.flags.writeable = False
+        return tables
+
+    def compiled(self):
+        """The score itself: the kernels interpolate its :meth:`kernel_data` at each time."""
+        return CompiledScore(_kernels.TABULATED, table=self) if self._keeps_field(TabulatedScore) else None
+
+    def describe(self):
+        return (f"{type(self).__name__} ({'x'.join(map(str, self.shape))} nodes, {len(self.t)} times, "
+                f"outside={self.outside!r})")
 
     def nodes(self):
         """The table's nodes as points, shape ``(prod n_i, d)`` in C order (axis 0 slowest)."""
