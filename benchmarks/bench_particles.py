@@ -66,7 +66,7 @@ sys.path.insert(0, str(HERE))
 
 import fpdiff as fd  # noqa: E402
 from fpdiff._jit import jit  # noqa: E402
-from fpdiff._score_kernels import empirical_denoiser  # noqa: E402
+from fpdiff.scores._kernels import empirical_denoiser  # noqa: E402
 from fpdiff._vmath import vexp  # noqa: E402
 from fpdiff.particles import sample_reverse  # noqa: E402
 from fpdiff.theory import gamma_ei_coefficients  # noqa: E402

@@ -12,14 +12,14 @@ from .errors import BlowUpError, DomainError, FormatError, FpdiffError, FpdiffWa
 from .fv import solve_forward, solve_naive_reversal, solve_reverse
 from .grid import Grid
 from .homogeneous import HomogeneousSample, HomogeneousScore, sample_homogeneous
-from . import learn, metrics, theory
+from . import metrics, theory
 from .audit import audit
-from .io import load_score, save_score
 from .particles import SCHEMES, log_likelihood, sample_forward, sample_langevin, sample_reverse, simulate
 from .processes import OU, VE, VP, Brownian
-from .scores import CallableScore, EmpiricalScore, ExactScore, GridScore, Score
+from .scores import (CallableScore, EmpiricalScore, ExactScore, GridScore, Score, ScoreSamples, TabulatedScore,
+                     load_score, save_score, tabulate_score)
+from .scores import fit as learn  # the documented name of the DSM fit: fd.learn.fit_dsm
 from .solution import DensitySolution, ParticleSolution
-from .tabulated import ScoreSamples, TabulatedScore, tabulate_score
 from .app.sweeps import sweep  # the application layer last: it builds on everything above
 
 

@@ -15,7 +15,7 @@ def save_figure(figure, path, dpi=120):
 
     The format follows the extension of ``path`` (``.png``, ``.pdf``, ``.svg``).
     """
-    from .io import atomic_path
+    from .scores.io import atomic_path
 
     extension = os.path.splitext(os.fspath(path))[1].lstrip(".") or "png"
     try:

@@ -11,7 +11,7 @@ import pytest
 import fpdiff as fd
 from fpdiff.audit import AuditResult, audit, score_curl, score_fp_residual
 from fpdiff.errors import InputError
-from fpdiff.learn import fit_dsm
+from fpdiff.scores.fit import fit_dsm
 from fpdiff.plot import audit_figure, score_error_figure
 
 PROCESS = fd.OU()

@@ -95,7 +95,7 @@ def test_score_file_round_trip(tmp_path):
 
 
 def test_a_time_dependent_table_is_not_a_homogeneous_score():
-    table = fd.tabulated.TabulatedScore(fd.OU(), [0.5], [np.linspace(-1, 1, 3)] * 2, np.zeros((1, 3, 3, 2)),
+    table = fd.TabulatedScore(fd.OU(), [0.5], [np.linspace(-1, 1, 3)] * 2, np.zeros((1, 3, 3, 2)),
                                         meta={"r": 1.0, "points": POINTS})
     with pytest.raises(InputError, match="homogeneous"):
         LearnedHomogeneousScore(table)

@@ -1,4 +1,4 @@
-"""fpdiff.learn.fit_dsm: denoising score matching with linear-in-parameters features.
+"""fpdiff.learn.fit_dsm (fpdiff/scores/fit.py): denoising score matching with linear-in-parameters features.
 
 Checked against independent references: the exact score of the evolved
 mixture (``ExactScore``), the closed-form DSM loss of a Gaussian, fresh
@@ -12,8 +12,8 @@ from scipy.spatial import cKDTree
 
 import fpdiff as fd
 from fpdiff.errors import InputError
-from fpdiff.io import load_score
-from fpdiff.learn import evaluate_model, fit_dsm
+from fpdiff.scores.fit import evaluate_model, fit_dsm
+from fpdiff.scores.io import load_score
 
 PROCESS = fd.OU()
 MIXTURE = fd.GaussianMixture([0.3, 0.7], [[-1.5], [1.0]], [0.1, 0.2])

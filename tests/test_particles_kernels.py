@@ -107,6 +107,60 @@ def test_python_slow_path_gives_the_kernel_samples(scheme, gamma):
     np.testing.assert_allclose(runs[0].samples, runs[1].samples, rtol=1e-10, atol=1e-10)
 
 
+# ------------------------------------------------- the compiled-score contract (Score.compiled)
+
+
+class _MyExact(fd.ExactScore):
+    """A user's subclass that adds a method and keeps the field: it keeps its parent's compiled path."""
+
+    def label(self):
+        return "mine"
+
+
+class _MyEmpirical(fd.EmpiricalScore):
+    def label(self):
+        return "mine"
+
+
+class _MyTabulated(fd.TabulatedScore):
+    def label(self):
+        return "mine"
+
+
+def _parent_and_subclass(name):
+    if name == "exact":
+        return fd.ExactScore(OU, MIXTURE_2D_FULL), _MyExact(OU, MIXTURE_2D_FULL)
+    if name == "empirical":
+        return fd.EmpiricalScore(OU, POINTS_2D), _MyEmpirical(OU, POINTS_2D)
+    table = fd.tabulate_score(fd.ExactScore(VP, MIXTURE_2D_FULL), np.geomspace(1e-3, 1.0, 12),
+                              [np.linspace(-4, 4, 33)] * 2, outside="clamp")
+    return table, _MyTabulated(VP, table.t, table.axes, table.values, outside="clamp")
+
+
+@pytest.mark.parametrize("name", ["exact", "empirical", "tabulated"])
+def test_a_subclass_of_a_compiled_score_keeps_its_parents_compiled_path(name):
+    parent, child = _parent_and_subclass(name)
+    assert KernelScore(parent).kind is not None
+    assert KernelScore(child).kind == KernelScore(parent).kind
+    runs = [sample_reverse(parent.process, score, 400, 1.0, steps=10, seed=5) for score in (parent, child)]
+    assert runs[1].diagnostics["score"] == runs[0].diagnostics["score"] != "python (slow path)"
+    np.testing.assert_array_equal(runs[1].samples, runs[0].samples)
+
+
+def test_a_subclass_that_changes_the_field_takes_the_python_path():
+    class Doubled(fd.ExactScore):
+        def _score(self, x, t):
+            return 2.0 * super()._score(x, t)
+
+    doubled = Doubled(OU, MIXTURE_1D)
+    assert doubled.compiled() is None and KernelScore(doubled).kind is None
+    exact = fd.ExactScore(OU, MIXTURE_1D)
+    same = fd.CallableScore(lambda x, t: 2.0 * exact.score(x, t), 1, OU)
+    runs = [sample_reverse(OU, score, 300, 1.0, steps=8, seed=2) for score in (doubled, same)]
+    assert runs[0].diagnostics["score"] == "python (slow path)"
+    np.testing.assert_array_equal(runs[0].samples, runs[1].samples)
+
+
 def test_simulate_reverse_dynamics_is_sample_reverse_em():
     # the generic path (drift from Python) and the kernel path run the same Euler–Maruyama on the same noise
     score = fd.ExactScore(OU, MIXTURE_1D)

@@ -1,4 +1,4 @@
-"""The HDF5 score-field format (``fpdiff.io``, ``docs/score-format.md``).
+"""The HDF5 score-field format (``fpdiff.scores.io``, ``docs/score-format.md``).
 
 Round trips are exact (bit for bit, float32 and float64, both layouts, every
 parametrisation, free-form ``meta``) and atomic; every malformed file gives a
@@ -24,9 +24,9 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import fpdiff as fd
-from fpdiff import io as score_io
+from fpdiff.scores import io as score_io
 from fpdiff.errors import FormatError, InputError
-from fpdiff.tabulated import PARAMETRIZATIONS
+from fpdiff.scores.tabulated import PARAMETRIZATIONS
 
 PROCESS = fd.OU(beta=1.0, sigma=2**0.5)
 PROCESSES = [fd.OU(beta=0.7, sigma=1.3), fd.VP(), fd.VE(sigma_min=0.01, sigma_max=5.0), fd.Brownian(sigma=0.8)]
@@ -868,7 +868,7 @@ import numpy as np
 from hypothesis import given, settings, strategies as st, HealthCheck
 import fpdiff as fd
 from fpdiff.errors import FormatError, InputError
-from fpdiff.tabulated import check_field
+from fpdiff.scores.tabulated import check_field
 
 folder = sys.argv[1]
 rng = np.random.default_rng(0)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import fpdiff as fd
-from fpdiff import _score_kernels
+from fpdiff.scores import _kernels
 
 OU = fd.OU(beta=1.0, sigma=2**0.5)
 MIXTURE = fd.GaussianMixture([0.5, 0.5], [[-2.0], [2.0]], [0.3**2, 0.5**2])
@@ -28,8 +28,8 @@ def test_empirical_kernel_matches_reference(rng, parallel):
     points = rng.normal(size=(7, 3))
     x = rng.normal(size=(40, 3))
     out = np.empty_like(x)
-    _score_kernels.empirical_denoiser(x, points, 0.8, 0.3, out, parallel)
-    np.testing.assert_allclose(out, _score_kernels.empirical_denoiser_reference(x, points, 0.8, 0.3), rtol=1e-12)
+    _kernels.empirical_denoiser(x, points, 0.8, 0.3, out, parallel)
+    np.testing.assert_allclose(out, _kernels.empirical_denoiser_reference(x, points, 0.8, 0.3), rtol=1e-12)
 
 
 def test_empirical_score_is_exact_for_the_point_cloud(rng):
@@ -79,6 +79,28 @@ def test_grid_score_interpolates_and_checks_its_range():
         score.score(x, 0.2)
     with pytest.raises(fd.InputError, match="outside the GridScore's box"):
         score.score([[7.0]], 0.75)
+
+
+
+def test_scores_describe_their_domain_and_their_law():
+    # what the audit reads from a score instead of switching on its type
+    grid = fd.Grid([(-6, 6)], 12)
+    solution = fd.solve_forward(OU, grid, MIXTURE, 1.0, steps=4, save_at=[0.5, 1.0])
+    grid_score = fd.GridScore(solution)
+    assert grid_score.box == [(-5.5, 5.5)] and grid_score.outside == "raise"
+    assert grid_score.grid is grid and grid_score.dist0 is None and grid_score.tables is None
+    assert grid_score.bracket(0.625) == (0, 1, 0.25)
+    exact = fd.ExactScore(OU, MIXTURE)
+    assert exact.box is None and exact.dist0 is MIXTURE and exact.grid is None
+    points = np.array([[0.0], [1.0]])
+    empirical_law = fd.EmpiricalScore(OU, points).dist0
+    assert isinstance(empirical_law, fd.Empirical) and np.array_equal(empirical_law.points, points)
+    table = fd.tabulate_score(exact, [0.5, 1.0], [np.linspace(-2, 2, 5)], outside="clamp")
+    assert table.box == [(-2.0, 2.0)] and table.outside == "clamp" and table.dist0 is None
+    np.testing.assert_array_equal(table.tables[1], table.table(1.0).reshape(5, 1))
+    assert not table.tables.flags.writeable
+    assert [s.describe() for s in (exact, grid_score, table)] == [
+        "ExactScore of GaussianMixture", "GridScore (12 cells)", "TabulatedScore (5 nodes, 2 times, outside='clamp')"]
 
 
 def test_callable_score_checks_its_output():

@@ -5,9 +5,9 @@ import pytest
 from scipy.interpolate import RegularGridInterpolator
 
 import fpdiff as fd
-from fpdiff import _score_kernels
+from fpdiff.scores import _kernels
 from fpdiff.errors import BlowUpError, InputError
-from fpdiff.tabulated import PARAMETRIZATIONS, from_score, grid_nodes, to_score
+from fpdiff.scores.tabulated import PARAMETRIZATIONS, from_score, grid_nodes, to_score
 
 PROCESS = fd.OU()
 MIXTURE = fd.GaussianMixture([0.3, 0.7], [[-1.5], [1.0]], [0.1, 0.2])
@@ -32,7 +32,7 @@ def test_kernel_matches_scipy_multilinear(rng, lengths, parallel):
     x[dim:2 * dim] = lo
     out = np.empty_like(x)
     layout = np.array([0, *lengths], dtype=np.int64)
-    _score_kernels.table_interpolate(x, np.concatenate(axes), layout, values.reshape(-1, dim), out, parallel)
+    _kernels.table_interpolate(x, np.concatenate(axes), layout, values.reshape(-1, dim), out, parallel)
     expected = RegularGridInterpolator(axes, values)(x)
     np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
 

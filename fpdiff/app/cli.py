@@ -12,7 +12,7 @@ import sys
 
 from .._version import __version__
 from ..errors import FpdiffError
-from ..tabulated import OUTSIDE_POLICIES
+from ..scores.tabulated import OUTSIDE_POLICIES
 from . import commands
 
 

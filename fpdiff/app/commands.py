@@ -13,9 +13,8 @@ from ..distributed import connect, dashboard_link, workers_of
 from ..distributions import Empirical
 from ..errors import FormatError, InputError
 from ..grid import Grid
-from ..io import _DAMAGE, FORMAT, _text, load_score
-from ..scores import EmpiricalScore, ExactScore
-from ..tabulated import TabulatedScore
+from ..scores import EmpiricalScore, ExactScore, TabulatedScore
+from ..scores.io import _DAMAGE, FORMAT, _text, load_score
 from .demo import run_demo
 from .experiment import BUILTINS, load_experiment, read_points
 from .figures import write_figures

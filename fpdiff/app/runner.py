@@ -64,9 +64,9 @@ from ..errors import FormatError, FpdiffError, InputError, MassWarning
 from ..fv import solve_forward, solve_reverse
 from ..fv.comoving import data_scale, spread_scale
 from ..fv.solve import BOX_MASS_LIMIT, box_problem, format_box
-from ..io import _DAMAGE, LIBVER, _check_storage, _fixed_string, _shorten, atomic_path, load_score
 from ..particles import sample_reverse
 from ..scores import EmpiricalScore, ExactScore, GridScore
+from ..scores.io import _DAMAGE, LIBVER, _check_storage, _fixed_string, _shorten, atomic_path, load_score
 
 RESULTS_FORMAT = "fpdiff.results"
 RESULTS_VERSION = 1
@@ -85,9 +85,9 @@ LOCK_NAME = ".fpdiff.lock"
 CHECKPOINT_NAME = re.compile(r"(?:density|particles|point)-[0-9]+\.h5")
 #: the files fpdiff writes in the output folder itself
 OUTPUT_NAMES = ("results.h5", "reverse.png", "sweep.png")
-#: a temporary file of :func:`fpdiff.io.atomic_path` writing ``target``: ``.<target>.<12 hex digits>.tmp``
+#: a temporary file of :func:`fpdiff.scores.io.atomic_path` writing ``target``: ``.<target>.<12 hex digits>.tmp``
 TEMPORARY_NAME = re.compile(r"\.(?P<target>.+)\.[0-9a-f]{12}\.tmp")
-#: what reading a damaged file can raise, besides the errors of :mod:`fpdiff.io`
+#: what reading a damaged file can raise, besides the errors of :mod:`fpdiff.scores.io`
 _READ_DAMAGE = _DAMAGE + (MemoryError, ArithmeticError, RecursionError)
 #: deepest group nesting in a results or checkpoint file (fpdiff writes at most 5 levels)
 MAX_DEPTH = 8
@@ -379,7 +379,7 @@ def _checkpoint_folder(folder):
 def _remove_temporaries(folder, checkpoints):
     """Remove the temporary files of fpdiff's atomic writes that a killed run left in ``folder`` and ``checkpoints``.
 
-    Only files named as :func:`fpdiff.io.atomic_path` names them, for the
+    Only files named as :func:`fpdiff.scores.io.atomic_path` names them, for the
     files fpdiff writes there; called with the folder's lock held, so no
     fpdiff run is writing them.
     """

@@ -21,11 +21,10 @@ import time
 
 from .._validation import as_float, as_int
 from ..errors import InputError
-from ..tabulated import TabulatedScore
 from . import checks
 from ._arguments import (DEFAULT_T_MIN, audit_times, check_grid, check_interval, check_options, check_points,
                          check_scores)
-from ._common import describe, outside_policy, safe_ratio
+from ._common import outside_policy, safe_ratio
 from .checks import KL_RELATIVE_FLOOR
 from .fields import field_check, score_curl, score_fp_residual
 from .law import ReferenceLaw
@@ -241,14 +240,14 @@ def audit(learned, reference, process=None, *, grid=None, times=None, T=None, t_
             memorisation = memorisation_check(particle_view.samples, train, held_out, source)
 
     fp_residual = curl = None
-    if isinstance(learned, TabulatedScore):
+    if learned.tables is not None:
         fp_residual = field_check(score_fp_residual, "fp_residual", learned, reference, law, failed)
         if dim >= 2:
             curl = field_check(score_curl, "curl", learned, reference, law, failed)
 
     settings = {
-        "learned": describe(learned),
-        "reference": describe(reference),
+        "learned": learned.describe(),
+        "reference": reference.describe(),
         "process": repr(process),
         "dim": dim,
         "gamma": gamma,

@@ -6,8 +6,7 @@ from .._validation import as_finite_array, as_float
 from ..errors import InputError
 from ..grid import Grid
 from ..processes import LinearProcess
-from ..scores import EmpiricalScore, ExactScore, GridScore, Score, as_score
-from ..tabulated import TabulatedScore
+from ..scores import Score, as_score
 
 #: lower end of the default t_min (the solvers' default)
 DEFAULT_T_MIN = 1e-3
@@ -15,7 +14,7 @@ DEFAULT_T_MIN = 1e-3
 
 def check_scores(learned, reference, process):
     """``(reference, learned, process)``: the reference checked, the process chosen, ``learned`` made a Score."""
-    if not isinstance(reference, (ExactScore, EmpiricalScore, GridScore)):
+    if not isinstance(reference, Score) or (reference.dist0 is None and reference.grid is None):
         raise InputError("`reference` must be an ExactScore, EmpiricalScore or GridScore (a score whose law p_t "
                          f"is known); got {type(reference).__name__}")
     if process is None:
@@ -57,7 +56,7 @@ def _range(score):
 def audit_times(times, learned, T, t_min):
     """The audit times: given (with ``t_min`` and ``T`` added) or the default of :func:`~fpdiff.audit.audit`."""
     if times is None:
-        if isinstance(learned, TabulatedScore):
+        if learned.tables is not None:
             nodes = learned.t[(learned.t > t_min) & (learned.t < T)]
             nodes = np.concatenate([[t_min], nodes, [T]])
             return np.sort(np.concatenate([nodes, 0.5 * (nodes[1:] + nodes[:-1])]))

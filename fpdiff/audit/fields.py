@@ -8,7 +8,7 @@ reference score tabulated on the same nodes.
 import numpy as np
 
 from ..errors import InputError
-from ..tabulated import TabulatedScore, tabulate_score
+from ..scores import tabulate_score
 from ._common import safe_ratio
 from .result import FieldCheck
 
@@ -90,7 +90,7 @@ def score_fp_residual(score, pdf, t_range=(0.0, np.inf)):
     """
     _check_table(score, times=3, nodes=5, what="the Fokker–Planck residual")
     process, axes, d = score.process, score.axes, score.dim
-    fields = score._tables.reshape(len(score.t), *score.shape, d)
+    fields = score.tables
     dsdt = np.gradient(fields, score.t, axis=0)
     coordinates = np.meshgrid(*axes, indexing="ij")
     times, value, scale = [], [], []
@@ -128,7 +128,7 @@ def score_curl(score, pdf, t_range=(0.0, np.inf)):
         raise InputError(f"the curl needs a field in d >= 2 dimensions; got d = {score.dim}")
     _check_table(score, times=1, nodes=3, what="the curl")
     axes, d = score.axes, score.dim
-    fields = score._tables.reshape(len(score.t), *score.shape, d)
+    fields = score.tables
     times, value, scale = [], [], []
     for k in _fields_times(score, t_range, 0, 0):
         t = float(score.t[k])
@@ -144,7 +144,7 @@ def score_curl(score, pdf, t_range=(0.0, np.inf)):
 
 
 def _check_table(score, times, nodes, what):
-    if not isinstance(score, TabulatedScore):
+    if getattr(score, "tables", None) is None:
         raise InputError(f"{what} needs a TabulatedScore; got {type(score).__name__}")
     if len(score.t) < times or min(score.shape) < nodes:
         raise InputError(f"{what} needs a table with >= {times} times and >= {nodes} nodes per axis; "

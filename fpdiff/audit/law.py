@@ -10,32 +10,27 @@ import numpy as np
 from scipy.interpolate import RegularGridInterpolator
 
 from .. import metrics
-from ..distributions import Empirical
-from ..scores import EmpiricalScore, GridScore
 
 
 class ReferenceLaw:
-    r"""The law :math:`p_t` behind a reference score.
+    r"""The law :math:`p_t` behind a reference score, as the score gives it (:class:`fpdiff.Score`).
 
-    ``kind`` is ``"mixture"`` (an exact Gaussian mixture at every t: an
-    :class:`ExactScore`, or the training-point mixture of an
-    :class:`EmpiricalScore`) or ``"grid"`` (the snapshots of a
-    :class:`GridScore`, linear in t between them).
+    ``kind`` is ``"mixture"`` (the score's ``dist0`` evolved exactly at every
+    t: the mixture of an :class:`ExactScore`, the training points of an
+    :class:`EmpiricalScore`) or ``"grid"`` (the score's density snapshots on
+    its ``grid``, a :class:`GridScore`'s, linear in t between them).
     """
 
     def __init__(self, reference, process):
         self.reference = reference
         self.process = process
-        if isinstance(reference, GridScore):
+        if reference.dist0 is None:
             self.kind = "grid"
             self.grid = reference.grid
             self._densities = np.exp(reference.log_values)
         else:
             self.kind = "mixture"
-            if isinstance(reference, EmpiricalScore):
-                self.dist0 = Empirical(reference.points)
-            else:
-                self.dist0 = reference.dist0
+            self.dist0 = reference.dist0
         self._cache = {}
 
     def distribution(self, t):
@@ -49,7 +44,7 @@ class ReferenceLaw:
 
     def density(self, t):
         """Cell values of :math:`p_t` on the GridScore's grid, linear in t between snapshots (grid kind only)."""
-        left, right, weight = self.reference._bracket(t)
+        left, right, weight = self.reference.bracket(t)
         return (1 - weight) * self._densities[left] + weight * self._densities[right]
 
     def expectation_points(self, t, n, seed):

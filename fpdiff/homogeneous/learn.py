@@ -35,17 +35,17 @@ does not depend on time), ``r`` (the killing rate), ``points`` (the data points,
 set of the generative process), ``delta`` and the fit record. A reader
 that knows the convention (:meth:`LearnedHomogeneousScore.load`) evaluates the slice at
 every time; :func:`fpdiff.load_score` reads it as an ordinary one-slice
-:class:`~fpdiff.tabulated.TabulatedScore`, valid at ``t = 1/r`` only.
+:class:`~fpdiff.TabulatedScore`, valid at ``t = 1/r`` only.
 """
 
 import numpy as np
 
 from .._validation import as_float, as_int, check_choice, check_no_unknown_options
 from ..errors import InputError
-from ..io import load_score
-from ..learn import (DEFAULT_BANDWIDTH, DEFAULT_NODES, _check_axes, _check_data, _check_meta, evaluate_model,
-                     fit_features)
-from ..tabulated import OUTSIDE_POLICIES, TabulatedScore, grid_nodes
+from ..scores.fit import (DEFAULT_BANDWIDTH, DEFAULT_NODES, _check_axes, _check_data, _check_meta,
+                          evaluate_model, fit_features)
+from ..scores.io import load_score
+from ..scores.tabulated import OUTSIDE_POLICIES, TabulatedScore, grid_nodes
 from .green import check_process, check_rate, grad_log_green
 
 __all__ = ["fit_homogeneous_dsm", "LearnedHomogeneousScore", "DEFAULT_DELTA"]

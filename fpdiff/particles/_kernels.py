@@ -13,7 +13,7 @@ code and parameter arrays computed in Python for the time at hand,
   :math:`\alpha_t` and ``variance`` :math:`v_t`; the kernel denoiser
   :math:`\hat x_0 = \sum_i \lambda_i x_i`, :math:`\lambda = \mathrm{softmax}(-|x-\alpha_t x_i|^2/2v_t)`,
   and :math:`s = (\alpha_t \hat x_0 - x)/v_t`;
-- ``TABULATED``: a score table at time ``t`` (:class:`fpdiff.tabulated.TabulatedScore`),
+- ``TABULATED``: a score table at time ``t`` (:class:`fpdiff.TabulatedScore`),
   interpolated multilinearly: ``log_coefficients`` holds the axes' node
   coordinates one after another, ``layout`` the outside policy (1: clamp to
   the box, 0: NaN outside) then the axes' lengths, ``centres`` the score at the
@@ -29,7 +29,7 @@ loop over the blocks when ``parallel``), and within a block every loop runs
 *across the particles*: the normals (:func:`._random.normal_rows`, the
 counter-based ziggurat's hashes in a SIMD loop, its table look-ups and rare
 rejections in a scalar pass), the score (the block kernels of
-:mod:`fpdiff._score_kernels`, with the branch-free ``exp`` of
+:mod:`fpdiff.scores._kernels`, with the branch-free ``exp`` of
 :mod:`fpdiff._vmath`) and the stage's update (one flat loop over the block's
 ``rows x d`` numbers), so LLVM compiles them to SIMD instructions (with FMA:
 ``jit(contract=True)``); a block's work arrays stay in the L1 cache between
@@ -59,11 +59,10 @@ import numpy as np
 from numba import prange
 
 from .._jit import jit
-from .._score_kernels import _denoise_block, _denoise_point, _mixture_score_block, _mixture_score_rows, _table_rows
+from ..scores._kernels import (MIXTURE, TABULATED, _denoise_block, _denoise_point, _mixture_score_block,
+                               _mixture_score_rows, _table_rows)
 from ._random import BLOCK, normal_rows
 
-#: score kinds
-MIXTURE, EMPIRICAL, TABULATED = 0, 1, 2
 #: stage codes
 EM, EI, HEUN, CORRECTOR = 0, 1, 2, 3
 

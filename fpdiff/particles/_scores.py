@@ -1,12 +1,10 @@
-"""Scores as kernel data: which scores run inside numba, and their parameter arrays at a time ``t``."""
+"""Scores as kernel data: which scores run inside numba (:meth:`fpdiff.Score.compiled`), and their arrays at ``t``."""
 
 import numpy as np
 
-from ..distributions import Empirical, GaussianMixture
 from ..errors import InputError
-from ..scores import EmpiricalScore, ExactScore
-from ..tabulated import TabulatedScore
-from ._kernels import EMPIRICAL, MIXTURE, TABULATED, score_divergence
+from ..scores._kernels import EMPIRICAL, MIXTURE, TABULATED
+from ._kernels import score_divergence
 
 #: work (particles x components) above which a score evaluation runs on all threads
 PARALLEL_WORK = 32768
@@ -18,9 +16,11 @@ NO_LAYOUT = np.zeros(0, dtype=np.int64)
 class KernelScore:
     """A score as the kernels see it: a kind code and parameter arrays at each time, or the Python slow path.
 
-    ``kind`` is ``MIXTURE`` (an :class:`ExactScore` of a :class:`GaussianMixture`),
+    ``kind`` is what the score's :meth:`~fpdiff.Score.compiled` says:
+    ``MIXTURE`` (an :class:`ExactScore` of a :class:`GaussianMixture`),
     ``EMPIRICAL`` (an :class:`EmpiricalScore`, or an :class:`ExactScore` of an
-    :class:`Empirical`), ``TABULATED`` (a :class:`TabulatedScore`), or ``None``: every other score is called from Python,
+    :class:`Empirical`), ``TABULATED`` (a :class:`TabulatedScore`), their
+    subclasses alike, or ``None``: every other score is called from Python,
     once per stage for all particles (:meth:`python_score`). The data at the
     last two times asked for are cached (a Heun step's second time is the
     next step's first).
@@ -31,21 +31,20 @@ class KernelScore:
         self.kind = None
         self.n_centres = 1
         self._cache = {}
-        if type(score) is ExactScore and isinstance(score.dist0, GaussianMixture):
-            self.kind = MIXTURE
-            dist0 = score.dist0
-            self._log_weights = np.log(dist0.weights)
-            self._means = np.array(dist0.means, order="C")
-            self._covariances = np.array(dist0.covariances, order="C")
-            self.n_centres = dist0.n_components
-        elif type(score) is EmpiricalScore or (type(score) is ExactScore and isinstance(score.dist0, Empirical)):
-            self.kind = EMPIRICAL
-            points = score.points if type(score) is EmpiricalScore else score.dist0.points
-            # a writeable C-ordered copy: the kernels are compiled (and cached) for exactly this array type
-            self._points = np.array(points, dtype=np.float64, order="C")
+        compiled = score.compiled()
+        if compiled is not None:
+            self.kind = compiled.kind
+        # writeable C-ordered copies: the kernels are compiled (and cached) for exactly these array types
+        if self.kind == MIXTURE:
+            self._log_weights = np.array(compiled.log_weights, dtype=np.float64, order="C")
+            self._means = np.array(compiled.means, order="C")
+            self._covariances = np.array(compiled.covariances, order="C")
+            self.n_centres = len(self._log_weights)
+        elif self.kind == EMPIRICAL:
+            self._points = np.array(compiled.points, dtype=np.float64, order="C")
             self.n_centres = len(self._points)
-        elif type(score) is TabulatedScore:
-            self.kind = TABULATED
+        elif self.kind == TABULATED:
+            self._table = compiled.table
             self.n_centres = 2**score.dim  # corners per interpolation
         self.process = score.process
         self.label = {MIXTURE: "mixture (numba)", EMPIRICAL: "empirical (numba)", TABULATED: "tabulated (numba)",
@@ -63,8 +62,8 @@ class KernelScore:
 
     def blow_up_hint(self):
         """What to check when particles become non-finite, beyond the step size."""
-        if self.kind == TABULATED and self.score.outside == "raise":
-            return "; particles that leave the table's box become NaN: " + self.score.box_message()
+        if self.kind == TABULATED and self._table.outside == "raise":
+            return "; particles that leave the table's box become NaN: " + self._table.box_message()
         return ""
 
     def data(self, t):
@@ -73,8 +72,8 @@ class KernelScore:
         if t in self._cache:
             return self._cache[t]
         if self.kind == TABULATED:
-            self.score.check_time(t)
-            axes, table, layout = self.score.kernel_data(t)
+            self._table.check_time(t)
+            axes, table, layout = self._table.kernel_data(t)
             return axes, table, _NO_PRECISIONS, 1.0, 1.0, layout
         log_coefficients, centres, precisions, alpha, variance, centre_rows = self.tables([t])
         data = (log_coefficients[0], centres[centre_rows[0]], precisions[0], float(alpha[0]), float(variance[0]),
@@ -128,8 +127,8 @@ class KernelScore:
         out = np.empty_like(y)
         divergence = np.empty(len(y))
         score_divergence(self.kind, y, *self.data(t), out, divergence, with_divergence, self.parallel(len(y)))
-        if self.kind == TABULATED and self.score.outside == "raise" and not np.all(np.isfinite(out)):
-            self.score.check_domain(y, f"the points at t = {t:.6g}")
+        if self.kind == TABULATED and self._table.outside == "raise" and not np.all(np.isfinite(out)):
+            self._table.check_domain(y, f"the points at t = {t:.6g}")
         return out, (divergence if with_divergence else None)
 
     def python_score(self, y, t):

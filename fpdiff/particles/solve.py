@@ -29,8 +29,9 @@ from ..scores import Score
 from ..solution import ParticleSolution
 from ..timegrid import make_time_grid
 from . import _random
-from ._kernels import EM, EMPIRICAL, HEUN, MIXTURE, advance_particles, step_particles
+from ._kernels import EM, HEUN, advance_particles, step_particles
 from ..scores import as_score
+from ..scores._kernels import EMPIRICAL, MIXTURE
 from ._scores import NO_LAYOUT, KernelScore
 from .schemes import SCHEMES, Stage, check_scheme_options, plan_step, reference_stage
 

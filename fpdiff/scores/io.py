@@ -33,9 +33,9 @@ import secrets
 import h5py
 import numpy as np
 
-from ._validation import as_int, check_choice, format_bytes
-from .errors import FormatError, InputError
-from .processes import LinearProcess, process_from_dict
+from .._validation import as_int, check_choice, format_bytes
+from ..errors import FormatError, InputError
+from ..processes import LinearProcess, process_from_dict
 from .tabulated import OUTSIDE_POLICIES, PARAMETRIZATIONS, ScoreSamples, TabulatedScore, check_field
 
 FORMAT = "fpdiff.score-field"
@@ -114,7 +114,7 @@ def save_score(path, process, t, values, *, axes=None, points=None, parametrizat
     points : array_like, shape (n_t, M, d), optional
         Evaluation points of the point layout (exactly one of ``axes``, ``points``).
     parametrization : {"score", "eps", "x0", "v"}
-        What ``values`` hold (see :mod:`fpdiff.tabulated`).
+        What ``values`` hold (see :mod:`fpdiff.scores.tabulated`).
     meta : dict, optional
         Free-form information, stored in the group ``meta``: string keys
         (without ``/``) mapping to nested dicts, ``None``, ``str``, ``bool``,

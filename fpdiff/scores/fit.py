@@ -6,7 +6,7 @@ learning framework: at each time :math:`t_j` of a list it draws noised data
 :math:`Z \sim N(0, I)`), regresses the noise :math:`Z` on features of
 :math:`X_t` by ridge least squares, and tabulates the fitted score
 :math:`s_\theta = -\hat\varepsilon_\theta/\sqrt{v_t}` on a grid of nodes (a
-:class:`~fpdiff.tabulated.TabulatedScore`, optionally written to an HDF5 score
+:class:`~fpdiff.TabulatedScore`, optionally written to an HDF5 score
 file).
 
 The model at time :math:`t_j` (one independent fit per time) is
@@ -35,9 +35,9 @@ part is not penalised, so a Gaussian is fitted without shrinkage bias).
 import numpy as np
 import scipy.linalg
 
-from ._validation import as_finite_array, as_float, as_int, as_points, check_choice
-from .errors import InputError
-from .scores import _check_process
+from .._validation import as_finite_array, as_float, as_int, as_points, check_choice
+from ..errors import InputError
+from .base import check_process
 from .tabulated import OUTSIDE_POLICIES, PARAMETRIZATIONS, TabulatedScore, from_score, grid_nodes
 
 __all__ = ["fit_dsm", "evaluate_model", "DEFAULT_NODES", "DEFAULT_BANDWIDTH"]
@@ -122,7 +122,7 @@ def fit_dsm(process, data_points, times, axes=None, *, path=None, n_features=32,
         Seed of ``np.random.default_rng``; time :math:`t_j` uses the ``j``-th
         spawned child of ``np.random.SeedSequence(seed)``. Same seed, same fit.
     parametrization : {"score", "eps", "x0", "v"}
-        What the table stores (:mod:`fpdiff.tabulated`); the score is the same.
+        What the table stores (:mod:`fpdiff.scores.tabulated`); the score is the same.
     outside : {"raise", "clamp"}
         Policy of the returned table outside its box.
     meta : dict, optional
@@ -150,12 +150,12 @@ def fit_dsm(process, data_points, times, axes=None, *, path=None, n_features=32,
     The fit is a regression, so it smooths: with few features it cannot
     resolve individual training points and generates new points, whereas the
     exact minimiser of the same loss on the training set
-    (:class:`~fpdiff.scores.EmpiricalScore`) memorises them. At small
+    (:class:`~fpdiff.EmpiricalScore`) memorises them. At small
     :math:`t` the score error grows like :math:`1/\sqrt{v_t}` (the noise
     target's variance does not shrink), but what sampling uses,
     :math:`v_t s_\theta`, stays accurate.
     """
-    process = _check_process(process)
+    process = check_process(process)
     data = _check_data(data_points)
     n_data, dim = data.shape
     times = _check_times(times)

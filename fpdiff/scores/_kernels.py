@@ -29,8 +29,11 @@ import math
 import numpy as np
 from numba import prange
 
-from ._jit import jit
-from ._vmath import vexp
+from .._jit import jit
+from .._vmath import vexp
+
+#: the kinds of score the compiled paths evaluate (:class:`fpdiff.scores.base.CompiledScore`)
+MIXTURE, EMPIRICAL, TABULATED = 0, 1, 2
 
 #: rows of one block of the block kernels (their scratch, (3 d + 3) x BLOCK numbers, stays in the L1 cache)
 BLOCK = 512

@@ -2,7 +2,7 @@ r"""Tabulated (learned) scores: a field given on a tensor grid at a list of time
 
 A score network trained elsewhere is exported as its output on a grid of
 nodes at times :math:`t_0 < \dots < t_{n-1}` (the HDF5 format of
-:mod:`fpdiff.io`, ``docs/score-format.md``). The output may be in any of the
+:mod:`fpdiff.scores.io`, ``docs/score-format.md``). The output may be in any of the
 four common parametrisations, related to the score :math:`s = \nabla\log p_t`
 through the forward process (:math:`X_t = \alpha_t X_0 + \sqrt{v_t}\,\varepsilon`):
 
@@ -33,10 +33,10 @@ at the nearest point of the box (constant extension). A time outside
 
 import numpy as np
 
-from . import _score_kernels
-from ._validation import check_choice
-from .errors import DomainError, InputError
-from .scores import Score, _check_process, as_score
+from .._validation import check_choice
+from ..errors import DomainError, InputError
+from . import _kernels
+from .base import CompiledScore, Score, as_score, check_process
 
 PARAMETRIZATIONS = ("score", "eps", "x0", "v")
 OUTSIDE_POLICIES = ("raise", "clamp")
@@ -162,7 +162,7 @@ class TabulatedScore(Score):
     """
 
     def __init__(self, process, t, axes, values, parametrization="score", outside="raise", meta=None):
-        self.process = _check_process(process)
+        self.process = check_process(process)
         self.parametrization = check_choice(parametrization, "parametrization", PARAMETRIZATIONS)
         self.outside = check_choice(outside, "outside", OUTSIDE_POLICIES)
         self.t, self.values, axes, _ = check_field(t, values, axes=axes)
@@ -184,6 +184,21 @@ class TabulatedScore(Score):
         self._flat_axes = np.ascontiguousarray(np.concatenate(self.axes))
         self._layout = np.array([self.outside == "clamp", *self.shape], dtype=np.int64)
         self._last = (None, None)
+
+    @property
+    def tables(self):
+        """The score at the nodes at every time ``t``, shape ``(n_t, n_0, ..., n_{d-1}, d)`` (read-only view)."""
+        tables = self._tables.reshape(len(self.t), *self.shape, self.dim).view()
+        tables.flags.writeable = False
+        return tables
+
+    def compiled(self):
+        """The score itself: the kernels interpolate its :meth:`kernel_data` at each time."""
+        return CompiledScore(_kernels.TABULATED, table=self) if self._keeps_field(TabulatedScore) else None
+
+    def describe(self):
+        return (f"{type(self).__name__} ({'x'.join(map(str, self.shape))} nodes, {len(self.t)} times, "
+                f"outside={self.outside!r})")
 
     def nodes(self):
         """The table's nodes as points, shape ``(prod n_i, d)`` in C order (axis 0 slowest)."""
@@ -223,7 +238,7 @@ class TabulatedScore(Score):
         axes, table, layout = self.kernel_data(t)
         x = np.ascontiguousarray(x, dtype=np.float64)
         out = np.empty_like(x)
-        _score_kernels.table_interpolate(x, axes, layout, table, out, len(x) << self.dim >= PARALLEL_WORK)
+        _kernels.table_interpolate(x, axes, layout, table, out, len(x) << self.dim >= PARALLEL_WORK)
         if self.outside == "raise" and not np.all(np.isfinite(out[:, 0])):  # the kernel's NaN marks a point outside
             self.check_domain(x, "the point(s)")
         return out
@@ -274,7 +289,7 @@ class ScoreSamples:
     """
 
     def __init__(self, process, t, points, values, parametrization="score", meta=None):
-        self.process = _check_process(process)
+        self.process = check_process(process)
         self.parametrization = check_choice(parametrization, "parametrization", PARAMETRIZATIONS)
         self.t, self.values, _, self.points = check_field(t, values, points=points)
         self.dim = self.points.shape[2]
