@@ -27,7 +27,7 @@ import numpy as np
 
 from .._validation import as_float, as_points
 from ..errors import InputError
-from ..processes import LinearProcess
+from ..processes import check_process
 
 
 class CompiledScore(NamedTuple):
@@ -157,13 +157,6 @@ class Score:
 
     def _score(self, x, t):
         raise NotImplementedError
-
-
-def check_process(process):
-    """Return ``process``, or raise :class:`InputError` unless it is an fpdiff forward process."""
-    if not isinstance(process, LinearProcess):
-        raise InputError(f"`process` must be an fpdiff process (OU, VP, VE, Brownian); got {type(process).__name__}")
-    return process
 
 
 class CallableScore(Score):

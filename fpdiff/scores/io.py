@@ -35,7 +35,7 @@ import numpy as np
 
 from .._validation import as_int, check_choice, format_bytes
 from ..errors import FormatError, InputError
-from ..processes import LinearProcess, process_from_dict
+from ..processes import check_process, process_from_dict
 from .tabulated import OUTSIDE_POLICIES, PARAMETRIZATIONS, ScoreSamples, TabulatedScore, check_field
 
 FORMAT = "fpdiff.score-field"
@@ -125,8 +125,7 @@ def save_score(path, process, t, values, *, axes=None, points=None, parametrizat
     (other dtypes are stored as float64), so :func:`load_score` returns it bit
     for bit.
     """
-    if not isinstance(process, LinearProcess):
-        raise InputError(f"`process` must be an fpdiff process (OU, VP, VE, Brownian); got {type(process).__name__}")
+    check_process(process)
     if parametrization not in PARAMETRIZATIONS:
         raise InputError(f"`parametrization` must be one of {PARAMETRIZATIONS}; got {parametrization!r}")
     t, values, axes, points = check_field(t, values, axes=axes, points=points)
