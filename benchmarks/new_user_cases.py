@@ -74,7 +74,8 @@ import h5py  # noqa: E402
 
 import fpdiff as fd  # noqa: E402
 from fpdiff.app.experiment import BUILTINS, experiment_from_dict  # noqa: E402
-from fpdiff.app.runner import STOP_AFTER_ENV, output_lock, run_experiment  # noqa: E402
+from fpdiff.app.folder import output_lock  # noqa: E402
+from fpdiff.app.runner import STOP_AFTER_ENV, run_experiment  # noqa: E402
 
 TIMEOUT = 60.0
 GOOD = ("clear error", "works")
@@ -394,7 +395,7 @@ def _(work, shared):
 
 @case("6", "a leftover .tmp of fpdiff's name pattern is removed", "works")
 def _(work, shared):
-    from fpdiff.app.runner import TEMPORARY_NAME
+    from fpdiff.app.folder import TEMPORARY_NAME
 
     checkpoints = os.path.join(work, "out", "checkpoints")
     os.makedirs(checkpoints)

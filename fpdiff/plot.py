@@ -218,7 +218,7 @@ def results_figure(results_path, point=None):
         For a sweep's results: the point whose densities to draw (its rows in
         the table). :func:`sweep_figure` draws the metrics of all points.
     """
-    from .app.runner import read_results
+    from .app.files import read_results
 
     _, rows, arrays = read_results(results_path)
     if "points" in arrays:
@@ -292,7 +292,7 @@ def sweep_figure(results_path, metrics=("l1", "w1")):
     view; ``w1``: particles; ``tv``: both). Failed points are left out (the
     title counts them).
     """
-    from .app.runner import read_results
+    from .app.files import read_results
 
     _, rows, arrays = read_results(results_path)
     if "axes" not in arrays:

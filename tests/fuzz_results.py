@@ -8,8 +8,8 @@ pristine files: ``results.h5`` of each, ``density-0.h5``, ``particles-0.h5``
 and ``point-0.h5``. It then writes ``--files`` damaged copies (taking the
 sources in turn) and reads each one in a worker process, the way fpdiff
 reads it: results files as ``fpdiff info FILE`` does (and
-``fpdiff.app.runner.read_results``), checkpoints as ``fpdiff run --resume`` does
-(``fpdiff.app.runner.read_checkpoint``). A worker that does not answer within
+``fpdiff.app.files.read_results``), checkpoints as ``fpdiff run --resume`` does
+(``fpdiff.app.files.read_checkpoint``). A worker that does not answer within
 ``--timeout`` seconds is killed and the file counted as a hang (and kept as
 ``hang-<i>.h5``). Each reading ends as one of:
 
@@ -89,7 +89,7 @@ def build(folder):
 def _read_results_file(path):
     """What ``fpdiff info PATH`` prints (path replaced), its exit status, and ``read_results(path)``."""
     from fpdiff.app.cli import main
-    from fpdiff.app.runner import read_results
+    from fpdiff.app.files import read_results
 
     output = io.StringIO()
     with contextlib.redirect_stdout(output), contextlib.redirect_stderr(io.StringIO()):

@@ -10,7 +10,8 @@ import pytest
 
 from fpdiff.errors import InputError
 from fpdiff.app.experiment import experiment_from_dict, load_experiment
-from fpdiff.app.runner import STOP_AFTER_ENV, read_results
+from fpdiff.app.files import read_results
+from fpdiff.app.runner import STOP_AFTER_ENV
 
 SMALL = {
     "process": {"kind": "OU"},

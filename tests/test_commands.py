@@ -9,7 +9,7 @@ import pytest
 
 import fpdiff as fd
 from fpdiff.app.experiment import BUILTINS
-from fpdiff.app.runner import read_results
+from fpdiff.app.files import read_results
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -13,7 +13,8 @@ import fpdiff as fd
 from fpdiff import distributed as fdd
 from fpdiff.errors import InputError
 from fpdiff.app.experiment import experiment_from_dict
-from fpdiff.app.runner import STOP_AFTER_ENV, Interrupted, read_results, run_experiment
+from fpdiff.app.files import read_results
+from fpdiff.app.runner import STOP_AFTER_ENV, Interrupted, run_experiment
 
 PROCESS = fd.OU()
 MIXTURE = fd.GaussianMixture([0.5, 0.5], [[-2.0], [2.0]], [0.09, 0.25])

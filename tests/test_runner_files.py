@@ -26,7 +26,9 @@ import fpdiff as fd
 import fpdiff.app.runner as runner
 from fpdiff.errors import FormatError, InputError
 from fpdiff.app.experiment import experiment_from_dict
-from fpdiff.app.runner import STOP_AFTER_ENV, Interrupted, read_checkpoint, read_results, run_experiment
+import fpdiff.app.folder as folder
+from fpdiff.app.files import read_checkpoint, read_results
+from fpdiff.app.runner import STOP_AFTER_ENV, Interrupted, run_experiment
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPOSITORY = os.path.dirname(HERE)
@@ -70,7 +72,7 @@ def fpdiff(*args, cwd):
 
 def test_a_second_run_into_a_locked_folder_is_refused(tmp_path):
     os.makedirs(tmp_path / "out")
-    holder = filelock.FileLock(str(tmp_path / "out" / runner.LOCK_NAME))
+    holder = filelock.FileLock(str(tmp_path / "out" / folder.LOCK_NAME))
     with holder:
         with pytest.raises(InputError, match=r"another fpdiff run is writing into .*out.*--out"):
             run_experiment(experiment(tmp_path, reverse={"gammas": [2.0]}), progress=False)
@@ -83,7 +85,7 @@ def test_the_lock_of_a_killed_run_does_not_block(tmp_path):
     os.makedirs(tmp_path / "out")
     code = ("import sys, filelock; lock = filelock.FileLock(sys.argv[1]); lock.acquire(); print('held', flush=True); "
             "sys.stdin.read()")
-    holder = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "out" / runner.LOCK_NAME)],
+    holder = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "out" / folder.LOCK_NAME)],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
@@ -92,7 +94,7 @@ def test_the_lock_of_a_killed_run_does_not_block(tmp_path):
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait()
-    assert os.path.exists(tmp_path / "out" / runner.LOCK_NAME)
+    assert os.path.exists(tmp_path / "out" / folder.LOCK_NAME)
     assert read_results(run_experiment(experiment(tmp_path), progress=False))[0]["reverse"]["gammas"] == [0.0, 1.0]
 
 
@@ -102,7 +104,7 @@ def test_the_command_reports_a_locked_folder_in_one_line(tmp_path):
     path = tmp_path / "exp.toml"
     path.write_text(toml({**TINY, "output": {"folder": "out"}}))
     os.makedirs(tmp_path / "out")
-    with filelock.FileLock(str(tmp_path / "out" / runner.LOCK_NAME)):
+    with filelock.FileLock(str(tmp_path / "out" / folder.LOCK_NAME)):
         result = fpdiff("run", str(path), "--quiet", cwd=tmp_path)
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
@@ -297,7 +299,7 @@ def test_an_output_path_that_is_a_file_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match=r"\[output\]\.folder: .*out' exists and is not a folder"):
         experiment(tmp_path)  # an experiment file is refused when it is read
     with pytest.raises(InputError, match=r"the output folder .*out' is a file, not a folder"):
-        with runner.output_lock(str(tmp_path / "out")):  # and the runner's API refuses it too
+        with folder.output_lock(str(tmp_path / "out")):  # and the runner's API refuses it too
             pass
     with pytest.raises(InputError, match=r"cannot write .*out/inner.*a file stands where fpdiff needs a folder"):
         run_experiment(experiment(tmp_path, folder="out/inner"), progress=False)
@@ -470,5 +472,5 @@ def test_a_file_system_without_locks_is_one_clear_error(tmp_path, monkeypatch):
 
     monkeypatch.setattr(filelock.FileLock, "acquire", no_flock)
     with pytest.raises(InputError, match=r"cannot lock files .*choose an output folder on a local disk"):
-        with runner.output_lock(str(tmp_path / "out")):
+        with folder.output_lock(str(tmp_path / "out")):
             pass

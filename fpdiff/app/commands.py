@@ -18,8 +18,9 @@ from ..scores.io import _DAMAGE, FORMAT, _text, load_score
 from .demo import run_demo
 from .experiment import BUILTINS, load_experiment, read_points
 from .figures import write_figures
-from .runner import (RESULTS_FORMAT, format_sweep_table, format_table, output_lock, read_results,
-                     run_experiment)
+from .files import RESULTS_FORMAT, read_results
+from .folder import output_lock
+from .runner import format_sweep_table, format_table, run_experiment
 
 
 def demo(args):

@@ -21,7 +21,8 @@ from ..particles import sample_reverse
 from ..processes import OU
 from ..scores import ExactScore
 from .figures import write_figures
-from .runner import format_table, read_results, run_experiment
+from .files import read_results
+from .runner import format_table, run_experiment
 
 PROCESS = OU(beta=1.0, sigma=2**0.5)
 DATA = BUILTINS["bimodal-1d"][1]()

@@ -2,7 +2,8 @@
 
 import os
 
-from .runner import is_sweep_results, writing
+from .files import is_sweep_results
+from .folder import writing
 
 
 def write_figures(results_path, folder):

@@ -26,32 +26,21 @@ point's checkpoint ``point-<k>.h5`` (atomically), and at the end one
 A point that fails records its error (the others complete) and gets no
 checkpoint, so ``--resume`` runs it again.
 
-Files. A run holds the output folder's lock (:func:`output_lock`) from start
-to end, so a second run into the same folder stops with an error instead of
-mixing its files with the first's. Every checkpoint carries the experiment's
-fingerprint, checked when it is found and again when it is assembled. fpdiff
-reads and deletes only its own files: checkpoints named as its tasks
-(:data:`CHECKPOINT_NAME`) and the temporary files of its atomic writes
-(what a killed run leaves); anything else in the folder is left alone, and
-a ``results.h5`` of a different experiment is replaced only when asked
-(``overwrite=True``, ``--overwrite``). Results and checkpoint files hold
-fixed-length strings only (no global heap, whose damage can make libhdf5
-loop), are in HDF5's 1.10 format (:data:`LIBVER`: checksums on the file's
-structure) with a Fletcher-32 checksum on every dataset; reading a damaged
-file is a :class:`FormatError`.
+Files. A run holds the output folder's lock (:func:`fpdiff.app.folder.output_lock`)
+and reads and deletes only fpdiff's own files there (:mod:`fpdiff.app.folder`).
+Every checkpoint carries the experiment's fingerprint, checked when it is
+found and again when it is assembled; results and checkpoint files are
+checksummed, and reading a damaged one is a :class:`FormatError`
+(:mod:`fpdiff.app.files`).
 
 The results file layout is described in ``docs/experiments.md``.
 """
 
-import contextlib
-import errno
 import json
 import os
-import re
 import time
 import warnings
 
-import filelock
 import h5py
 import numpy as np
 from tqdm import tqdm
@@ -66,10 +55,12 @@ from ..fv.comoving import data_scale, spread_scale
 from ..fv.solve import BOX_MASS_LIMIT, box_problem, format_box
 from ..particles import sample_reverse
 from ..scores import EmpiricalScore, ExactScore, GridScore
-from ..scores.io import _DAMAGE, LIBVER, _check_storage, _fixed_string, _shorten, atomic_path, load_score
+from ..scores.io import LIBVER, atomic_path, load_score
+from .files import (COLUMNS, RESULTS_FORMAT, RESULTS_VERSION, SWEEP_COLUMNS, read_checkpoint, reading,
+                    results_fingerprint, write_array, write_attributes, write_checkpoint)
+from .folder import (CHECKPOINT_NAME, _checkpoint_folder, _remove_checkpoints, _remove_temporaries, output_lock,
+                     writing)
 
-RESULTS_FORMAT = "fpdiff.results"
-RESULTS_VERSION = 1
 #: test hook: stop (as if interrupted) after this many checkpoints have been written in one call
 STOP_AFTER_ENV = "FPDIFF_STOP_AFTER_CHECKPOINTS"
 #: exact samples of p(t_min) the particle view is compared with
@@ -78,19 +69,6 @@ REFERENCE_SAMPLES = 100_000
 MASS_ADVICE = ("enlarge [grid].bounds, set [views] comoving = true (a grid that follows the spread), or set [grid] "
                "allow_mass_outside = true to run anyway (the metrics then describe the laws inside the box)")
 KL_FLOOR = 1e-300
-COLUMNS = ("gamma", "l1", "kl", "w1", "tv", "tv_floor", "density_seconds", "particle_seconds")
-#: the lock file in the output folder, held while a run writes there (:func:`output_lock`)
-LOCK_NAME = ".fpdiff.lock"
-#: names of the checkpoint files fpdiff writes in ``<folder>/checkpoints``: nothing else there is read or deleted
-CHECKPOINT_NAME = re.compile(r"(?:density|particles|point)-[0-9]+\.h5")
-#: the files fpdiff writes in the output folder itself
-OUTPUT_NAMES = ("results.h5", "reverse.png", "sweep.png")
-#: a temporary file of :func:`fpdiff.scores.io.atomic_path` writing ``target``: ``.<target>.<12 hex digits>.tmp``
-TEMPORARY_NAME = re.compile(r"\.(?P<target>.+)\.[0-9a-f]{12}\.tmp")
-#: what reading a damaged file can raise, besides the errors of :mod:`fpdiff.scores.io`
-_READ_DAMAGE = _DAMAGE + (MemoryError, ArithmeticError, RecursionError)
-#: deepest group nesting in a results or checkpoint file (fpdiff writes at most 5 levels)
-MAX_DEPTH = 8
 
 
 class Interrupted(KeyboardInterrupt):
@@ -164,6 +142,32 @@ def run_task(experiment, name, score):
                               scheme=experiment.scheme, time_grid=experiment.particle_time_grid, seed=experiment.seed,
                               **common)
     return {"samples": solution.samples}, {"seconds": time.perf_counter() - start, "gamma": gamma}
+
+
+def _check_earlier_results(experiment, overwrite):
+    """Refuse (without ``overwrite``) a ``results.h5`` in the folder that is not of this experiment."""
+    path = os.path.join(experiment.folder, "results.h5")
+    if overwrite or not os.path.lexists(path):
+        return
+    advice = "pass --overwrite to replace it, or give this run another output folder (--out)"
+    try:
+        fingerprint = results_fingerprint(path)
+    except FpdiffError as error:
+        raise InputError(f"{path!r} exists and is not a results file fpdiff can read ({error}): {advice}") from None
+    if fingerprint != experiment.fingerprint:
+        raise InputError(f"{path!r} holds the results of a different experiment (fingerprint {fingerprint!r}; this "
+                         f"experiment's is {experiment.fingerprint!r}): {advice}")
+
+def _finished(checkpoints, fingerprint):
+    """The tasks whose checkpoints are in ``checkpoints``, each read in full and checked (:func:`read_checkpoint`)."""
+    done = set()
+    if not os.path.isdir(checkpoints):
+        return done
+    for entry in sorted(os.listdir(checkpoints)):
+        if CHECKPOINT_NAME.fullmatch(entry):  # anything else is not fpdiff's: never read, never deleted
+            read_checkpoint(os.path.join(checkpoints, entry), fingerprint)
+            done.add(entry[:-3])
+    return done
 
 
 def check_box(experiment):
@@ -268,7 +272,7 @@ def run_experiment(experiment, resume=False, progress=True, client=None, on_poin
             for name in todo:
                 bar.set_postfix_str(name)
                 arrays, attributes = run_task(experiment, name, score)
-                _write_checkpoint(os.path.join(checkpoints, f"{name}.h5"), experiment.fingerprint, arrays,
+                write_checkpoint(os.path.join(checkpoints, f"{name}.h5"), experiment.fingerprint, arrays,
                                   attributes)
                 bar.update()
                 written += 1
@@ -282,282 +286,8 @@ def run_experiment(experiment, resume=False, progress=True, client=None, on_poin
 
 # ------------------------------------------------------------------ the output folder
 
-_held_locks = set()
-
-
-@contextlib.contextmanager
-def output_lock(folder):
-    """Hold the lock of the output folder ``folder`` (created if missing) while the block runs.
-
-    The lock is the OS lock (``flock``, through the ``filelock`` library) of
-    the file :data:`LOCK_NAME` in the folder. The OS releases it when the
-    process ends in any way (``kill -9`` included), so a run that died never
-    blocks the next one; the (empty) file stays in the folder. It is
-    re-entrant within a process (``fpdiff run`` holds it around the run and
-    its figures). On a file system without ``flock`` (some network file
-    systems) the run stops with an :class:`InputError` saying so, unless the
-    installed ``filelock`` falls back to a marker file there (recent
-    versions do).
-
-    Raises
-    ------
-    InputError
-        Another process holds the lock (another run writes into the folder);
-        the folder is a file or cannot be created or written; the lock file
-        is a symbolic link.
-    """
-
-    folder = os.fspath(folder)
-    if os.path.lexists(folder) and not os.path.isdir(folder):
-        raise InputError(f"the output folder {folder!r} is a file, not a folder: choose another output folder "
-                         "(--out, or [output].folder in the experiment file)")
-    with writing(folder):
-        os.makedirs(folder, exist_ok=True)
-    key = os.path.realpath(folder)
-    if key in _held_locks:
-        yield
-        return
-    path = os.path.join(folder, LOCK_NAME)
-    if os.path.islink(path):
-        raise InputError(f"{path!r} is a symbolic link: fpdiff does not lock (or write) through links; remove it")
-    lock = filelock.FileLock(path, timeout=0)
-    try:
-        lock.acquire()
-    except filelock.Timeout:  # an OSError (TimeoutError): before the one below
-        raise InputError(f"another fpdiff run is writing into {folder!r} (it holds {path!r}): wait until it ends, "
-                         "or give this run another output folder (--out)") from None
-    except NotImplementedError:  # older filelock on a file system without flock (ENOSYS)
-        raise InputError(f"the file system of {folder!r} cannot lock files ({path!r}), and fpdiff locks its output "
-                         "folder so that two runs never mix their files: choose an output folder on a local disk "
-                         "(--out)") from None
-    except OSError as error:
-        raise _write_failure(path, error) from None
-    _held_locks.add(key)
-    try:
-        yield
-    finally:
-        _held_locks.discard(key)
-        lock.release()
-
-
-@contextlib.contextmanager
-def writing(path):
-    """Turn an ``OSError`` met while writing ``path`` (full or read-only disk, no permission) into an InputError."""
-    try:
-        yield
-    except OSError as error:
-        raise _write_failure(path, error) from None
-
-
-def _write_failure(path, error):
-    """The InputError for an OSError met writing ``path``: what happened and what to do."""
-    resume = "; the tasks already finished stay checkpointed: rerun with --resume"
-    if error.errno in (errno.ENOSPC, errno.EDQUOT):
-        advice = "the disk is full (or over quota): free some space" + resume
-    elif error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-        advice = "the folder is not writable: choose a writable output folder (--out)"
-    elif error.errno in (errno.ENOTDIR, errno.EEXIST, errno.EISDIR):
-        advice = "a file stands where fpdiff needs a folder (or the reverse): choose another output folder (--out)"
-    else:
-        advice = "is the disk full or read-only? Free some space, or choose a writable output folder (--out)" + resume
-    return InputError(f"cannot write {os.fspath(path)!r} ({_shorten(error)}): {advice}")
-
-
-def _checkpoint_folder(folder):
-    """``<folder>/checkpoints``, refused when it is a symbolic link or a file."""
-    path = os.path.join(folder, "checkpoints")
-    if os.path.islink(path):
-        raise InputError(f"{path!r} is a symbolic link (to {os.readlink(path)!r}): fpdiff does not write its "
-                         "checkpoints through a link (they would be written, and deleted, in another folder); "
-                         "remove the link (what it points to is kept), or choose another output folder (--out)")
-    if os.path.lexists(path) and not os.path.isdir(path):
-        raise InputError(f"{path!r} is a file: fpdiff keeps its checkpoints in a folder of that name; move the file "
-                         "away, or choose another output folder (--out)")
-    return path
-
-
-def _remove_temporaries(folder, checkpoints):
-    """Remove the temporary files of fpdiff's atomic writes that a killed run left in ``folder`` and ``checkpoints``.
-
-    Only files named as :func:`fpdiff.scores.io.atomic_path` names them, for the
-    files fpdiff writes there; called with the folder's lock held, so no
-    fpdiff run is writing them.
-    """
-    for where, owned in ((folder, OUTPUT_NAMES.__contains__), (checkpoints, CHECKPOINT_NAME.fullmatch)):
-        if not os.path.isdir(where):
-            continue
-        for entry in os.listdir(where):
-            match = TEMPORARY_NAME.fullmatch(entry)
-            path = os.path.join(where, entry)
-            if match and owned(match["target"]) and os.path.isfile(path) and not os.path.islink(path):
-                with writing(path):
-                    os.remove(path)
-
-
-def _check_earlier_results(experiment, overwrite):
-    """Refuse (without ``overwrite``) a ``results.h5`` in the folder that is not of this experiment."""
-    path = os.path.join(experiment.folder, "results.h5")
-    if overwrite or not os.path.lexists(path):
-        return
-    advice = "pass --overwrite to replace it, or give this run another output folder (--out)"
-    try:
-        fingerprint = results_fingerprint(path)
-    except FpdiffError as error:
-        raise InputError(f"{path!r} exists and is not a results file fpdiff can read ({error}): {advice}") from None
-    if fingerprint != experiment.fingerprint:
-        raise InputError(f"{path!r} holds the results of a different experiment (fingerprint {fingerprint!r}; this "
-                         f"experiment's is {experiment.fingerprint!r}): {advice}")
-
-
-def _finished(checkpoints, fingerprint):
-    """The tasks whose checkpoints are in ``checkpoints``, each read in full and checked (:func:`read_checkpoint`)."""
-    done = set()
-    if not os.path.isdir(checkpoints):
-        return done
-    for entry in sorted(os.listdir(checkpoints)):
-        if CHECKPOINT_NAME.fullmatch(entry):  # anything else is not fpdiff's: never read, never deleted
-            read_checkpoint(os.path.join(checkpoints, entry), fingerprint)
-            done.add(entry[:-3])
-    return done
-
-
-def _remove_checkpoints(checkpoints, names):
-    """Delete the checkpoints ``names`` (task names), then the folder if nothing else is in it."""
-    for name in names:
-        with writing(checkpoints), contextlib.suppress(FileNotFoundError):
-            os.remove(os.path.join(checkpoints, f"{name}.h5"))
-    if not os.listdir(checkpoints):
-        with writing(checkpoints):
-            os.rmdir(checkpoints)
-
 
 # ------------------------------------------------------------------ writing and reading files
-
-
-def _write_checkpoint(path, fingerprint, arrays, attributes):
-    with writing(path), atomic_path(path) as temporary, h5py.File(temporary, "w", libver=LIBVER) as file:
-        _write_attributes(file, {"fingerprint": fingerprint, **attributes})
-        for key, value in arrays.items():
-            _write_array(file, key, value)
-
-
-def _write_attributes(item, attributes):
-    """Attributes of a group or file: text as fixed-length UTF-8 strings (h5py writes ``str`` variable-length)."""
-    for key, value in attributes.items():
-        item.attrs[key] = _fixed_string(value) if isinstance(value, str) else value
-
-
-def _write_array(group, name, value):
-    """A dataset with a Fletcher-32 checksum; text as fixed-length UTF-8 strings.
-
-    A scalar dataset cannot have a filter: a scalar is stored as a
-    one-element array with the attribute ``scalar`` (what
-    :func:`_read_arrays` turns back into a scalar).
-    """
-    value = np.asarray(value)
-    if value.dtype.kind == "U":
-        value = np.char.encode(value, "utf-8")
-    if value.ndim == 0:
-        group.create_dataset(name, data=value.reshape(1), fletcher32=True).attrs["scalar"] = np.int8(1)
-    else:
-        group.create_dataset(name, data=value, fletcher32=True)
-
-
-def _open(path, what, advice=""):
-    """``path`` opened for reading: FormatError if it is not a readable HDF5 file."""
-    try:
-        return h5py.File(path, "r")
-    except _READ_DAMAGE as error:
-        raise FormatError(f"{what} {path!r} is not a readable HDF5 file (not HDF5, truncated or corrupt: "
-                          f"{_shorten(error)}){advice}") from None
-
-
-@contextlib.contextmanager
-def _reading(path, what, advice=""):
-    """Turn damage met while reading ``path`` (checksum mismatch, bad header, ...) into a FormatError."""
-    try:
-        yield
-    except FpdiffError:
-        raise
-    except _READ_DAMAGE as error:
-        raise FormatError(f"{what} {path!r} is corrupt ({type(error).__name__}: {_shorten(error)}){advice}") \
-            from None
-
-
-def _text(value, path, where):
-    """An attribute or dataset element as text (fixed-length bytes, or ``str`` in files of fpdiff <= 0.1)."""
-    if isinstance(value, (bytes, np.bytes_)):
-        return value.decode("utf-8")
-    if isinstance(value, str):
-        return value
-    raise FormatError(f"{path!r}, {where}: text expected; got {_shorten(repr(value))}")
-
-
-def _attributes(item, path):
-    """The attributes of a group or file, text decoded."""
-    return {key: _text(value, path, f"attribute {key!r}") if isinstance(value, (bytes, np.bytes_, str)) else value
-            for key, value in ((key, item.attrs[key]) for key in item.attrs)}
-
-
-def _read_arrays(group, path, prefix="", depth=0):
-    """Every dataset below ``group`` as ``{relative path: array}``, each header checked before its data are read."""
-    if depth > MAX_DEPTH:
-        raise FormatError(f"{path!r}: groups nested deeper than {MAX_DEPTH} levels; fpdiff writes at most 5")
-
-    def fail(where, text):
-        raise FormatError(f"{path!r}, {where}: {text}")
-
-    arrays = {}
-    for key in group:
-        name = prefix + key
-        if not isinstance(group.get(key, getlink=True), h5py.HardLink):
-            fail(f"{name!r}", "is a link: fpdiff writes no links")
-        item = group[key]
-        if isinstance(item, h5py.Group):
-            arrays.update(_read_arrays(item, path, name + "/", depth + 1))
-        elif isinstance(item, h5py.Dataset):
-            if item.shape is None:
-                fail(f"dataset {name!r}", "has no dataspace; an array is expected")
-            _check_storage(item, f"dataset {name!r}", fail)
-            value = item[()]
-            arrays[name] = value[0] if "scalar" in item.attrs and value.shape == (1,) else value
-        else:
-            fail(f"{name!r}", f"unexpected object ({type(item).__name__})")
-    return arrays
-
-
-def read_checkpoint(path, fingerprint):
-    """A checkpoint's ``(arrays, attributes)``, checked: written for ``fingerprint``, readable, checksums intact.
-
-    ``arrays`` maps dataset paths (``density``, ``gamma/0/samples``, ...) to
-    arrays.
-
-    Raises
-    ------
-    InputError
-        The checkpoint was written by a different experiment (or is not an
-        fpdiff checkpoint).
-    FormatError
-        It is corrupt; the message names it and says what to do.
-    """
-    path = os.fspath(path)
-    folder = os.path.dirname(path)
-    advice = (": delete it (then --resume runs its task again), or delete fpdiff's checkpoints in "
-              f"{folder!r} and run without --resume to start again")
-    with _reading(path, "checkpoint", advice):
-        if not os.path.isfile(path):
-            raise FormatError(f"checkpoint {path!r} is not a regular file{advice}")
-        with _open(path, "checkpoint", advice) as file:
-            attributes = _attributes(file, path)
-            theirs = attributes.get("fingerprint")
-            if theirs != fingerprint:
-                raise InputError(f"checkpoint {path!r} belongs to a different experiment (fingerprint {theirs!r}; "
-                                 f"this experiment's is {fingerprint!r}: its configuration changed, or another "
-                                 f"experiment wrote into this folder): delete fpdiff's checkpoints in {folder!r} "
-                                 "(density-*.h5, particles-*.h5, point-*.h5) to start again, or choose another "
-                                 "output folder (--out)")
-            arrays = _read_arrays(file, path)
-    return arrays, attributes
 
 
 def results_table(experiment, checkpoints):
@@ -613,124 +343,22 @@ def _assemble(experiment, checkpoints, path):
 
     rows, arrays, exact_cells = results_table(experiment, checkpoints)
     with writing(path), atomic_path(path) as temporary, h5py.File(temporary, "w", libver=LIBVER) as file:
-        _write_attributes(file, {"format": RESULTS_FORMAT, "version": np.int64(RESULTS_VERSION),
+        write_attributes(file, {"format": RESULTS_FORMAT, "version": np.int64(RESULTS_VERSION),
                                  "fpdiff_version": __version__,
                                  "experiment": json.dumps(experiment.config, sort_keys=True),
                                  "fingerprint": experiment.fingerprint})
         for column in COLUMNS:
-            _write_array(file, f"table/{column}", np.array([row[column] for row in rows], dtype=np.float64))
+            write_array(file, f"table/{column}", np.array([row[column] for row in rows], dtype=np.float64))
         for axis, edges in enumerate(experiment.grid.edges):
-            _write_array(file, f"grid/edges/{axis}", edges)
-        _write_array(file, "grid/exact", exact_cells)
+            write_array(file, f"grid/edges/{axis}", edges)
+        write_array(file, "grid/exact", exact_cells)
         for i, (density, samples) in arrays.items():
             group = file.create_group(f"gamma/{i}")
             group.attrs["gamma"] = experiment.gammas[i]
             if density is not None:
-                _write_array(group, "density", density)
+                write_array(group, "density", density)
             if samples is not None:
-                _write_array(group, "samples", samples)
-
-
-def read_results(path):
-    """The results file as ``(config, rows, arrays)``: the experiment, metric rows per gamma, and the arrays.
-
-    For a sweep's results (``is_sweep_results``) each row also has ``point``
-    and the point's coordinates, and ``arrays`` holds ``axes`` (the swept
-    keys), ``errors`` (per point, ``""`` if it ran) and ``points`` (per point
-    the arrays of a single run: ``edges``, ``exact``, ``gamma``; None for a
-    failed point).
-
-    Reads the files of every fpdiff version (those of fpdiff 0.1 have
-    variable-length strings and no checksums).
-
-    Raises
-    ------
-    InputError
-        ``path`` is not a file.
-    FormatError
-        It is not an fpdiff results file, or it is damaged: a checksum
-        mismatch, a missing or misshapen dataset, unreadable text.
-    """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise InputError(f"{path!r} is not a file")
-    with _reading(path, "results file"):  # also the checks below: a damaged value is a FormatError
-        with _open(path, "results file") as file:
-            attributes = _results_attributes(file, path)
-            arrays = _read_arrays(file, path)
-            sweep_axes = (json.loads(_text(file["sweep"].attrs["axes"], path, "attribute 'sweep/axes'"))
-                          if attributes.get("layout") == "sweep" else None)
-        config = json.loads(attributes["experiment"])
-        if not isinstance(config, dict) or not all(isinstance(section, dict) for section in config.values()):
-            raise FormatError(f"{path!r}, attribute 'experiment': not the JSON of an experiment's tables")
-
-        def need(key):
-            if key not in arrays:
-                raise FormatError(f"{path!r}: dataset {key!r} is missing")
-            return arrays[key]
-
-        if sweep_axes is not None:
-            return (config, *_read_sweep(path, config, sweep_axes, arrays, need))
-        columns = _table_columns(path, COLUMNS, need)
-        rows = [{column: float(columns[column][i]) for column in COLUMNS} for i in range(len(columns["gamma"]))]
-        return config, rows, _point_arrays(path, "", len(rows), arrays, need)
-
-
-def _results_attributes(file, path):
-    """The file's attributes after checking ``format`` and ``version``."""
-    attributes = _attributes(file, path)
-    if attributes.get("format") != RESULTS_FORMAT:
-        raise FormatError(f"{path!r} is not an fpdiff results file (attribute 'format' = "
-                          f"{_shorten(repr(attributes.get('format')), 80)}; expected {RESULTS_FORMAT!r})")
-    version = attributes.get("version")
-    if np.ndim(version) != 0 or not np.issubdtype(np.asarray(version).dtype, np.integer) or version < 1:
-        raise FormatError(f"{path!r}, attribute 'version': an integer >= 1 expected; got {_shorten(repr(version))}")
-    if version > RESULTS_VERSION:
-        raise FormatError(f"{path!r} was written by a newer fpdiff (results version {int(version)}; this one reads "
-                          f"<= {RESULTS_VERSION}): upgrade fpdiff")
-    if "experiment" not in attributes or not isinstance(attributes["experiment"], str):
-        raise FormatError(f"{path!r}: the attribute 'experiment' (the configuration as JSON) is missing")
-    return attributes
-
-
-def _table_columns(path, names, need):
-    """The ``table/{name}`` datasets: 1-D, of one length."""
-    columns = {name: need(f"table/{name}") for name in names}
-    lengths = {np.shape(column) for column in columns.values()}
-    if len(lengths) != 1 or len(next(iter(lengths))) != 1:
-        raise FormatError(f"{path!r}: the datasets 'table/...' must be 1-D arrays of one length; got shapes "
-                          f"{_shorten(sorted(lengths))}")
-    return columns
-
-
-def _point_arrays(path, prefix, count, arrays, need):
-    """``edges``, ``exact`` and ``gamma`` (``count`` dicts) of a run's results under ``prefix``, shapes checked."""
-    ndim = sum(1 for key in arrays if key.startswith(f"{prefix}grid/edges/"))
-    edges = [need(f"{prefix}grid/edges/{axis}") for axis in range(ndim)]
-    exact = need(f"{prefix}grid/exact")
-    shape = tuple(len(e) - 1 for e in edges)
-    if not edges or any(e.ndim != 1 or len(e) < 2 for e in edges) or exact.shape != shape:
-        raise FormatError(f"{path!r}: '{prefix}grid' must hold edges per axis and 'exact' of their cells' shape; got "
-                          f"{len(edges)} axes and 'exact' of shape {exact.shape}")
-    gamma = []
-    for i in range(count):
-        results = {key: arrays[f"{prefix}gamma/{i}/{key}"] for key in ("density", "samples")
-                   if f"{prefix}gamma/{i}/{key}" in arrays}
-        if "density" in results and results["density"].shape != shape:
-            raise FormatError(f"{path!r}: '{prefix}gamma/{i}/density' has shape {results['density'].shape}; the "
-                              f"grid's is {shape}")
-        if "samples" in results and (results["samples"].ndim != 2 or results["samples"].shape[1] != len(edges)):
-            raise FormatError(f"{path!r}: '{prefix}gamma/{i}/samples' has shape {results['samples'].shape}; "
-                              f"(M, {len(edges)}) expected")
-        gamma.append(results)
-    return {"edges": edges, "exact": exact, "gamma": gamma}
-
-
-def results_fingerprint(path):
-    """The fingerprint of the experiment whose results ``path`` holds (FormatError if it is not a results file)."""
-    path = os.fspath(path)
-    with _reading(path, "results file"), _open(path, "results file") as file:
-        return _results_attributes(file, path).get("fingerprint")
+                write_array(group, "samples", samples)
 
 
 def format_table(rows):
@@ -747,8 +375,6 @@ def format_table(rows):
 
 # ------------------------------------------------------------------ sweeps
 
-SWEEP_COLUMNS = ("point",) + COLUMNS
-
 
 def _run_sweep(experiment, checkpoints, done, progress, client, on_point):
     points = experiment.points()
@@ -761,7 +387,7 @@ def _run_sweep(experiment, checkpoints, done, progress, client, on_point):
             errors[index] = error
         else:
             rows, arrays = value
-            _write_checkpoint(os.path.join(checkpoints, f"point-{index}.h5"), experiment.fingerprint, arrays,
+            write_checkpoint(os.path.join(checkpoints, f"point-{index}.h5"), experiment.fingerprint, arrays,
                               {"rows": json.dumps(rows), "coordinates": json.dumps(points[index][0])})
             written[0] += 1
         if on_point is not None:
@@ -796,77 +422,27 @@ def _assemble_sweep(experiment, points, checkpoints, errors, path):
         if k not in errors:  # every checkpoint read and checked before the results file is begun
             checkpoint = os.path.join(checkpoints, f"point-{k}.h5")
             results[k], attributes = read_checkpoint(checkpoint, experiment.fingerprint)
-            with _reading(checkpoint, "checkpoint", ": delete it (then --resume runs its point again)"):
+            with reading(checkpoint, "checkpoint", ": delete it (then --resume runs its point again)"):
                 rows += [{"point": k, **{column: float(row[column]) for column in COLUMNS}}
                          for row in json.loads(attributes["rows"])]
     with writing(path), atomic_path(path) as temporary, h5py.File(temporary, "w", libver=LIBVER) as file:
-        _write_attributes(file, {"format": RESULTS_FORMAT, "version": np.int64(RESULTS_VERSION), "layout": "sweep",
+        write_attributes(file, {"format": RESULTS_FORMAT, "version": np.int64(RESULTS_VERSION), "layout": "sweep",
                                  "fpdiff_version": __version__,
                                  "experiment": json.dumps(experiment.config, sort_keys=True),
                                  "fingerprint": experiment.fingerprint})
         sweep = file.create_group("sweep")
         axes = list(experiment.sweep)
-        _write_attributes(sweep, {"axes": json.dumps(axes)})
+        write_attributes(sweep, {"axes": json.dumps(axes)})
         for name in axes:
-            _write_array(sweep, name, _coordinate_dataset([coordinates[name] for coordinates, _ in points]))
-        _write_array(file, "errors", np.array([errors.get(k, "") for k in range(len(points))], dtype=str))
+            write_array(sweep, name, _coordinate_dataset([coordinates[name] for coordinates, _ in points]))
+        write_array(file, "errors", np.array([errors.get(k, "") for k in range(len(points))], dtype=str))
         for k, arrays in results.items():
             group = file.create_group(f"point/{k}")
             for key, value in arrays.items():
-                _write_array(group, key, value)
+                write_array(group, key, value)
         for column in SWEEP_COLUMNS:
-            _write_array(file, f"table/{column}", np.array([row[column] for row in rows],
+            write_array(file, f"table/{column}", np.array([row[column] for row in rows],
                                                            dtype=np.int64 if column == "point" else np.float64))
-
-
-def _read_sweep(path, config, axes, arrays, need):
-    """``(rows, arrays)`` of a sweep's results (see :func:`read_results`) from the file's datasets."""
-    if not isinstance(axes, list) or not all(isinstance(name, str) and name in config.get("sweep", {})
-                                             for name in axes):
-        raise FormatError(f"{path!r}, attribute 'sweep/axes': the swept keys of the experiment expected; got "
-                          f"{_shorten(repr(axes))}")
-    errors = need("errors")
-    if errors.ndim != 1 or errors.dtype.kind not in "OS":
-        raise FormatError(f"{path!r}: dataset 'errors' must be a 1-D array of text; got {errors.dtype} "
-                          f"{errors.shape}")
-    errors = [_text(error, path, "dataset 'errors'") for error in errors]
-    coordinates = {}
-    for name in axes:
-        values = need(f"sweep/{name}")
-        if values.shape != (len(errors),):
-            raise FormatError(f"{path!r}: dataset 'sweep/{name}' has shape {values.shape}; one value per point "
-                              f"({len(errors)}) expected")
-        if values.dtype.kind in "OS":
-            values = [_text(v, path, f"dataset 'sweep/{name}'") for v in values]
-            text_axis = not all(isinstance(v, str) for v in config["sweep"][name])
-            values = [json.loads(v) if text_axis else v for v in values]
-        else:
-            values = values.tolist()
-        coordinates[name] = values
-    columns = _table_columns(path, SWEEP_COLUMNS, need)
-    rows = []
-    for i in range(len(columns["point"])):
-        k = int(columns["point"][i])
-        if not 0 <= k < len(errors) or errors[k]:
-            raise FormatError(f"{path!r}: dataset 'table/point' names point {k}, which did not run or does not exist")
-        rows.append({"point": k, **{name: coordinates[name][k] for name in axes},
-                     **{column: float(columns[column][i]) for column in COLUMNS}})
-    points = []
-    for k in range(len(errors)):
-        if errors[k]:
-            points.append(None)
-            continue
-        prefix = f"point/{k}/"
-        count = len({key.split("/")[3] for key in arrays if key.startswith(f"{prefix}gamma/")})
-        points.append(_point_arrays(path, prefix, count, arrays, need))
-    return rows, {"axes": axes, "coordinates": coordinates, "errors": errors, "points": points}
-
-
-def is_sweep_results(path):
-    """Whether ``path`` is the results file of a sweep (FormatError if it is not a readable results file)."""
-    path = os.fspath(path)
-    with _reading(path, "results file"), _open(path, "results file") as file:
-        return _results_attributes(file, path).get("layout") == "sweep"
 
 
 def format_sweep_table(rows, axes, errors=()):
