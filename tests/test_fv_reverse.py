@@ -283,3 +283,10 @@ def test_the_end_law_bound_is_exact_along_one_axis_and_an_upper_bound_in_two():
     x = law.sample(1_000_000, seed=0)
     outside = np.mean((x[:, 0] < -2) | (x[:, 0] > 3) | (x[:, 1] < -1) | (x[:, 1] > 1))
     assert law_outside_box(law, tight) >= outside
+
+
+def test_both_views_default_to_the_same_time_grid():
+    grid, score = fd.Grid([(-8, 8)], 40), fd.ExactScore(OU, MIXTURE_1D)
+    density = fd.solve_reverse(OU, grid, score, T, steps=5)
+    samples = fd.sample_reverse(OU, score, 100, T, steps=5)
+    assert density.diagnostics["time_grid"] == samples.diagnostics["time_grid"] == "log-snr"

@@ -148,7 +148,7 @@ class Experiment:
     scheduler: str = None
     workers: int = None
     base: str = "."
-    time_grid: str = "uniform"
+    time_grid: str = "log-snr"
     particle_time_grid: str = "log-snr"
     method: str = None
     comoving: object = False
@@ -317,7 +317,7 @@ def experiment_from_dict(config, base=".", overrides=None):
         steps = int(_number(steps, ("time", "steps"), positive=True, integer=True))
     particle_steps = _number(section.setdefault("particle_steps", 200), ("time", "particle_steps"),
                              positive=True, integer=True)
-    time_grid = _choice(section.setdefault("time_grid", "uniform"), ("time", "time_grid"), TIME_GRIDS)
+    time_grid = _choice(section.setdefault("time_grid", "log-snr"), ("time", "time_grid"), TIME_GRIDS)
     particle_time_grid = _choice(section.setdefault("particle_time_grid", "log-snr"), ("time", "particle_time_grid"),
                                  TIME_GRIDS)
 
