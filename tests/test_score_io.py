@@ -25,6 +25,7 @@ from hypothesis.extra import numpy as hnp
 
 import fpdiff as fd
 from fpdiff import _hdf5
+from fpdiff.scores import io as score_io
 from fpdiff.errors import FormatError, InputError
 from fpdiff.scores.field import PARAMETRIZATIONS
 
