@@ -8,7 +8,7 @@ write the array:
 .. code-block:: python
 
     import fpdiff as fd
-    from fpdiff.scores.tabulated import grid_nodes
+    from fpdiff.scores.field import grid_nodes
 
     axes = [np.linspace(-4, 4, 129)]                 # one strictly increasing array per dimension
     times = np.geomspace(1e-3, 1.0, 40)              # forward times, strictly increasing, > 0
@@ -59,7 +59,7 @@ import numpy as np
 
 import fpdiff as fd
 from fpdiff.processes import process_from_dict
-from fpdiff.scores.tabulated import grid_nodes
+from fpdiff.scores.field import grid_nodes
 
 
 # ------------------------------------------------------------------ framework-free core

@@ -6,6 +6,7 @@ import matplotlib.pyplot as plt  # the backend is the user's (Jupyter's inline o
 from matplotlib.ticker import NullLocator
 import numpy as np
 
+from ._hdf5 import atomic_path
 from .errors import InputError
 from .metrics import observed_order
 
@@ -15,7 +16,6 @@ def save_figure(figure, path, dpi=120):
 
     The format follows the extension of ``path`` (``.png``, ``.pdf``, ``.svg``).
     """
-    from .scores.io import atomic_path
 
     extension = os.path.splitext(os.fspath(path))[1].lstrip(".") or "png"
     try:

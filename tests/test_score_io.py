@@ -24,9 +24,10 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import fpdiff as fd
+from fpdiff import _hdf5
 from fpdiff.scores import io as score_io
 from fpdiff.errors import FormatError, InputError
-from fpdiff.scores.tabulated import PARAMETRIZATIONS
+from fpdiff.scores.field import PARAMETRIZATIONS
 
 PROCESS = fd.OU(beta=1.0, sigma=2**0.5)
 PROCESSES = [fd.OU(beta=0.7, sigma=1.3), fd.VP(), fd.VE(sigma_min=0.01, sigma_max=5.0), fd.Brownian(sigma=0.8)]
@@ -316,7 +317,7 @@ def test_a_failed_rename_keeps_the_previous_file(tmp_path, monkeypatch):
     def failing_replace(source, target):
         raise OSError("rename failed")
 
-    monkeypatch.setattr(score_io.os, "replace", failing_replace)
+    monkeypatch.setattr(_hdf5.os, "replace", failing_replace)
     with pytest.raises(OSError, match="rename failed"):
         fd.save_score(path, PROCESS, t, 2 * values, axes=axes)
     monkeypatch.undo()
@@ -868,7 +869,7 @@ import numpy as np
 from hypothesis import given, settings, strategies as st, HealthCheck
 import fpdiff as fd
 from fpdiff.errors import FormatError, InputError
-from fpdiff.scores.tabulated import check_field
+from fpdiff.scores.field import check_field
 
 folder = sys.argv[1]
 rng = np.random.default_rng(0)

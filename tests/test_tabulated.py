@@ -7,7 +7,7 @@ from scipy.interpolate import RegularGridInterpolator
 import fpdiff as fd
 from fpdiff.scores import _kernels
 from fpdiff.errors import BlowUpError, InputError
-from fpdiff.scores.tabulated import PARAMETRIZATIONS, from_score, grid_nodes, to_score
+from fpdiff.scores.field import PARAMETRIZATIONS, from_score, grid_nodes, to_score
 
 PROCESS = fd.OU()
 MIXTURE = fd.GaussianMixture([0.3, 0.7], [[-1.5], [1.0]], [0.1, 0.2])

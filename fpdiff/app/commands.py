@@ -14,7 +14,9 @@ from ..distributions import Empirical
 from ..errors import FormatError, InputError
 from ..grid import Grid
 from ..scores import EmpiricalScore, ExactScore, TabulatedScore
-from ..scores.io import _DAMAGE, FORMAT, _text, load_score
+from .._hdf5 import DAMAGE, decode_text
+from ..scores import load_score
+from ..scores._write import FORMAT
 from .demo import run_demo
 from .experiment import BUILTINS, load_experiment, read_points
 from .figures import write_figures
@@ -168,10 +170,10 @@ def describe_file(path):
             kind = file.attrs.get("format")
     except OSError:
         raise InputError(f"{path!r} is not an HDF5 file") from None
-    except _DAMAGE + (MemoryError,) as error:
+    except DAMAGE + (MemoryError,) as error:
         raise FormatError(f"{path!r}: corrupt HDF5 file, its attribute 'format' is unreadable "
                           f"({type(error).__name__}: {error})") from None
-    text = _text(kind) if isinstance(kind, (bytes, np.bytes_, str)) else None
+    text = decode_text(kind) if isinstance(kind, (bytes, np.bytes_, str)) else None
     if text == FORMAT:
         score = load_score(path)
         lines = [f"{path}: fpdiff score field (format {FORMAT!r})",

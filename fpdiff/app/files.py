@@ -2,7 +2,7 @@
 
 Results and checkpoint files hold fixed-length strings only (no global
 heap, whose damage can make libhdf5 loop), are in HDF5's 1.10 format
-(:data:`~fpdiff.scores.io.LIBVER`: checksums on the file's structure) with a
+(:data:`~fpdiff._hdf5.LIBVER`: checksums on the file's structure) with a
 Fletcher-32 checksum on every dataset; reading a damaged file is a
 :class:`~fpdiff.errors.FormatError`. Files of fpdiff 0.1 (variable-length
 strings, no checksums) still read. The layout is described in
@@ -17,7 +17,7 @@ import h5py
 import numpy as np
 
 from ..errors import FormatError, FpdiffError, InputError
-from ..scores.io import _DAMAGE, LIBVER, _check_storage, _fixed_string, _shorten, atomic_path
+from .._hdf5 import DAMAGE, LIBVER, atomic_path, check_storage, fixed_string, shorten
 from .folder import writing
 
 RESULTS_FORMAT = "fpdiff.results"
@@ -30,7 +30,7 @@ COLUMNS = ("gamma", "l1", "kl", "w1", "tv", "tv_floor", "density_seconds", "part
 
 
 #: what reading a damaged file can raise, besides the errors of :mod:`fpdiff.scores.io`
-_READ_DAMAGE = _DAMAGE + (MemoryError, ArithmeticError, RecursionError)
+_READ_DAMAGE = DAMAGE + (MemoryError, ArithmeticError, RecursionError)
 
 
 #: deepest group nesting in a results or checkpoint file (fpdiff writes at most 5 levels)
@@ -47,7 +47,7 @@ def write_checkpoint(path, fingerprint, arrays, attributes):
 def write_attributes(item, attributes):
     """Attributes of a group or file: text as fixed-length UTF-8 strings (h5py writes ``str`` variable-length)."""
     for key, value in attributes.items():
-        item.attrs[key] = _fixed_string(value) if isinstance(value, str) else value
+        item.attrs[key] = fixed_string(value) if isinstance(value, str) else value
 
 
 def write_array(group, name, value):
@@ -72,7 +72,7 @@ def _open(path, what, advice=""):
         return h5py.File(path, "r")
     except _READ_DAMAGE as error:
         raise FormatError(f"{what} {path!r} is not a readable HDF5 file (not HDF5, truncated or corrupt: "
-                          f"{_shorten(error)}){advice}") from None
+                          f"{shorten(error)}){advice}") from None
 
 
 @contextlib.contextmanager
@@ -83,7 +83,7 @@ def reading(path, what, advice=""):
     except FpdiffError:
         raise
     except _READ_DAMAGE as error:
-        raise FormatError(f"{what} {path!r} is corrupt ({type(error).__name__}: {_shorten(error)}){advice}") \
+        raise FormatError(f"{what} {path!r} is corrupt ({type(error).__name__}: {shorten(error)}){advice}") \
             from None
 
 
@@ -93,7 +93,7 @@ def _text(value, path, where):
         return value.decode("utf-8")
     if isinstance(value, str):
         return value
-    raise FormatError(f"{path!r}, {where}: text expected; got {_shorten(repr(value))}")
+    raise FormatError(f"{path!r}, {where}: text expected; got {shorten(repr(value))}")
 
 
 def _attributes(item, path):
@@ -121,7 +121,7 @@ def _read_arrays(group, path, prefix="", depth=0):
         elif isinstance(item, h5py.Dataset):
             if item.shape is None:
                 fail(f"dataset {name!r}", "has no dataspace; an array is expected")
-            _check_storage(item, f"dataset {name!r}", fail)
+            check_storage(item, f"dataset {name!r}", fail)
             value = item[()]
             arrays[name] = value[0] if "scalar" in item.attrs and value.shape == (1,) else value
         else:
@@ -213,10 +213,10 @@ def _results_attributes(file, path):
     attributes = _attributes(file, path)
     if attributes.get("format") != RESULTS_FORMAT:
         raise FormatError(f"{path!r} is not an fpdiff results file (attribute 'format' = "
-                          f"{_shorten(repr(attributes.get('format')), 80)}; expected {RESULTS_FORMAT!r})")
+                          f"{shorten(repr(attributes.get('format')), 80)}; expected {RESULTS_FORMAT!r})")
     version = attributes.get("version")
     if np.ndim(version) != 0 or not np.issubdtype(np.asarray(version).dtype, np.integer) or version < 1:
-        raise FormatError(f"{path!r}, attribute 'version': an integer >= 1 expected; got {_shorten(repr(version))}")
+        raise FormatError(f"{path!r}, attribute 'version': an integer >= 1 expected; got {shorten(repr(version))}")
     if version > RESULTS_VERSION:
         raise FormatError(f"{path!r} was written by a newer fpdiff (results version {int(version)}; this one reads "
                           f"<= {RESULTS_VERSION}): upgrade fpdiff")
@@ -231,7 +231,7 @@ def _table_columns(path, names, need):
     lengths = {np.shape(column) for column in columns.values()}
     if len(lengths) != 1 or len(next(iter(lengths))) != 1:
         raise FormatError(f"{path!r}: the datasets 'table/...' must be 1-D arrays of one length; got shapes "
-                          f"{_shorten(sorted(lengths))}")
+                          f"{shorten(sorted(lengths))}")
     return columns
 
 
@@ -273,7 +273,7 @@ def _read_sweep(path, config, axes, arrays, need):
     if not isinstance(axes, list) or not all(isinstance(name, str) and name in config.get("sweep", {})
                                              for name in axes):
         raise FormatError(f"{path!r}, attribute 'sweep/axes': the swept keys of the experiment expected; got "
-                          f"{_shorten(repr(axes))}")
+                          f"{shorten(repr(axes))}")
     errors = need("errors")
     if errors.ndim != 1 or errors.dtype.kind not in "OS":
         raise FormatError(f"{path!r}: dataset 'errors' must be a 1-D array of text; got {errors.dtype} "

@@ -17,7 +17,7 @@ import re
 import filelock
 
 from ..errors import InputError
-from ..scores.io import _shorten
+from .._hdf5 import shorten
 
 #: the lock file in the output folder, held while a run writes there (:func:`output_lock`)
 LOCK_NAME = ".fpdiff.lock"
@@ -31,7 +31,7 @@ CHECKPOINT_NAME = re.compile(r"(?:density|particles|point)-[0-9]+\.h5")
 OUTPUT_NAMES = ("results.h5", "reverse.png", "sweep.png")
 
 
-#: a temporary file of :func:`fpdiff.scores.io.atomic_path` writing ``target``: ``.<target>.<12 hex digits>.tmp``
+#: a temporary file of :func:`fpdiff._hdf5.atomic_path` writing ``target``: ``.<target>.<12 hex digits>.tmp``
 TEMPORARY_NAME = re.compile(r"\.(?P<target>.+)\.[0-9a-f]{12}\.tmp")
 
 
@@ -113,7 +113,7 @@ def _write_failure(path, error):
         advice = "a file stands where fpdiff needs a folder (or the reverse): choose another output folder (--out)"
     else:
         advice = "is the disk full or read-only? Free some space, or choose a writable output folder (--out)" + resume
-    return InputError(f"cannot write {os.fspath(path)!r} ({_shorten(error)}): {advice}")
+    return InputError(f"cannot write {os.fspath(path)!r} ({shorten(error)}): {advice}")
 
 
 def _checkpoint_folder(folder):
@@ -132,7 +132,7 @@ def _checkpoint_folder(folder):
 def _remove_temporaries(folder, checkpoints):
     """Remove the temporary files of fpdiff's atomic writes that a killed run left in ``folder`` and ``checkpoints``.
 
-    Only files named as :func:`fpdiff.scores.io.atomic_path` names them, for the
+    Only files named as :func:`fpdiff._hdf5.atomic_path` names them, for the
     files fpdiff writes there; called with the folder's lock held, so no
     fpdiff run is writing them.
     """

@@ -55,7 +55,8 @@ from ..fv.comoving import data_scale, spread_scale
 from ..fv.solve import BOX_MASS_LIMIT, box_problem, format_box
 from ..particles import sample_reverse
 from ..scores import EmpiricalScore, ExactScore, GridScore
-from ..scores.io import LIBVER, atomic_path, load_score
+from .._hdf5 import LIBVER, atomic_path
+from ..scores import load_score
 from .files import (COLUMNS, RESULTS_FORMAT, RESULTS_VERSION, SWEEP_COLUMNS, read_checkpoint, reading,
                     results_fingerprint, write_array, write_attributes, write_checkpoint)
 from .folder import (CHECKPOINT_NAME, _checkpoint_folder, _remove_checkpoints, _remove_temporaries, output_lock,

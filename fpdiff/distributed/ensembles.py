@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from ..errors import FpdiffError, InputError
 from ..grid import Grid
-from ..scores.io import LIBVER, atomic_path
+from .._hdf5 import LIBVER, atomic_path
 from ..particles.solve import as_particles, sample_reverse
 from ..scores import Score
 from ..solution import ParticleSolution

@@ -21,7 +21,8 @@ from .empirical import EmpiricalScore
 from .exact import ExactScore
 from .grid import GridScore
 from .tabulated import ScoreSamples, TabulatedScore, tabulate_score
-from .io import load_score, save_score
+from ._write import save_score
+from .io import load_score
 from . import fit
 
 __all__ = [

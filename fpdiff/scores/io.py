@@ -1,4 +1,4 @@
-"""HDF5 files: the score-field format (``docs/score-format.md``) and atomic writing.
+"""Reading score files (``docs/score-format.md``): :func:`load_score`, every byte checked; the format.
 
 A score file holds a field at times ``t`` on a tensor grid (``axes/0`` ...
 ``axes/{d-1}`` and ``values`` (n_t, n_0, ..., n_{d-1}, d)) or at scattered
@@ -28,30 +28,21 @@ import contextlib
 import json
 import math
 import os
-import secrets
 
 import h5py
 import numpy as np
 
+from .._hdf5 import DAMAGE, check_storage, decode_text, shorten
 from .._validation import as_int, check_choice, format_bytes
 from ..errors import FormatError, InputError
-from ..processes import check_process, process_from_dict
-from .tabulated import OUTSIDE_POLICIES, PARAMETRIZATIONS, ScoreSamples, TabulatedScore, check_field
+from ..processes import process_from_dict
+from ._write import FORMAT, VERSION
+from .field import OUTSIDE_POLICIES, PARAMETRIZATIONS, check_field
+from .tabulated import ScoreSamples, TabulatedScore
 
-FORMAT = "fpdiff.score-field"
-VERSION = 1
-#: HDF5 file format of the files written: 1.10 checksums the superblock, object headers and chunk indexes
-#: (1.8's chunk B-trees have none: a flipped filter-mask bit there skips the data checksum); readers need HDF5 >= 1.10
-LIBVER = ("v110", "v110")
-#: largest number of elements a dataset may declare (a corrupt header must not make the loader allocate it)
-MAX_ELEMENTS = 2**31
 #: default of ``load_score(max_bytes=...)``: most bytes the datasets ``t``, ``axes/*``, ``points`` and ``values``
 #: may declare together (a loaded score holds up to 3 times this: the values and their float64 conversion)
 MAX_FIELD_BYTES = 2**30
-#: most a dataset declaring over :data:`COMPRESSION_CHECK_BYTES` may expand from its stored size (a small file
-#: that declares gigabytes of compressed zeros must not make the loader allocate them)
-MAX_COMPRESSION = 100
-COMPRESSION_CHECK_BYTES = 2**24
 #: deepest nesting of groups in ``meta``
 MAX_META_DEPTH = 32
 #: most groups, datasets and attributes read in ``meta``, each object at most once (links that reach a group
@@ -59,151 +50,9 @@ MAX_META_DEPTH = 32
 MAX_META_OBJECTS = 10_000
 #: most bytes the datasets and attributes of ``meta`` may declare together
 MAX_META_BYTES = 2**26
-#: what h5py raises for damage inside a file it could open
-_DAMAGE = (OSError, KeyError, ValueError, TypeError, RuntimeError, AttributeError, IndexError)
-
-
-@contextlib.contextmanager
-def atomic_path(path):
-    """Yield a temporary path beside ``path``; on success it replaces ``path``, on failure it is removed.
-
-    The temporary file gets the permissions of a new file (``0o666`` less the
-    umask) and is flushed to disk before the rename.
-    """
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    while True:
-        temporary = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
-        try:
-            handle = os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
-            break
-        except FileExistsError:
-            continue
-    os.close(handle)
-    try:
-        yield temporary
-        handle = os.open(temporary, os.O_RDONLY)
-        try:
-            os.fsync(handle)
-        finally:
-            os.close(handle)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(temporary)
-        raise
 
 
 # ---------------------------------------------------------------- writing
-
-
-def save_score(path, process, t, values, *, axes=None, points=None, parametrization="score", meta=None):
-    """Write a score field to the HDF5 file ``path`` (atomically; an existing file is replaced).
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-    process : LinearProcess
-        The forward process; stored as JSON in the attribute ``process``.
-    t : array_like, shape (n_t,)
-        Strictly increasing times > 0.
-    values : array_like
-        Grid layout: shape (n_t, n_0, ..., n_{d-1}, d); point layout: (n_t, M, d).
-    axes : sequence of d array_like, optional
-        Node coordinates of the grid layout (strictly increasing).
-    points : array_like, shape (n_t, M, d), optional
-        Evaluation points of the point layout (exactly one of ``axes``, ``points``).
-    parametrization : {"score", "eps", "x0", "v"}
-        What ``values`` hold (see :mod:`fpdiff.scores.tabulated`).
-    meta : dict, optional
-        Free-form information, stored in the group ``meta``: string keys
-        (without ``/``) mapping to nested dicts, ``None``, ``str``, ``bool``,
-        ``int``, ``float``, ``complex``, numpy scalars, or arrays (and lists)
-        of numbers or strings.
-
-    Every array is stored in its own precision when it is float32 or float64
-    (other dtypes are stored as float64), so :func:`load_score` returns it bit
-    for bit.
-    """
-    check_process(process)
-    if parametrization not in PARAMETRIZATIONS:
-        raise InputError(f"`parametrization` must be one of {PARAMETRIZATIONS}; got {parametrization!r}")
-    t, values, axes, points = check_field(t, values, axes=axes, points=points)
-    if meta is not None and not isinstance(meta, dict):
-        raise InputError(f"`meta` must be a dict; got {type(meta).__name__}")
-    meta = _prepare_meta(meta or {}, "meta")
-    with atomic_path(path) as temporary, h5py.File(temporary, "w", libver=LIBVER) as file:
-        file.attrs["format"] = _fixed_string(FORMAT)
-        file.attrs["version"] = np.int64(VERSION)
-        file.attrs["process"] = _fixed_string(json.dumps(process.to_dict()))
-        file.attrs["parametrization"] = _fixed_string(parametrization)
-        _create_dataset(file, "t", _stored(t))
-        if axes is not None:
-            group = file.create_group("axes")
-            for i, axis in enumerate(axes):
-                _create_dataset(group, str(i), _stored(axis))
-        else:
-            _create_dataset(file, "points", _stored(points))
-        _create_dataset(file, "values", _stored(values))
-        _write_meta(file.create_group("meta"), meta)
-
-
-def _create_dataset(group, name, array):
-    """``group[name] = array`` with a Fletcher-32 checksum (chunked); a scalar cannot be chunked and has none."""
-    options = {} if array.ndim == 0 else {"fletcher32": True}
-    return group.create_dataset(name, data=array, **options)
-
-
-def _stored(array):
-    """``array`` itself when float32 or float64 (either byte order), else as float64."""
-    return array if array.dtype.kind == "f" and array.dtype.itemsize in (4, 8) else array.astype(np.float64)
-
-
-def _fixed_string(text):
-    """``text`` as a fixed-length UTF-8 HDF5 string (no global heap)."""
-    return np.bytes_(text.encode("utf-8"))
-
-
-def _prepare_meta(meta, where):
-    """Check ``meta`` before a file is opened: ``{key: ("group", dict) | ("attribute", value) | ("dataset", array)}``."""
-    prepared = {}
-    for key, value in meta.items():
-        if not isinstance(key, str) or key in ("", ".") or "/" in key:
-            raise InputError(f"`{where}` keys must be non-empty strings without '/'; got {key!r}")
-        name = f"{where}/{key}"
-        if isinstance(value, dict):
-            prepared[key] = ("group", _prepare_meta(value, name))
-        elif value is None:
-            prepared[key] = ("attribute", h5py.Empty("f8"))
-        elif isinstance(value, str):
-            prepared[key] = ("attribute", _fixed_string(value))
-        elif isinstance(value, (bool, int, float, complex, np.number, np.bool_)):
-            scalar = np.asarray(value)
-            if scalar.dtype.kind not in "biufc":
-                raise InputError(f"`{name}` = {value!r} cannot be stored (an int beyond 64 bits?)")
-            prepared[key] = ("attribute", scalar[()])
-        else:
-            try:
-                array = np.asarray(value)
-            except (ValueError, TypeError) as error:
-                raise InputError(f"`{name}` cannot be stored as an array: {error}") from None
-            if array.dtype.kind == "U":
-                array = np.char.encode(array, "utf-8")
-            if array.dtype.kind not in "biufcS":
-                raise InputError(f"`{name}` must be a dict, None, a string, a number, or an array of numbers or "
-                                 f"strings; got {type(value).__name__} (dtype {array.dtype})")
-            prepared[key] = ("dataset", array)
-    return prepared
-
-
-def _write_meta(group, prepared):
-    for key, (kind, value) in prepared.items():
-        if kind == "group":
-            _write_meta(group.create_group(key), value)
-        elif kind == "attribute":
-            group.attrs[key] = value
-        else:
-            _create_dataset(group, key, value)
 
 
 # ---------------------------------------------------------------- reading
@@ -250,9 +99,9 @@ def load_score(path, outside="raise", max_bytes=MAX_FIELD_BYTES):
             return _read_score(file, path, outside, max_bytes)
     except FormatError:
         raise
-    except _DAMAGE as error:
+    except DAMAGE as error:
         # last resort: damage met outside the places that name what they read
-        raise FormatError(f"{path!r}: corrupt score file ({type(error).__name__}: {_shorten(error)})") from None
+        raise FormatError(f"{path!r}: corrupt score file ({type(error).__name__}: {shorten(error)})") from None
 
 
 def _read_score(file, path, outside, max_bytes):
@@ -269,9 +118,9 @@ def _read_score(file, path, outside, max_bytes):
             yield
         except FormatError:
             raise
-        except _DAMAGE as error:
+        except DAMAGE as error:
             raise problem(where, f"unreadable, the file is corrupt ({type(error).__name__}: "
-                                 f"{_shorten(error)})") from None
+                                 f"{shorten(error)})") from None
 
     attrs = {}
     for key in ("format", "version", "process", "parametrization"):
@@ -279,24 +128,24 @@ def _read_score(file, path, outside, max_bytes):
             if key not in file.attrs:
                 fail(f"attribute {key!r}", "missing (is this an fpdiff score file?)")
             attrs[key] = file.attrs[key]
-    if _text(attrs["format"]) != FORMAT:
-        fail("attribute 'format'", f"expected {FORMAT!r}, got {_shorten(_text(attrs['format']))!r}")
+    if decode_text(attrs["format"]) != FORMAT:
+        fail("attribute 'format'", f"expected {FORMAT!r}, got {shorten(decode_text(attrs['format']))!r}")
     version = attrs["version"]
     if np.ndim(version) != 0 or not np.issubdtype(np.asarray(version).dtype, np.integer):
-        fail("attribute 'version'", f"must be an integer; got {_shorten(repr(version))}")
+        fail("attribute 'version'", f"must be an integer; got {shorten(repr(version))}")
     if int(version) > VERSION:
         fail("attribute 'version'", f"version {int(version)} was written by a newer fpdiff; this one reads "
                                     f"version <= {VERSION}: upgrade fpdiff")
     if int(version) < 1:
         fail("attribute 'version'", f"must be >= 1; got {int(version)}")
-    parametrization = _text(attrs["parametrization"])
+    parametrization = decode_text(attrs["parametrization"])
     if parametrization not in PARAMETRIZATIONS:
-        fail("attribute 'parametrization'", f"must be one of {PARAMETRIZATIONS}; got {_shorten(parametrization)!r}")
+        fail("attribute 'parametrization'", f"must be one of {PARAMETRIZATIONS}; got {shorten(parametrization)!r}")
     try:
-        process = process_from_dict(json.loads(_text(attrs["process"])))
+        process = process_from_dict(json.loads(decode_text(attrs["process"])))
     except (ValueError, TypeError, KeyError, AttributeError, RecursionError, OverflowError) as error:
-        fail("attribute 'process'", f"not the JSON of an fpdiff process ({_shorten(error)}); "
-                                    f"got {_shorten(_text(attrs['process']))!r}")
+        fail("attribute 'process'", f"not the JSON of an fpdiff process ({shorten(error)}); "
+                                    f"got {shorten(decode_text(attrs['process']))!r}")
 
     with reading("the root group"):
         has_axes, has_points = "axes" in file, "points" in file
@@ -316,7 +165,7 @@ def _read_score(file, path, outside, max_bytes):
         with reading("group 'axes'"):
             names = list(group.keys())
         if not names or sorted(names, key=lambda n: (len(n), n)) != [str(i) for i in range(len(names))]:
-            fail("group 'axes'", f"must hold datasets '0', ..., 'd-1' (d >= 1); got {_shorten(sorted(names))}")
+            fail("group 'axes'", f"must hold datasets '0', ..., 'd-1' (d >= 1); got {shorten(sorted(names))}")
         axis_sets = [_dataset(file, f"axes/{i}", fail, reading, ndim=1) for i in range(len(names))]
         shape = (t_set.shape[0], *(axis.shape[0] for axis in axis_sets), len(axis_sets))
         values_set = _dataset(file, "values", fail, reading, shape=shape)
@@ -377,7 +226,7 @@ def _object(group, name, fail, reading, shown=None):
         if link is None:
             fail(f"dataset {shown!r}", "missing")
         if isinstance(link, h5py.ExternalLink):
-            fail(f"{shown!r}", f"is a link to the file {_shorten(link.filename)!r}: a score file must be "
+            fail(f"{shown!r}", f"is a link to the file {shorten(link.filename)!r}: a score file must be "
                                "self-contained")
         return group[name]
 
@@ -398,35 +247,8 @@ def _dataset(file, name, fail, reading, ndim=None, shape=None):
             fail(where, f"must have {ndim} dimension(s); got shape {declared}")
         if shape is not None and declared != tuple(shape):
             fail(where, f"must have shape {tuple(shape)}; got {declared}")
-        _check_storage(dataset, where, fail)
+        check_storage(dataset, where, fail)
     return dataset
-
-
-def _check_storage(dataset, where, fail):
-    """Reject data held outside the file, too large to read, or never (completely) written."""
-    size = dataset.size
-    if size > MAX_ELEMENTS:
-        fail(where, f"declares {size} elements, more than the {MAX_ELEMENTS} allowed")
-    if dataset.external:
-        fail(where, "keeps its data in external raw file(s); a score file must be self-contained")
-    if dataset.is_virtual:
-        fail(where, "is a virtual dataset (data mapped from other files); a score file must be self-contained")
-    if size == 0:
-        return
-    if dataset.chunks is None:
-        stored, needed = dataset.id.get_storage_size(), dataset.nbytes
-        if stored < needed:
-            fail(where, f"stores {stored} of its {needed} bytes: never written, or truncated")
-    else:
-        needed = math.prod(-(-n // c) for n, c in zip(dataset.shape, dataset.chunks))
-        stored = dataset.id.get_num_chunks()
-        if stored < needed:
-            fail(where, f"only {stored} of its {needed} chunks were written")
-        stored = dataset.id.get_storage_size()
-        if dataset.nbytes > COMPRESSION_CHECK_BYTES and dataset.nbytes > MAX_COMPRESSION * stored:
-            fail(where, f"declares {format_bytes(dataset.nbytes)} stored in {format_bytes(stored)}, compressed "
-                        f"more than {MAX_COMPRESSION}:1; no score table compresses so well: the header is damaged "
-                        "or the file was made to exhaust memory")
 
 
 def _data(dataset, name, fail, reading):
@@ -480,7 +302,7 @@ def _read_meta(group, where, fail, reading, depth, budget):
             _visit(item, shown, fail, reading, budget)
             with reading(shown):
                 if item.shape is not None:
-                    _check_storage(item, shown, fail)
+                    check_storage(item, shown, fail)
                     _spend(item.nbytes, shown, fail, budget)
             meta[key] = _meta_value(_data(item, name, fail, reading))
         else:
@@ -529,14 +351,3 @@ def _meta_value(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _text(value):
-    """An attribute as text (UTF-8 decoded; undecodable bytes replaced, so the comparison fails with a message)."""
-    if isinstance(value, (bytes, np.bytes_)):
-        return value.decode("utf-8", errors="replace")
-    return str(value)
-
-
-def _shorten(value, limit=200):
-    """``str(value)`` cut to ``limit`` characters (a corrupt file must not make a megabyte error message)."""
-    text = str(value)
-    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"

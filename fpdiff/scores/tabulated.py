@@ -36,101 +36,13 @@ import numpy as np
 from .._validation import check_choice
 from ..errors import DomainError, InputError
 from . import _kernels
+from ._write import save_score
 from .base import CompiledScore, Score, as_score, check_process
+from .field import OUTSIDE_POLICIES, PARAMETRIZATIONS, check_field, from_score, grid_nodes, to_score
 
-PARAMETRIZATIONS = ("score", "eps", "x0", "v")
-OUTSIDE_POLICIES = ("raise", "clamp")
 
 #: points x table corners above which interpolation runs on all threads
 PARALLEL_WORK = 100_000
-
-
-def score_coefficients(process, t, parametrization):
-    """``(a, b)`` with score ``s = a V + b x`` for table values ``V`` in ``parametrization`` at time ``t``."""
-    alpha, variance = float(process.alpha(t)), float(process.variance(t))
-    std = np.sqrt(variance)
-    if parametrization == "score":
-        return 1.0, 0.0
-    if parametrization == "eps":
-        return -1.0 / std, 0.0
-    if parametrization == "x0":
-        return alpha / variance, -1.0 / variance
-    norm = alpha * alpha + variance  # "v"
-    return -alpha / (std * norm), -1.0 / norm
-
-
-def to_score(values, points, t, process, parametrization):
-    """The score from table values ``values`` (..., d) at points ``points`` (broadcastable) and time ``t``."""
-    a, b = score_coefficients(process, t, parametrization)
-    return a * values + b * points if b else a * values
-
-
-def from_score(scores, points, t, process, parametrization):
-    """Inverse of :func:`to_score`: the table values in ``parametrization`` of the score ``scores``."""
-    a, b = score_coefficients(process, t, parametrization)
-    return (scores - b * points) / a if b else scores / a
-
-
-def check_field(t, values, axes=None, points=None, error=InputError, name=lambda key: f"`{key}`"):
-    """Check the arrays of a score field; raise ``error`` naming the array (``name(key)``) and the problem.
-
-    ``t`` (n_t,) strictly increasing and > 0; grid layout: ``axes`` d arrays, each
-    strictly increasing with at least 2 nodes, ``values`` (n_t, n_0, ..., n_{d-1}, d);
-    point layout: ``points`` and ``values`` (n_t, M, d). Everything finite.
-    Returns the arrays as float arrays of their own precision (float32 stays float32).
-    """
-    def floating(array, key):
-        array = np.asarray(array)
-        if array.dtype.kind not in "fiu" or array.dtype.itemsize > 8:
-            raise error(f"{name(key)} must hold real numbers (float32 or float64); got dtype {array.dtype}")
-        if array.dtype.kind != "f":
-            array = array.astype(np.float64)
-        if not np.all(np.isfinite(array)):
-            raise error(f"{name(key)} contains NaN or inf (first at index {_first_bad(array)})")
-        return array
-
-    t = floating(t, "t")
-    if t.ndim != 1 or len(t) == 0:
-        raise error(f"{name('t')} must be a non-empty 1-D array of times; got shape {t.shape}")
-    if np.any(np.diff(t) <= 0) or t[0] <= 0:
-        raise error(f"{name('t')} must be strictly increasing and > 0; got {_preview(t)}")
-    if (axes is None) == (points is None):
-        raise error(f"a score field has either {name('axes')} (grid layout) or {name('points')} (point layout)")
-    if axes is not None:
-        if len(axes) == 0:
-            raise error(f"{name('axes')} must hold one coordinate array per dimension; got none")
-        axes = [floating(axis, f"axes/{i}") for i, axis in enumerate(axes)]
-        for i, axis in enumerate(axes):
-            if axis.ndim != 1 or len(axis) < 2 or np.any(np.diff(axis) <= 0):
-                raise error(f"{name(f'axes/{i}')} must be a strictly increasing 1-D array of at least 2 "
-                            f"coordinates; got shape {axis.shape}: {_preview(axis)}")
-        expected = (len(t), *(len(axis) for axis in axes), len(axes))
-    else:
-        points = floating(points, "points")
-        if points.ndim != 3 or points.shape[0] != len(t) or 0 in points.shape:
-            raise error(f"{name('points')} must have shape (n_t, M, d) = ({len(t)}, M, d) with M, d >= 1; "
-                        f"got {points.shape}")
-        expected = points.shape
-    values = floating(values, "values")
-    if values.shape != expected:
-        raise error(f"{name('values')} must have shape {expected} (n_t, "
-                    f"{'n_0, ..., n_{d-1}' if axes is not None else 'M'}, d); got {values.shape}")
-    return t, values, axes, points
-
-
-def grid_nodes(axes):
-    """The nodes of the tensor grid of ``axes`` as points, shape ``(prod n_i, d)``, axis 0 slowest."""
-    mesh = np.meshgrid(*axes, indexing="ij")
-    return np.stack([m.ravel() for m in mesh], axis=-1)
-
-
-def _first_bad(array):
-    return tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
-
-
-def _preview(array, count=6):
-    text = np.array2string(np.asarray(array).ravel()[:count], precision=6, separator=", ")
-    return text[:-1] + ", ...]" if np.size(array) > count else text
 
 
 class TabulatedScore(Score):
@@ -249,7 +161,6 @@ class TabulatedScore(Score):
         By default the values are written as given (in their own parametrisation
         and precision), so :func:`fpdiff.load_score` returns them bit for bit.
         """
-        from .io import save_score
 
         values = self.values
         if parametrization is not None and parametrization != self.parametrization:
@@ -299,7 +210,6 @@ class ScoreSamples:
 
     def save(self, path, meta=None):
         """Write the samples to ``path`` (HDF5, point layout, values as given)."""
-        from .io import save_score
 
         save_score(path, self.process, self.t, self.values, points=self.points,
                    parametrization=self.parametrization, meta=self.meta if meta is None else meta)
