@@ -44,6 +44,6 @@ class MassWarning(FpdiffWarning):
     Mass that starts outside the box, an exact end law the box cuts off, or
     mass that leaves through an absorbing boundary is missing from the answer, which
     then describes a different law, however good it looks. The limit is
-    :data:`fpdiff.fv.solve.BOX_MASS_LIMIT`; the diagnostics of the solution
+    :data:`fpdiff.grid.BOX_MASS_LIMIT`; the diagnostics of the solution
     hold the numbers.
     """

@@ -8,6 +8,18 @@ from ._validation import as_finite_array, as_int, check_choice
 from .errors import InputError
 
 BOUNDARIES = ("no-flux", "absorbing")
+#: largest negative mass of a density (relative to its mass) taken as round-off: solvers raise beyond it, metrics
+#: set such values to zero
+NEGATIVE_TOLERANCE = 1e-10
+#: share of a law (missing from the start, outside the box at the end, or lost through an absorbing boundary)
+#: above which the density solvers warn that the box does not hold it (:class:`~fpdiff.errors.MassWarning`), and
+#: beyond which a density's mass is not 1 for a transport distance
+BOX_MASS_LIMIT = 1e-3
+
+
+def format_box(grid):
+    """The grid's box as text: ``[lo, hi], ...``."""
+    return ", ".join(f"[{lo:g}, {hi:g}]" for lo, hi in grid.bounds)
 
 
 class Grid:

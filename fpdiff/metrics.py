@@ -43,8 +43,7 @@ from scipy.special import gammaln
 from ._validation import as_finite_array, as_float, as_int
 from .distributions import Empirical
 from .errors import InputError
-from .fv.solve import BOX_MASS_LIMIT, NEGATIVE_TOLERANCE, format_box
-from .grid import Grid
+from .grid import BOX_MASS_LIMIT, NEGATIVE_TOLERANCE, Grid, format_box
 from .solution import DensitySolution, ParticleSolution
 
 __all__ = ["l1", "tv", "kl", "hellinger", "histogram", "w1", "sliced_w", "compare", "Comparison"]
@@ -477,7 +476,7 @@ def w1(a, b, grid=None):
     - **One dimension**: exact, for any mix of samples and densities. Samples
       are atoms of mass :math:`1/M`; a density is the piecewise-constant law
       of its cell averages (uniform within each cell; its mass must be 1
-      within :data:`~fpdiff.fv.solve.BOX_MASS_LIMIT`, and is then
+      within :data:`~fpdiff.grid.BOX_MASS_LIMIT`, and is then
       normalised to exactly 1; a law the box cuts off raises), so a density
       and exact samples from it agree to :math:`O(M^{-1/2})`
       with no grid-size bias.

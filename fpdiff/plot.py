@@ -7,6 +7,7 @@ from matplotlib.ticker import NullLocator
 import numpy as np
 
 from ._hdf5 import atomic_path
+from .audit.memorisation import MEMORISATION_RATIO, memorisation_check
 from .errors import InputError
 from .metrics import observed_order
 
@@ -451,8 +452,6 @@ def memorisation_figure(generated, train, held_out=None):
     held_out : array_like (m, d), optional
         Data the model never saw (the baseline cloud on the right).
     """
-    from .audit import MEMORISATION_RATIO, memorisation_check
-
     generated = np.asarray(generated, dtype=float).reshape(len(generated), -1)
     train = np.asarray(train, dtype=float).reshape(len(train), -1)
     baseline = generated[:0] if held_out is None else np.asarray(held_out, dtype=float).reshape(len(held_out), -1)

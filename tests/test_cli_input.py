@@ -275,7 +275,7 @@ def test_the_new_keys_have_defaults_and_enter_the_fingerprint(tmp_path):
     base = experiment_from_dict(SMALL, base=str(tmp_path))
     assert (base.time_grid, base.particle_time_grid, base.method, base.comoving, base.reference_samples) == \
         tuple(default for default, _ in NEW_KEYS.values())
-    assert base.reference_samples == runner.REFERENCE_SAMPLES
+    assert base.reference_samples == experiment_module.REFERENCE_SAMPLES
     fingerprints = {base.fingerprint}
     for (section, key), (_, value) in NEW_KEYS.items():
         changed = experiment_from_dict(with_change(section, **{key: value}), base=str(tmp_path))

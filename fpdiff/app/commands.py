@@ -13,9 +13,11 @@ from ..distributed import connect, dashboard_link, workers_of
 from ..distributions import Empirical
 from ..errors import FormatError, InputError
 from ..grid import Grid
-from ..scores import EmpiricalScore, ExactScore, TabulatedScore
+from ..scores.empirical import EmpiricalScore
+from ..scores.exact import ExactScore
+from ..scores.tabulated import TabulatedScore
 from .._hdf5 import DAMAGE, decode_text
-from ..scores import load_score
+from ..scores.io import load_score
 from ..scores._write import FORMAT
 from .demo import run_demo
 from .experiment import BUILTINS, load_experiment, read_points

@@ -14,12 +14,13 @@ import time
 import numpy as np
 
 from .experiment import BUILTINS, experiment_from_dict
-from ..fv import solve_forward, solve_reverse
+from ..fv.reverse import solve_reverse
+from ..fv.solve import solve_forward
 from ..grid import Grid
 from ..metrics import observed_order
-from ..particles import sample_reverse
+from ..particles.solve import sample_reverse
 from ..processes import OU
-from ..scores import ExactScore
+from ..scores.exact import ExactScore
 from .figures import write_figures
 from .files import read_results
 from .runner import format_table, run_experiment

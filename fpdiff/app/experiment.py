@@ -60,12 +60,11 @@ from .._validation import format_bytes
 from ..distributions import Empirical, GaussianMixture
 from ..distributed.sweeps import sweep_points
 from ..errors import InputError
-from ..fv import METHODS
+from ..fv.steppers import METHODS
 from ..grid import Grid
-from ..particles import SCHEMES
+from ..particles.schemes import SCHEMES
 from ..processes import PROCESSES, process_from_dict
 from ..timegrid import TIME_GRIDS
-from .runner import REFERENCE_SAMPLES
 
 #: built-in data sets: name -> (description, factory)
 BUILTINS = {
@@ -93,6 +92,9 @@ DENSITY_BYTES_PER_CELL = (256, 192)
 PARTICLE_BYTES_PER_COORDINATE = 80
 #: snapshots the forward solve of ``[score] source = "grid"`` keeps (the score's time table)
 GRID_SCORE_SNAPSHOTS = 201
+
+#: default of ``[views] reference_samples``: exact samples of p(t_min) the particle view is compared with
+REFERENCE_SAMPLES = 100_000
 
 
 def _fail(path, problem):

@@ -47,16 +47,20 @@ from tqdm import tqdm
 
 from .. import metrics
 from .._version import __version__
-from ..distributed import run_tasks
+from ..distributed.cluster import run_tasks
 from ..distributions import Empirical
 from ..errors import FormatError, FpdiffError, InputError, MassWarning
-from ..fv import solve_forward, solve_reverse
+from ..fv.reverse import solve_reverse
+from ..fv.solve import solve_forward
 from ..fv.comoving import data_scale, spread_scale
-from ..fv.solve import BOX_MASS_LIMIT, box_problem, format_box
-from ..particles import sample_reverse
-from ..scores import EmpiricalScore, ExactScore, GridScore
+from ..fv.solve import box_problem
+from ..grid import BOX_MASS_LIMIT, format_box
+from ..particles.solve import sample_reverse
+from ..scores.empirical import EmpiricalScore
+from ..scores.exact import ExactScore
+from ..scores.grid import GridScore
 from .._hdf5 import LIBVER, atomic_path
-from ..scores import load_score
+from ..scores.io import load_score
 from .files import (COLUMNS, RESULTS_FORMAT, RESULTS_VERSION, SWEEP_COLUMNS, read_checkpoint, reading,
                     results_fingerprint, write_array, write_attributes, write_checkpoint)
 from .folder import (CHECKPOINT_NAME, _checkpoint_folder, _remove_checkpoints, _remove_temporaries, output_lock,
@@ -64,8 +68,6 @@ from .folder import (CHECKPOINT_NAME, _checkpoint_folder, _remove_checkpoints, _
 
 #: test hook: stop (as if interrupted) after this many checkpoints have been written in one call
 STOP_AFTER_ENV = "FPDIFF_STOP_AFTER_CHECKPOINTS"
-#: exact samples of p(t_min) the particle view is compared with
-REFERENCE_SAMPLES = 100_000
 #: what to do when the grid's box misses part of a law (:func:`check_box`)
 MASS_ADVICE = ("enlarge [grid].bounds, set [views] comoving = true (a grid that follows the spread), or set [grid] "
                "allow_mass_outside = true to run anyway (the metrics then describe the laws inside the box)")
@@ -172,7 +174,7 @@ def _finished(checkpoints, fingerprint):
 
 
 def check_box(experiment):
-    """Refuse an experiment whose grid misses more than :data:`~fpdiff.fv.solve.BOX_MASS_LIMIT` of a law it needs.
+    """Refuse an experiment whose grid misses more than :data:`~fpdiff.grid.BOX_MASS_LIMIT` of a law it needs.
 
     The density view starts from the start law (the prior, or ``p_T``) and is
     compared with the exact law at ``t_min``: a box that cuts either off

@@ -6,7 +6,7 @@ from .._validation import as_finite_array, as_float
 from ..errors import InputError
 from ..grid import Grid
 from ..processes import LinearProcess
-from ..scores import Score, as_score
+from ..scores.base import Score, as_score
 
 #: lower end of the default t_min (the solvers' default)
 DEFAULT_T_MIN = 1e-3

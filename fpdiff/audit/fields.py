@@ -8,7 +8,7 @@ reference score tabulated on the same nodes.
 import numpy as np
 
 from ..errors import InputError
-from ..scores import tabulate_score
+from ..scores.tabulated import tabulate_score
 from ._common import safe_ratio
 from .result import FieldCheck
 

@@ -13,7 +13,7 @@ from ..errors import FpdiffError, InputError
 from ..grid import Grid
 from .._hdf5 import LIBVER, atomic_path
 from ..particles.solve import as_particles, sample_reverse
-from ..scores import Score
+from ..scores.base import Score
 from ..solution import ParticleSolution
 from .cluster import check_client, total_threads, require_distributed, workers_of
 

@@ -6,7 +6,7 @@ from .._validation import check_choice, check_no_unknown_options, check_time_int
 from ..dynamics import reverse_dynamics
 from ..errors import InputError
 from ..processes import check_process
-from ..scores import as_score
+from ..scores.base import as_score
 from ..timegrid import make_time_grid
 from . import comoving
 from .solve import (

@@ -11,7 +11,7 @@ from .._validation import as_finite_array, as_float, as_int, check_choice, check
 from ..dynamics import forward_dynamics
 from ..distributions import GaussianMixture
 from ..errors import BlowUpError, InputError, MassWarning
-from ..grid import Grid
+from ..grid import BOX_MASS_LIMIT, NEGATIVE_TOLERANCE, Grid, format_box
 from ..processes import check_process
 from ..solution import DensitySolution
 from . import _fused, comoving
@@ -24,13 +24,8 @@ from .transport import TransportOperator
 #: spatial discretisations of the flux
 OPERATORS = {"sg": FluxOperator, "muscl": TransportOperator}
 
-#: largest negative mass (relative to the initial mass) tolerated before raising
-NEGATIVE_TOLERANCE = 1e-10
 #: largest relative mass change tolerated on a grid without absorbing boundaries
 MASS_TOLERANCE = 1e-9
-#: share of the law (missing from the start, outside the box at the end, or lost through an absorbing boundary)
-#: above which the density solvers warn that the box does not hold it (:class:`~fpdiff.errors.MassWarning`)
-BOX_MASS_LIMIT = 1e-3
 
 
 def initial_density(grid, p, name):
@@ -107,11 +102,6 @@ def box_problem(solution, start_name, start_is_law, outflow_is_loss):
     return (f"the grid's box {format_box(solution.grid)} does not hold the law ({'; '.join(problems)}; limit "
             f"{100 * BOX_MASS_LIMIT:g}%): the density describes a different law. Enlarge `bounds`, or pass "
             "`comoving=True` to follow the spread of the process")
-
-
-def format_box(grid):
-    """The grid's box as text: ``[lo, hi], ...``."""
-    return ", ".join(f"[{lo:g}, {hi:g}]" for lo, hi in grid.bounds)
 
 
 def _percent(share):

@@ -8,7 +8,7 @@ import numpy as np
 from .._validation import as_float, as_int, check_no_unknown_options
 from ..distributions import GaussianMixture
 from ..errors import InputError
-from ..scores import Score
+from ..scores.base import Score
 from ..solution import ParticleSolution
 from . import _random
 from ._kernels import EM, MIXTURE

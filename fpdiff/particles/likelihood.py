@@ -52,10 +52,10 @@ import numpy as np
 from .._validation import as_float, as_int, check_choice, check_no_unknown_options, check_time_interval
 from ..dynamics import reverse_dynamics
 from ..errors import BlowUpError, InputError
-from ..scores import Score
+from ..scores.base import Score
 from ..timegrid import make_time_grid
 from . import _random
-from ..scores import as_score
+from ..scores.base import as_score
 from ._scores import KernelScore
 from .schemes import plan_step, reference_stage
 from ..processes import check_process

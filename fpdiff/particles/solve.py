@@ -25,12 +25,12 @@ from .._validation import as_finite_array, as_float, as_int, check_choice, check
 from ..dynamics import Dynamics, forward_dynamics, reverse_dynamics
 from ..errors import BlowUpError, InputError
 from ..processes import check_process
-from ..scores import Score
+from ..scores.base import Score
 from ..solution import ParticleSolution
 from ..timegrid import make_time_grid
 from . import _random
 from ._kernels import EM, HEUN, advance_particles, step_particles
-from ..scores import as_score
+from ..scores.base import as_score
 from ..scores._kernels import EMPIRICAL, MIXTURE
 from ._scores import NO_LAYOUT, KernelScore
 from .schemes import SCHEMES, Stage, check_scheme_options, plan_step, reference_stage
