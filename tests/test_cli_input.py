@@ -266,7 +266,7 @@ def test_an_integer_cell_count_means_every_axis(tmp_path):
     assert experiment_from_dict(config, base=str(tmp_path)).grid.shape == (64, 64)
 
 
-NEW_KEYS = {("time", "time_grid"): ("uniform", "karras"), ("time", "particle_time_grid"): ("log-snr", "uniform"),
+NEW_KEYS = {("time", "time_grid"): ("log-snr", "karras"), ("time", "particle_time_grid"): ("log-snr", "uniform"),
             ("views", "method"): (None, "ssprk3"), ("views", "comoving"): (False, 2.0),
             ("views", "reference_samples"): (100_000, 5000)}
 
