@@ -407,10 +407,16 @@ def normalised_density(values, grid, name):
     mass beside it (:func:`compare`, the audit); raises :class:`InputError`
     for a density without positive mass.
     """
+    mass = _positive_mass(values, grid, name)
+    return values / mass, mass
+
+
+def _positive_mass(values, grid, name):
+    """The integral of cell densities ``values``; :class:`InputError` unless it is positive."""
     mass = float(grid.integrate(values))
     if not mass > 0:
         raise InputError(f"`{name}` must have positive mass to be compared as a law; its integral is {mass!r}")
-    return values / mass, mass
+    return mass
 
 
 def _density_mass(law, name):
@@ -421,7 +427,7 @@ def _density_mass(law, name):
     conditioned on the box, and hide what is missing.
     """
     values, grid = law[1], law[2]
-    mass = normalised_density(values, grid, name)[1]
+    mass = _positive_mass(values, grid, name)
     if abs(mass - 1.0) > BOX_MASS_LIMIT:
         raise InputError(
             f"`{name}` has mass {mass:.6g} on the grid {format_box(grid)}, not 1 (limit {BOX_MASS_LIMIT:g}): a transport "
