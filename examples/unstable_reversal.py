@@ -58,7 +58,7 @@ NAIVE_STEP = 0.05
 def naive_reversal(grid, p_T):
     """Run the naive reversal until it blows up; return (t_blow, last snapshot before it, its time)."""
     h = grid.spacing[0]
-    dt = NAIVE_STEP * h**2 / PROCESS.sigma**2
+    dt = NAIVE_STEP * h**2 / PROCESS.diffusion_constant**2
     steps = int(np.ceil((T - T_MIN) / dt))
     try:
         fd.solve_naive_reversal(PROCESS, grid, p_T, T, t_min=T_MIN, steps=steps)

@@ -15,7 +15,7 @@ from .homogeneous import HomogeneousSample, HomogeneousScore, sample_homogeneous
 from . import metrics, theory
 from .audit import audit
 from .particles import SCHEMES, log_likelihood, sample_forward, sample_langevin, sample_reverse, simulate
-from .processes import OU, VE, VP, Brownian
+from .processes import EDM, OU, VE, VP, Brownian, Cosine, Discrete, LinearDiscrete, LinearProcess, ScaledLinear
 from .scores import (CallableScore, EmpiricalScore, ExactScore, GridScore, Score, ScoreSamples, TabulatedScore,
                      load_score, save_score, tabulate_score)
 from .scores import fit as learn  # the documented name of the DSM fit: fd.learn.fit_dsm
@@ -29,6 +29,12 @@ __all__ = [
     "VP",
     "VE",
     "Brownian",
+    "Cosine",
+    "Discrete",
+    "LinearDiscrete",
+    "ScaledLinear",
+    "EDM",
+    "LinearProcess",
     "GaussianMixture",
     "Empirical",
     "Grid",

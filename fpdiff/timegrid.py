@@ -38,19 +38,23 @@ def geometric(T, t_min, steps):
     return np.geomspace(T, t_min, steps + 1)
 
 
-def _invert_monotone(function, targets, T, t_min):
-    """Times ``t`` in ``[t_min, T]`` with ``function(t) = targets`` (function monotone), to 1e-13."""
+def invert_monotone(function, targets, T, t_min):
+    """Times ``t`` in ``[t_min, T]`` with ``function(t) = targets`` (``function`` monotone), by bisection.
+
+    Each time is bracketed to a relative width of 1e-15 (or an absolute
+    1e-300 at 0), within 1,200 halvings.
+    """
     lo = np.full(np.shape(targets), t_min)
     hi = np.full(np.shape(targets), T)
     if lo.size == 0:  # one step: no interior times
         return lo
     increasing = function(T) > function(t_min)
-    for _ in range(200):
+    for _ in range(1200):
         mid = 0.5 * (lo + hi)
         above = (function(mid) > targets) == increasing
         hi = np.where(above, mid, hi)
         lo = np.where(above, lo, mid)
-        if np.max(hi - lo) < 1e-13 * T:
+        if np.all(hi - lo <= np.maximum(1e-15 * hi, 1e-300)):
             break
     return 0.5 * (lo + hi)
 
@@ -59,12 +63,8 @@ def log_snr(process, T, t_min, steps):
     r"""Equal steps in :math:`\lambda = \log(\alpha_t^2 / v_t)` from ``T`` to ``t_min``."""
     T, t_min, steps = _check(T, t_min, steps)
 
-    def snr(t):
-        return 2 * np.log(process.alpha(t)) - np.log(process.variance(t))
-
-    targets = np.linspace(snr(T), snr(t_min), steps + 1)
-    times = _invert_monotone(snr, targets[1:-1], T, t_min)
-    return np.concatenate([[T], times, [t_min]])
+    targets = np.linspace(process.log_snr(T), process.log_snr(t_min), steps + 1)
+    return np.concatenate([[T], process.t_of_log_snr(targets[1:-1]), [t_min]])
 
 
 def karras(process, T, t_min, steps, rho=7.0):
@@ -72,12 +72,8 @@ def karras(process, T, t_min, steps, rho=7.0):
     T, t_min, steps = _check(T, t_min, steps)
     rho = as_float(rho, "rho", positive=True)
 
-    def level(t):
-        return (np.sqrt(process.variance(t)) / process.alpha(t)) ** (1.0 / rho)
-
-    targets = np.linspace(level(T), level(t_min), steps + 1)
-    times = _invert_monotone(level, targets[1:-1], T, t_min)
-    return np.concatenate([[T], times, [t_min]])
+    targets = np.linspace(process.sigma(T) ** (1.0 / rho), process.sigma(t_min) ** (1.0 / rho), steps + 1)
+    return np.concatenate([[T], process.t_of_sigma(targets[1:-1] ** rho), [t_min]])
 
 
 TIME_GRIDS = ("uniform", "geometric", "log-snr", "karras")

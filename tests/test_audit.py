@@ -93,7 +93,7 @@ def test_score_error_of_a_perturbed_score_matches_closed_form_moments():
     # the integral 1/2 int sigma^2 c^2 E|X_t|^2 dt, by fine quadrature of the closed form
     fine = np.linspace(0.05, 1.0, 20001)
     alpha_f, v_f = PROCESS.alpha(fine), PROCESS.variance(fine)
-    integrand = 0.5 * PROCESS.sigma**2 * c * c * ((alpha_f[:, None] ** 2 * variances + v_f[:, None]).sum(axis=1)
+    integrand = 0.5 * PROCESS.diffusion_constant**2 * c * c * ((alpha_f[:, None] ** 2 * variances + v_f[:, None]).sum(axis=1)
                                                   + alpha_f**2 * (mean @ mean))
     g = result.girsanov
     assert g.integral == pytest.approx(np.trapezoid(integrand, fine), abs=4 * g.integral_stderr + 3 * g.quadrature_error)
@@ -195,7 +195,7 @@ def gaussian_reverse_output_kl(process, mean, variance, T, t_min):
     S0, mu0 = alpha**2 * variance + v, alpha * mean
     a, w = (float(np.asarray(c)) for c in process.transition(t_min, T))
     ST, muT = a * a * S0 + w, a * mu0
-    P, m = process.sigma**2 / (2 * process.beta), 0.0  # the OU prior: its stationary law N(0, sigma^2 / (2 beta))
+    P, m = process.diffusion_constant**2 / (2 * process.beta), 0.0  # the OU prior: its stationary law N(0, sigma^2 / (2 beta))
     c = a * S0 / ST
     mean_q, variance_q = mu0 + c * (m - muT), c * c * P + S0 - c * a * S0
     return 0.5 * (S0 / variance_q - 1 - np.log(S0 / variance_q) + (mu0 - mean_q) ** 2 / variance_q)

@@ -211,7 +211,7 @@ def test_crank_nicolson_is_the_trapezoidal_rule(ndim):
     steps, T = 7, 0.8
     matrices = []
     for axis in range(ndim):
-        wl, wr = flux_weights(-OU.beta * grid.edges[axis], OU.sigma**2 / 2, grid.spacing[axis])
+        wl, wr = flux_weights(-OU.beta * grid.edges[axis], OU.diffusion_constant**2 / 2, grid.spacing[axis])
         matrices.append(operator_matrix(wl, wr))
 
     def trapezoidal(p, axis, h):

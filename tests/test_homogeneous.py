@@ -32,7 +32,7 @@ def quadrature_green(process, r, x, y):
         a, v = float(process.alpha(t)), float(process.variance(t))
         return np.exp(-r * t - np.sum((x - a * y) ** 2) / (2 * v) - 0.5 * d * np.log(2 * np.pi * v))
 
-    peak = np.sum((x - y) ** 2) / (d * process.sigma**2)  # where p_t peaks at short times: a break point
+    peak = np.sum((x - y) ** 2) / (d * process.diffusion_constant**2)  # where p_t peaks at short times: a break point
     return quad(integrand, 0, peak, epsabs=0, epsrel=1e-13, limit=200)[0] + \
         quad(integrand, peak, np.inf, epsabs=0, epsrel=1e-13, limit=200)[0]
 

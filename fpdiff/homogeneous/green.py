@@ -133,7 +133,7 @@ def green_nodes(process, r, dim, min_distance, max_distance, step=None):
     r = check_rate(r)
     min_distance = as_float(min_distance, "min_distance", positive=True)
     max_distance = as_float(max_distance, "max_distance", nonnegative=True)
-    sigma = process.sigma
+    sigma = process.diffusion_constant
     kappa = np.sqrt(2.0 * r) / sigma
     if step is None:
         step = min(QUADRATURE_STEP, 0.8 / np.sqrt(1.0 + kappa * max_distance))
@@ -160,9 +160,9 @@ def _quadrature_terms(process, r, x, y, d, step):
     if positive.size:
         min_distance = positive.min()
     else:  # all pairs coincide: only d = 1 gets here with a finite value
-        min_distance = 1e-12 * process.sigma / np.sqrt(r)
+        min_distance = 1e-12 * process.diffusion_constant / np.sqrt(r)
     if d == 1 and positive.size < rho.size:  # the integrand ~ t^(1/2) at x == y: go down to tiny t
-        min_distance = min(min_distance, 1e-12 * process.sigma / np.sqrt(r))
+        min_distance = min(min_distance, 1e-12 * process.diffusion_constant / np.sqrt(r))
     max_distance = rho.max() if rho.size else 0.0
     log_weights, scale, variance = green_nodes(process, r, d, min_distance, max_distance, step)
     x = x[..., None, :]
@@ -224,7 +224,7 @@ def log_green(process, r, x, y, *, quadrature_step=None, method=None):
     """
     r, x, y, d, method = _arguments(process, r, x, y, method)
     if method == "closed":
-        return _brownian_log_green(process.sigma, r, _distance(x, y), d)
+        return _brownian_log_green(process.diffusion_constant, r, _distance(x, y), d)
     return _quadrature_log_green(process, r, x, y, d, quadrature_step)
 
 
@@ -237,7 +237,7 @@ def grad_log_green(process, r, x, y, *, quadrature_step=None, method=None):
     r""":math:`\nabla_x \log G_r(y \to x)`, shape ``(..., d)``; 0 where ``x == y`` (see the module docstring)."""
     r, x, y, d, method = _arguments(process, r, x, y, method)
     if method == "closed":
-        return -_brownian_grad_factor(process.sigma, r, _distance(x, y), d)[..., None] * (x - y)
+        return -_brownian_grad_factor(process.diffusion_constant, r, _distance(x, y), d)[..., None] * (x - y)
     return _quadrature_grad(process, r, x, y, d, quadrature_step)
 
 

@@ -362,7 +362,7 @@ def _reversal_probability(process, points, r, grid):
 def _face_drifts(process, grid, scores):
     r"""Normal drift :math:`-\beta x_k + \sigma^2 s_k` of the generative dynamics on the faces of every axis."""
     beta = process.beta if isinstance(process, OU) else 0.0
-    sigma2 = process.sigma**2
+    sigma2 = process.diffusion_constant**2
     return [np.ascontiguousarray(-beta * grid.face_coordinate(axis) + sigma2 * scores[axis])
             for axis in range(grid.ndim)]
 
@@ -399,7 +399,7 @@ def _absorbing_probability(process, points, r, grid, score):
         scores = grid_homogeneous_score(process, points, r, grid)
     else:
         scores = _score_on_faces(score, grid, grid.ndim)
-    dynamics = _FaceDriftDynamics(_face_drifts(process, grid, scores), process.sigma)
+    dynamics = _FaceDriftDynamics(_face_drifts(process, grid, scores), process.diffusion_constant)
     operator = FluxOperator(dynamics, grid)
     generator = _assemble(grid, [operator.weights(axis, 0.0) for axis in range(grid.ndim)])
     transient = np.ones(grid.size, dtype=bool)

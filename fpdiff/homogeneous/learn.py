@@ -178,7 +178,7 @@ def fit_homogeneous_dsm(process, data_points, r, axes=None, *, delta=None, path=
         raise InputError(f"`data_points` must have d >= 2 coordinates (points are polar only for d >= 2); "
                          f"got shape {data.shape}")
     r = check_rate(r)
-    decay = process.sigma / np.sqrt(2.0 * r)
+    decay = process.diffusion_constant / np.sqrt(2.0 * r)
     delta = DEFAULT_DELTA * decay if delta is None else as_float(delta, "delta", positive=True)
     n_features = as_int(n_features, "n_features", minimum=0)
     bandwidth = as_float(DEFAULT_BANDWIDTH[1] if bandwidth is None else bandwidth, "bandwidth", positive=True)

@@ -116,7 +116,7 @@ def default_delta(points, process, r):
         spacing = float(np.median(distances[:, 1]))
         if spacing > 0:
             return DELTA_FRACTION * spacing
-    return DELTA_FRACTION * process.sigma / np.sqrt(2.0 * r)
+    return DELTA_FRACTION * process.diffusion_constant / np.sqrt(2.0 * r)
 
 
 def _stop_rule(stop, points, process, r):
@@ -166,7 +166,7 @@ def _start_points(start, n_paths, score, process, seed):
                 raise InputError(f"`start='noise'` is the Brownian small-r approximation; got {process!r} "
                                  "(use 'invariant' for OU)")
             centre = points.mean(axis=0)
-            return centre + process.sigma * np.sqrt(exponential)[:, None] * gaussian, start
+            return centre + process.diffusion_constant * np.sqrt(exponential)[:, None] * gaussian, start
         uniform = ndtr(_random.normals(seed, _kernels.START_STREAM, 0, count, 1, step=0, slot=0)[:, 0])
         index = np.minimum((uniform * len(points)).astype(np.int64), len(points) - 1)
         scale = process.alpha(exponential)[:, None]
@@ -269,10 +269,10 @@ def sample_homogeneous(process, score, start, stop=None, seed=0, **options):
     energy = np.empty(count)
     key = _random.seed_key(seed)
     if engine == "numba":
-        _kernels.run_paths(score.kind, *score.kernel_data(), beta, process.sigma, key, 0, z, step_factor, max_dt,
+        _kernels.run_paths(score.kind, *score.kernel_data(), beta, process.diffusion_constant, key, 0, z, step_factor, max_dt,
                            delta, energy_threshold, max_steps, reached, steps, times, energy, count > 16)
     else:
-        _python_paths(score, beta, process.sigma, key, z, step_factor, max_dt, delta, energy_threshold, max_steps,
+        _python_paths(score, beta, process.diffusion_constant, key, z, step_factor, max_dt, delta, energy_threshold, max_steps,
                       reached, steps, times, energy)
     bad = np.flatnonzero(reached == _kernels.NOT_FINITE)
     if bad.size:

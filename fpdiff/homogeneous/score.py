@@ -75,7 +75,7 @@ class HomogeneousScore:
         self.r = check_rate(r)
         self.points = check_points(points)
         self.n_points, self.dim = self.points.shape
-        self.kappa = np.sqrt(2.0 * self.r) / process.sigma
+        self.kappa = np.sqrt(2.0 * self.r) / process.diffusion_constant
         self.two_nu = self.dim - 2
         self._point_squares = np.sum(self.points**2, axis=1)
         if isinstance(process, Brownian):
@@ -85,7 +85,7 @@ class HomogeneousScore:
             # log G_i = constant - nu log rho + log kve - z: the constant of f = (r/n) sum G_i
             nu = 0.5 * (self.dim - 2)
             self._log_constant = (np.log(self.r / self.n_points) + np.log(2.0) - 0.5 * self.dim * np.log(2 * np.pi)
-                                  - 2 * np.log(process.sigma) + nu * np.log(self.kappa))
+                                  - 2 * np.log(process.diffusion_constant) + nu * np.log(self.kappa))
         else:
             self.kind = _kernels.ORNSTEIN
             spread = np.sqrt(process.stationary_variance)
