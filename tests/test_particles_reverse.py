@@ -153,7 +153,7 @@ def test_ode_order_on_the_mixture(scheme):
     assert declared - 0.2 <= observed_order(1 / np.asarray(steps), errors) <= declared + 0.5, errors
 
 
-def _exact_moment_error(scheme, process, gamma, steps, options):
+def _exact_moment_error(scheme, process, gamma, steps, options, T=T, t_min=1e-2):
     r"""|mean error| + |variance error| at t_min of ``scheme`` for Gaussian data, without Monte Carlo.
 
     p_0 = N(mu0, c0) in 1-D has the linear score s = -(y - alpha mu0)/(alpha^2 c0 + v), so every stage
@@ -161,7 +161,7 @@ def _exact_moment_error(scheme, process, gamma, steps, options):
     normals, y' = A y + b + C xi; the law stays Gaussian and its moments propagate exactly:
     m' = A m + b, V' = A^2 V + C^2. Started from the exact p_T.
     """
-    mu0, c0, t_min = 1.5, 0.25, 1e-2
+    mu0, c0 = 1.5, 0.25
     options = check_scheme_options(scheme, dict(options))
 
     def score_at(t):
@@ -193,6 +193,24 @@ def test_weak_order_with_exact_moments(scheme, process, gamma):
     options = {"snr": 1e-3} if scheme == "pc" else {}
     steps = [16, 32, 64, 128]
     errors = [_exact_moment_error(scheme, process, gamma, n, options) for n in steps]
+    declared = SCHEMES[scheme].weak_order
+    assert declared - 0.2 <= observed_order(1 / np.asarray(steps), errors) <= declared + 0.5, errors
+
+
+SCHEDULES = {  # (process, T, t_min): each schedule's own time range
+    "Cosine": (fd.Cosine(), 0.99, 1e-2),
+    "ScaledLinear": (fd.ScaledLinear(), 1.0, 1e-2),
+    "DiscreteCosine": (fd.Discrete.from_diffusers({"beta_schedule": "squaredcos_cap_v2"}), 0.99, 1e-2),
+    "EDM": (fd.EDM(), 80.0, 0.002),
+}
+
+
+@pytest.mark.parametrize("scheme", ["ei", "heun"])
+@pytest.mark.parametrize("schedule", list(SCHEDULES))
+def test_weak_order_on_every_schedule(scheme, schedule):
+    process, T_end, t_min = SCHEDULES[schedule]
+    steps = [16, 32, 64, 128]
+    errors = [_exact_moment_error(scheme, process, 1.0, n, {}, T=T_end, t_min=t_min) for n in steps]
     declared = SCHEMES[scheme].weak_order
     assert declared - 0.2 <= observed_order(1 / np.asarray(steps), errors) <= declared + 0.5, errors
 

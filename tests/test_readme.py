@@ -35,3 +35,11 @@ def test_the_readme_random_time_reversal_example_matches_its_oracle():
     # 2000 paths: each frequency's standard error is at most 0.011; 4 of them cover every point with room
     for f, p in zip(frequencies, oracle):
         assert abs(f - p) < 4 * (p * (1 - p) / 2000) ** 0.5 + 1e-3
+
+
+def test_the_readme_schedules_example_runs_and_samples_the_data():
+    index, distance = (float(v) for v in run_readme_block("## Schedules").split())
+    # diffusers' cosine table reaches sigma = 1 (SNR 1) about half-way (timestep ~ 470); 40 Heun steps of EDM on
+    # the Karras grid from sigma = 80 (W1 ~ 8e-3 measured; ei needs ~4x the steps) land within the Monte-Carlo floor of W1 (~4e-3 for 10^5 samples) and the t_min = 0.002 blur
+    assert 400 < index < 550
+    assert 0 < distance < 1.5e-2

@@ -78,13 +78,11 @@ class Cosine(LinearProcess):
         # sigma^2 = cos^2 u0 / cos^2 u - 1, so tan u = sqrt(sigma^2 + sin^2 u0) / cos u0
         sigma = self._noise_levels(sigma, "sigma")
         u = np.arctan2(np.sqrt(sigma * sigma + np.sin(self._u0) ** 2), np.cos(self._u0))
-        return self._in_range((u - self._u0) / self._rate, sigma)
-
-    def _in_range(self, t, sigma):
-        if np.any(t > self.t_max):
+        reach = float(self.sigma(self.t_max))
+        if np.any(sigma > reach):
             raise InputError(f"`sigma` = {float(np.max(sigma))!r} is beyond the range of {self!r}, whose sigma "
-                             f"reaches {float(self.sigma(self.t_max))!r} at t = 1")
-        return t
+                             f"reaches {reach!r} at t = 1")
+        return np.minimum((u - self._u0) / self._rate, self.t_max)
 
     def _parameters(self):
         return {"s": self.s}
