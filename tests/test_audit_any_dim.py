@@ -191,6 +191,33 @@ def test_a_sixteen_dimensional_audit_runs_well_under_a_minute(affine_audits):
     assert max(result.settings["wall_time"] for result in audits.values()) < 60
 
 
+def test_the_reported_standard_errors_of_the_time_integrals_are_the_spread_over_seeds():
+    dim, c = 16, 0.1
+    reference = fd.ExactScore(PROCESS, mixture(dim))
+    learned = AffinePerturbation(reference, c)
+    runs = [fd.audit(learned, reference, T=T, t_min=T_MIN, particles=0, n_samples=500, seed=seed)
+            for seed in range(12)]
+    for name in ("girsanov", "dsm"):
+        integrals = [getattr(r, name).integral for r in runs]
+        reported = np.mean([getattr(r, name).integral_stderr for r in runs])
+        # 12 independent audits: their sample sd / the true sd lies in [0.45, 1.6] with probability ~0.99
+        # (chi distribution, 11 degrees of freedom)
+        assert 0.45 < np.std(integrals, ddof=1) / reported < 1.6, name
+
+
+def test_memorisation_in_sixteen_dimensions_tells_a_memorising_score_from_the_exact_one():
+    law = mixture(16)
+    reference = fd.ExactScore(PROCESS, law)
+    train = law.sample(50, 11)
+    options = dict(T=T, t_min=T_MIN, particles=1000, n_samples=1000, particle_steps=100, train=train)
+    memorising = fd.audit(fd.EmpiricalScore(PROCESS, train), reference, **options).memorisation
+    exact = fd.audit(reference, reference, **options).memorisation
+    # the empirical score's reverse process ends within sqrt(d v_t_min) ~ 0.04 of a training point, far below
+    # the training points' spacing (~3): nearly every sample is a copy; exact samples are as far as fresh data
+    assert memorising.fraction_memorised > 0.9 and memorising.median_ratio < 0.1
+    assert exact.fraction_memorised < 0.05 and 0.8 < exact.median_ratio < 1.25
+
+
 # ------------------------------------------------------------------ scores at points (the point layout)
 
 
