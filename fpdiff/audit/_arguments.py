@@ -121,7 +121,8 @@ def check_point_scores(samples, reference, process):
     """``(reference, process)`` for a point-layout ``learned`` (:class:`ScoreSamples`): same process and dimension."""
     if not isinstance(reference, Score) or reference.dist0 is None:
         raise InputError("`reference` must be an ExactScore or EmpiricalScore to audit scores at points (its law "
-                         f"p_t is sampled and evaluated in closed form, in any dimension); got {type(reference).__name__}")
+                         "p_t is sampled and evaluated in closed form, in any dimension); got "
+                         f"{type(reference).__name__}")
     if process is None:
         if samples.process != reference.process:
             raise InputError(f"`learned` belongs to {samples.process!r} but `reference` to {reference.process!r}: "

@@ -98,9 +98,11 @@ def dsm_error(process, times, error, stderr, per_sample=None):
     with :math:`\hat\varepsilon = -\sqrt{v_t}\,\hat s` the learned noise
     prediction and :math:`\varepsilon^* = E[\varepsilon \mid x_t]` the best one:
     the denoising score-matching loss with weight :math:`v_t` exceeds its
-    minimum by exactly this (Vincent, "A connection between score matching and
-    denoising autoencoders", Neural Comput. 23, 2011, eq. (11); Song et al.,
-    ICLR 2021, eq. (7) with :math:`\lambda(t) = v_t`). Integrated by
+    minimum by exactly this, the cross term vanishing as in Vincent, "A
+    connection between score matching and denoising autoencoders", Neural
+    Comput. 23, 2011 (Song et al., "Score-based generative modeling through
+    stochastic differential equations", ICLR 2021, eq. (7), with
+    :math:`\lambda(t) = v_t`). Integrated by
     :func:`time_integral`; ``mean`` is the integral over :math:`T - t_{min}`,
     the excess loss of :math:`t \sim U[t_{min}, T]`.
     """

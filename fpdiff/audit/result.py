@@ -362,7 +362,8 @@ def _summary(result):
         lines.append(f"  WARNING: up to {np.max(result.outside_mass):.2g} of p_t lies outside the learned score's "
                      f"box; {what}")
     if dsm is not None:
-        quadrature = f", quadrature error estimate {dsm.quadrature_error:.2g}" if dsm.quadrature_error is not None else ""
+        quadrature = ("" if dsm.quadrature_error is None
+                      else f", quadrature error estimate {dsm.quadrature_error:.2g}")
         lines.append(f"  DSM-weighted (lambda(t) = v_t): int v_t E|ds|^2 dt = {dsm.integral:.4g} +- "
                      f"{dsm.integral_stderr:.2g}{quadrature}; per unit time {dsm.mean:.4g} +- {dsm.mean_stderr:.2g} "
                      "(the excess DSM loss over its minimum)")
