@@ -371,3 +371,51 @@ def test_w1_floor_is_the_mean_w1_of_exact_samples():
     assert fd.metrics.w1_floor(law, grid, n) == pytest.approx(np.mean(observed), rel=0.06)
     with pytest.raises(fd.InputError, match="`grid` must be 1-D"):
         fd.metrics.w1_floor(law, fd.Grid([(-1, 1)] * 2, 4), n)
+
+
+def _mean_norm_of_gaussian(mean, variance, dim):
+    r"""E|Z| for Z ~ N(mean, variance I_d): the noncentral chi mean,
+    sqrt(2 variance) Gamma((d+1)/2) / Gamma(d/2) 1F1(-1/2; d/2; -|mean|^2 / (2 variance))."""
+    from scipy.special import gammaln, hyp1f1
+
+    scale = np.sqrt(2 * variance) * np.exp(gammaln((dim + 1) / 2) - gammaln(dim / 2))
+    return scale * hyp1f1(-0.5, dim / 2, -float(np.sum(np.square(mean))) / (2 * variance))
+
+
+def test_energy_distance_of_two_gaussians_matches_the_closed_form():
+    dim, a, b = 5, 1.0, 1.3
+    shift = np.full(dim, 0.2)
+    # D^2 = 2E|X-Y| - E|X-X'| - E|Y-Y'| with X-Y ~ N(-shift, (a^2+b^2) I), X-X' ~ N(0, 2a^2 I), Y-Y' ~ N(0, 2b^2 I)
+    exact = (2 * _mean_norm_of_gaussian(shift, a**2 + b**2, dim) - _mean_norm_of_gaussian(0, 2 * a**2, dim)
+             - _mean_norm_of_gaussian(0, 2 * b**2, dim))
+    estimates = []
+    for seed in range(10):
+        rng = np.random.default_rng(seed)
+        x = a * rng.standard_normal((1500, dim))
+        y = shift + b * rng.standard_normal((1200, dim))
+        estimates.append(metrics.energy_distance(x, y))
+    # the U-statistic is unbiased: the mean of 10 independent estimates within 4 of its standard errors
+    assert np.mean(estimates) == pytest.approx(exact, abs=4 * np.std(estimates, ddof=1) / np.sqrt(10))
+    assert exact > 10 * np.std(estimates, ddof=1)  # and the closed form is well resolved, not ~0
+
+
+def test_energy_distance_is_scipys_v_statistic_with_the_diagonal_left_out(rng):
+    from scipy.stats import energy_distance as scipy_energy
+
+    x, y = rng.normal(size=300), rng.normal(0.3, 1.2, size=200)
+    within = [np.abs(s[:, None] - s[None, :]).sum() / (len(s) * (len(s) - 1)) for s in (x, y)]
+    cross = np.abs(x[:, None] - y[None, :]).mean()
+    assert metrics.energy_distance(x, y) == pytest.approx(2 * cross - within[0] - within[1], rel=1e-12)
+    # scipy's (1-D) sqrt of the V-statistic: the within-set means over all n^2 pairs, the zeros included
+    v_statistic = 2 * cross - within[0] * (len(x) - 1) / len(x) - within[1] * (len(y) - 1) / len(y)
+    assert scipy_energy(x, y) ** 2 == pytest.approx(v_statistic, rel=1e-10)
+
+
+def test_energy_distance_of_one_law_straddles_zero_and_bad_input_is_named():
+    values = [metrics.energy_distance(np.random.default_rng(s).normal(size=(400, 3)),
+                                      np.random.default_rng(s + 100).normal(size=(300, 3))) for s in range(20)]
+    assert min(values) < 0 < max(values)  # unbiased: no positive floor for equal laws
+    with pytest.raises(fd.InputError, match=r"`b` must have 3 coordinate\(s\)"):
+        metrics.energy_distance(np.zeros((4, 3)), np.zeros((4, 2)))
+    with pytest.raises(fd.InputError, match=r"`a` and `b` must hold >= 2 samples each; got 1 and 4"):
+        metrics.energy_distance(np.zeros((1, 3)), np.zeros((4, 3)))

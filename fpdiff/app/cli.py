@@ -44,9 +44,12 @@ def build_parser():
                      help="workers of the LocalCluster of a sweep (default: [cluster].workers, or the cores); "
                           "0: run the points one after another in this process, without Dask")
 
-    audit = commands.add_parser("audit-score", help="audit a learned score file against the data's exact score; "
-                                                    "exit status 1 when a check failed")
-    audit.add_argument("score", help="the score file (HDF5, docs/score-format.md)")
+    audit = commands.add_parser("audit-score", help="audit a learned score file (grid or point layout, any "
+                                                    "dimension) against the data's exact score; exit status 1 "
+                                                    "when a check failed")
+    audit.add_argument("score", help="the score file (HDF5, docs/score-format.md): the grid layout gets every "
+                                     "check; the point layout (scores at points) the score error at its points, "
+                                     "its DSM weighting and the Girsanov integral")
     audit.add_argument("--data", required=True,
                        help="the data: 'builtin:NAME' (see `fpdiff info --builtins`) or a points file (.npy/.txt/.csv)")
     audit.add_argument("--reference", choices=("exact", "empirical"), default="exact",
@@ -54,8 +57,10 @@ def build_parser():
                             "score) or the empirical score of the training points (default: exact)")
     audit.add_argument("--train", help="training points (.npy/.txt/.csv) for the memorisation check")
     audit.add_argument("--held-out", help="held-out points (.npy/.txt/.csv) for the memorisation check")
-    audit.add_argument("--cells", type=int, default=None, help="grid cells per axis for the density view")
-    audit.add_argument("--particles", type=int, default=20_000, help="particles for the sample view")
+    audit.add_argument("--cells", type=int, default=None,
+                       help="grid cells per axis for the density view (grid layout, d <= 3)")
+    audit.add_argument("--particles", type=int, default=None,
+                       help="particles for the sample view (grid layout; default: 20000)")
 
     audit.add_argument("--outside", choices=OUTSIDE_POLICIES, default="clamp",
                        help="the score outside the file's box: 'clamp' extends it by its value on the box's "

@@ -15,7 +15,7 @@ from ..errors import FormatError, InputError
 from ..grid import Grid
 from ..scores.empirical import EmpiricalScore
 from ..scores.exact import ExactScore
-from ..scores.tabulated import TabulatedScore
+from ..scores.tabulated import ScoreSamples
 from .._hdf5 import DAMAGE, decode_text
 from ..scores.io import load_score
 from ..scores._write import FORMAT
@@ -82,14 +82,27 @@ def run(args):
 
 
 def audit_score(args):
-    """Audit a score file (``fpdiff audit-score``); exit status 1 when a check failed (shown as FAILED)."""
+    """Audit a score file (``fpdiff audit-score``); exit status 1 when a check failed (shown as FAILED).
 
+    A grid-layout file gets every check; a point-layout file (scores at
+    points, any dimension) the score error at its points, its DSM weighting
+    and the Girsanov integral, and the options that need a score between the
+    points are refused.
+    """
     for flag, value, minimum in (("--cells", args.cells, 2), ("--particles", args.particles, 0)):
         if value is not None and value < minimum:
             raise InputError(f"`{flag}` must be >= {minimum}; got {value}")
     learned = load_score(args.score, outside=args.outside)
-    if not isinstance(learned, TabulatedScore):
-        raise InputError(f"{args.score!r} holds scores at points (the point layout): audit-score needs the grid layout")
+    points_layout = isinstance(learned, ScoreSamples)
+    if points_layout:
+        given = [flag for flag, value in (("--cells", args.cells), ("--particles", args.particles),
+                                          ("--held-out", args.held_out)) if value is not None]
+        if args.train and args.reference != "empirical":
+            given.append("--train (without --reference empirical)")
+        if given:
+            raise InputError(f"{', '.join(given)}: {args.score!r} holds scores at points (the point layout), which "
+                             "no solver can run: the density and particle views and the memorisation check need "
+                             "a score between the points (the grid layout); leave these options out")
     if args.data.startswith("builtin:"):
         name = args.data.split(":", 1)[1]
         if name not in BUILTINS:
@@ -97,6 +110,8 @@ def audit_score(args):
         data = BUILTINS[name][1]()
     else:
         data = Empirical(read_points(args.data, "--data"))
+    if data.dim != learned.dim:
+        raise InputError(f"`--data` is {data.dim}-D but {args.score!r} holds a {learned.dim}-D score")
     train = read_points(args.train, "--train") if args.train else None
     held_out = read_points(args.held_out, "--held-out") if args.held_out else None
     if args.reference == "empirical":
@@ -105,11 +120,14 @@ def audit_score(args):
         reference = EmpiricalScore(learned.process, train)
     else:
         reference = ExactScore(learned.process, data)
-    grid = None
-    if args.cells:
-        grid = Grid(learned.box, [args.cells] * learned.dim)
-    result = run_audit(learned, reference, grid=grid, particles=args.particles, train=train,
-                       held_out=held_out)
+    if points_layout:
+        result = run_audit(learned, reference)
+    else:
+        grid = None
+        if args.cells:
+            grid = Grid(learned.box, [args.cells] * learned.dim)
+        result = run_audit(learned, reference, grid=grid, particles=args.particles, train=train,
+                           held_out=held_out)
     failures = _command_line_failures(result)
     print(result.summary())
     if args.out:

@@ -6,14 +6,15 @@ its formula and its source. The package holds one concern per module:
 
 - :mod:`~fpdiff.audit.law`: the law :math:`p_t` of the reference score
   (exact Gaussian mixtures, training-point mixtures, a GridScore's snapshots);
-- :mod:`~fpdiff.audit.checks`: the score error, the Girsanov bound and the
-  realised errors of the density and particle views;
+- :mod:`~fpdiff.audit.checks`: the score error (and its DSM weighting), the
+  Girsanov bound and the realised errors of the density and particle views;
+- :mod:`~fpdiff.audit.points`: the audit of scores at points (:class:`~fpdiff.ScoreSamples`);
 - :mod:`~fpdiff.audit.memorisation`: :func:`memorisation_check`;
 - :mod:`~fpdiff.audit.fields`: :func:`score_fp_residual` and :func:`score_curl`
   of a tabulated field;
 - :mod:`~fpdiff.audit.result`: the result types (:class:`AuditResult`,
-  :class:`GirsanovCheck`, :class:`RealisedErrors`, :class:`Memorisation`,
-  :class:`FieldCheck`) and the text report of :meth:`AuditResult.summary`;
+  :class:`GirsanovCheck`, :class:`DSMError`, :class:`RealisedErrors`,
+  :class:`Memorisation`, :class:`FieldCheck`, :class:`StoredPoints`) and the text report of :meth:`AuditResult.summary`;
 - ``_arguments`` and ``_common``: the argument checks and small shared helpers.
 """
 
@@ -22,34 +23,46 @@ import time
 from .._validation import as_float, as_int
 from ..errors import InputError
 from . import checks
-from ._arguments import (DEFAULT_T_MIN, audit_times, check_grid, check_interval, check_options, check_points,
-                         check_scores)
+from ..scores.tabulated import ScoreSamples
+from ._arguments import (DEFAULT_PARTICLES, DEFAULT_T_MIN, audit_times, check_grid, check_interval, check_options,
+                         check_point_options, check_points, check_scores)
 from ._common import outside_policy, safe_ratio
 from .checks import KL_RELATIVE_FLOOR
 from .fields import field_check, score_curl, score_fp_residual
 from .law import ReferenceLaw
 from .memorisation import MEMORISATION_RATIO, memorisation_check
-from .result import SUMMARY_ROWS, AuditResult, FieldCheck, GirsanovCheck, Memorisation, RealisedErrors
+from .points import audit_points
+from .result import (SUMMARY_ROWS, AuditResult, DSMError, FieldCheck, GirsanovCheck, Memorisation, RealisedErrors,
+                     StoredPoints)
 
-__all__ = ["audit", "AuditResult", "GirsanovCheck", "RealisedErrors", "Memorisation", "FieldCheck",
+__all__ = ["audit", "AuditResult", "GirsanovCheck", "DSMError", "RealisedErrors", "Memorisation", "FieldCheck",
+           "StoredPoints",
            "score_fp_residual", "score_curl", "memorisation_check",
            "DEFAULT_T_MIN", "KL_RELATIVE_FLOOR", "MEMORISATION_RATIO", "SUMMARY_ROWS"]
 
 
 def audit(learned, reference, process=None, *, grid=None, times=None, T=None, t_min=None, gamma=1.0, steps=None,
-          particle_steps=100, n_samples=20000, particles=20000, train=None, held_out=None, seed=0,
+          particle_steps=100, n_samples=20000, particles=None, train=None, held_out=None, seed=0,
           grid_options=None, particle_options=None):
     r"""Audit a learned score against a reference score whose law :math:`p_t` is known.
 
-    Measures a learned score :math:`\hat s` (typically a
-    :class:`~fpdiff.TabulatedScore` exported from a network) against a
-    reference score :math:`s = \nabla \log p_t` whose law :math:`p_t` is known
+    Measures a learned score :math:`\hat s` (a network called through a
+    :class:`~fpdiff.Score` or a plain ``fn(x, t)``, a
+    :class:`~fpdiff.TabulatedScore` exported from one, or a score file's point
+    layout, :class:`~fpdiff.ScoreSamples`) against a reference score
+    :math:`s = \nabla \log p_t` whose law :math:`p_t` is known
     (:class:`~fpdiff.ExactScore`, :class:`~fpdiff.EmpiricalScore` or
     :class:`~fpdiff.GridScore`), for a forward process
-    :math:`dX = -\beta(t) X\,dt + \sigma(t)\,dW`:
+    :math:`dX = -\beta(t) X\,dt + \sigma(t)\,dW`. Checks 1 to 4 run in any
+    dimension (Monte Carlo over exact samples of the mixture laws); a grid
+    (:math:`d \le 3`) adds the density view and the realised KL.
 
-    1. **Score error** :math:`e(t) = E_{p_t}|\hat s - s|^2` at a list of times, and
-       relative to :math:`E_{p_t}|s|^2`.
+    1. **Score error** :math:`e(t) = E_{p_t}|\hat s - s|^2` at a list of times, with
+       its Monte-Carlo standard error, and relative to :math:`E_{p_t}|s|^2`;
+       and **weighted as in the DSM loss**, :math:`\lambda(t) = v_t`:
+       :math:`v_t\, e(t) = E|\hat\varepsilon - \varepsilon^*|^2` (the excess of
+       the eps-prediction loss over its minimum) and its integral
+       :math:`\int_{t_{min}}^T v_t\, e(t)\, dt` (:func:`checks.dsm_error`).
     2. **Girsanov bound** (:math:`\gamma = 1` only; Chen et al., "Sampling is as
        easy as learning the score", ICLR 2023, §5 and eq. (5); Song et al.,
        "Maximum likelihood training of score-based diffusion models", NeurIPS
@@ -61,7 +74,12 @@ def audit(learned, reference, process=None, *, grid=None, times=None, T=None, t_
 
        (data processing applied to the path measures, whose KL is Girsanov's
        :math:`E\int |a - \hat a|^2 / (2\sigma^2)` with drift difference
-       :math:`a - \hat a = \sigma^2 (s - \hat s)`). It is compared with the
+       :math:`a - \hat a = \sigma^2 (s - \hat s)`). The integral is the
+       trapezoidal rule over the audit times of the Monte-Carlo errors, whose
+       samples share their random numbers across times, so its standard
+       error is that of the per-sample integrals
+       (:func:`checks.time_integral`); :math:`\mathrm{KL}(p_T\|\pi)` is by
+       Monte Carlo without a grid. With a grid it is compared with the
        realised :math:`\mathrm{KL}(p_{t_{min}} \| q)` of
        :func:`~fpdiff.solve_reverse`. The reference score's own numbers split
        what is not the learned score's fault in two: the **prior mismatch**, the
@@ -75,9 +93,12 @@ def audit(learned, reference, process=None, *, grid=None, times=None, T=None, t_
     3. **Realised errors** at :math:`t_{min}`: the density view
        (:func:`~fpdiff.solve_reverse`; L1, KL, W1 against the reference's cell
        averages) and the particle view (:func:`~fpdiff.sample_reverse`; W1 in one
-       dimension, sliced W1 in more, against exact samples of :math:`p_{t_{min}}`),
-       each also with the reference score, from the prior and from exact samples
-       (or cell averages) of :math:`p_T`.
+       dimension, sliced W1 in more, and the energy distance
+       :func:`~fpdiff.metrics.energy_distance`, against exact samples of
+       :math:`p_{t_{min}}`, each with its Monte-Carlo floor: the same statistic
+       between two independent sets of exact samples), each also with the
+       reference score, from the prior and from exact samples (or cell
+       averages) of :math:`p_T`.
     4. **Memorisation**: distances of generated samples to the nearest training
        point, against those of held-out points, and the fraction of samples with
        :math:`d_1/d_2 < 1/3` (nearest over second-nearest training point;
@@ -112,12 +133,29 @@ def audit(learned, reference, process=None, *, grid=None, times=None, T=None, t_
     N(\alpha_t x_i, v_t I)` of training points), and by quadrature on its own
     grid for a :class:`~fpdiff.GridScore`.
 
+    **Scores at points.** A :class:`~fpdiff.ScoreSamples` ``learned`` (the
+    point layout, :func:`~fpdiff.load_score`) has no values between its
+    points, so only check 1 and the Girsanov integral run, at the stored
+    points and times in :math:`[t_{min}, T]` (default: all of them): the
+    averages over the :math:`M` stored points with standard errors
+    :math:`\mathrm{sd}/\sqrt M`, and the time integrals by the trapezoidal rule
+    over the stored times (the standard errors of the times added: an upper
+    bound, as the points of different times may be correlated). These
+    averages are :math:`E_{p_t}` when the points are draws of :math:`p_t`
+    (e.g. noised data); :attr:`AuditResult.stored_points` checks that, by the
+    energy distance of the points to exact samples of :math:`p_t` against
+    its floor. The reference must be an ExactScore or EmpiricalScore; ``grid``,
+    ``times``, ``steps``, ``particles``, ``train``, ``held_out`` and the
+    options dicts are refused (:class:`InputError`).
+
     Parameters
     ----------
-    learned : Score or callable
-        The score to audit: any fpdiff score or ``fn(x, t) -> (M, d)``. A
-        :class:`TabulatedScore` also gets the Fokker–Planck residual (with >= 3
-        times and >= 5 nodes per axis) and, in d >= 2, the curl check.
+    learned : Score, callable or ScoreSamples
+        The score to audit: any fpdiff score (a model wrapped as a Score
+        included) or ``fn(x, t) -> (M, d)``, in any dimension, or scores at
+        points (above). A :class:`TabulatedScore` also gets the Fokker–Planck
+        residual (with >= 3 times and >= 5 nodes per axis) and, in d >= 2,
+        the curl check.
     reference : ExactScore, EmpiricalScore or GridScore
         The truth. Its law: :meth:`GaussianMixture.evolve` (exact samples and
         pdf), the mixture :math:`\frac1n\sum_i N(\alpha_t x_i, v_t I)` of
@@ -149,9 +187,9 @@ def audit(learned, reference, process=None, *, grid=None, times=None, T=None, t_
     n_samples : int
         Monte-Carlo samples of :math:`p_t` per audit time (mixture references),
         and exact samples of :math:`p_{t_{min}}` the particles are compared with.
-    particles : int
-        Particles of :func:`sample_reverse`; 0 skips the particle view (and
-        the memorisation check).
+    particles : int, optional
+        Particles of :func:`sample_reverse` (default 20000); 0 skips the
+        particle view (and the memorisation check).
     train : array_like (n, d), optional
         Training points: enables the memorisation check (on the learned
         score's particles; skipped if that run failed).
@@ -169,7 +207,7 @@ def audit(learned, reference, process=None, *, grid=None, times=None, T=None, t_
     Returns
     -------
     AuditResult
-        The score error per time (check 1) and ``girsanov`` (2), ``density``
+        The score error per time and ``dsm`` (check 1), ``girsanov`` (2), ``density``
         and ``particles`` (3), ``memorisation`` (4), ``fp_residual`` (5) and
         ``curl`` (6), ``failed`` and ``settings``; :meth:`AuditResult.summary`
         prints them, :func:`fpdiff.plot.audit_figure` draws them.
@@ -186,17 +224,21 @@ def audit(learned, reference, process=None, *, grid=None, times=None, T=None, t_
     ``failed`` and shown by :meth:`AuditResult.summary`.
     """
     started = time.perf_counter()
+    gamma = as_float(gamma, "gamma", nonnegative=True)
+    n_samples = as_int(n_samples, "n_samples", minimum=2)
+    seed = as_int(seed, "seed", minimum=0)
+    if isinstance(learned, ScoreSamples):
+        check_point_options(grid=grid, times=times, steps=steps, particles=particles, train=train,
+                            held_out=held_out, grid_options=grid_options, particle_options=particle_options)
+        return audit_points(learned, reference, process, T, t_min, gamma, n_samples, seed, started)
     reference, learned, process = check_scores(learned, reference, process)
     dim = reference.dim
     T, t_min = check_interval(learned, reference, T, t_min)
     grid = check_grid(grid, dim)
-    gamma = as_float(gamma, "gamma", nonnegative=True)
     if steps is not None:
         steps = as_int(steps, "steps", minimum=1)
     particle_steps = as_int(particle_steps, "particle_steps", minimum=1)
-    n_samples = as_int(n_samples, "n_samples", minimum=2)
-    particles = as_int(particles, "particles", minimum=0)
-    seed = as_int(seed, "seed", minimum=0)
+    particles = DEFAULT_PARTICLES if particles is None else as_int(particles, "particles", minimum=0)
     grid_options = check_options(grid_options, "grid_options", ("gamma", "t_min", "steps", "q0"))
     particle_options = check_options(particle_options, "particle_options", ("gamma", "t_min", "steps", "seed"))
     times = audit_times(times, learned, T, t_min)
@@ -207,10 +249,12 @@ def audit(learned, reference, process=None, *, grid=None, times=None, T=None, t_
                          "`particles` must be >= 1; got 0")
 
     law = ReferenceLaw(reference, process)
-    error, stderr, norm, outside = checks.score_errors(learned, reference, law, times, n_samples, seed)
+    error, stderr, norm, outside, per_sample = checks.score_errors(learned, reference, law, times, n_samples, seed)
     method = (f"Monte Carlo, {n_samples} exact samples of p_t per time" if law.kind == "mixture"
               else "midpoint quadrature on the GridScore's cells")
-    girsanov = checks.girsanov(process, law, times, error, stderr, T, t_min, gamma, grid, n_samples, seed)
+    girsanov = checks.girsanov(process, law, times, error, stderr, T, t_min, gamma, grid, n_samples, seed,
+                               per_sample)
+    dsm = checks.dsm_error(process, times, error, stderr, per_sample)
 
     density = None
     if grid is not None:
@@ -266,4 +310,4 @@ def audit(learned, reference, process=None, *, grid=None, times=None, T=None, t_
         "wall_time": time.perf_counter() - started,
     }
     return AuditResult(times, error, stderr, norm, safe_ratio(error, norm), outside, method, girsanov, density,
-                       particle_view, memorisation, fp_residual, curl, settings, failed)
+                       particle_view, memorisation, fp_residual, curl, settings, failed, dsm=dsm)

@@ -10,6 +10,8 @@ from ..scores.base import Score, as_score
 
 #: lower end of the default t_min (the solvers' default)
 DEFAULT_T_MIN = 1e-3
+#: particles of the particle view when ``particles`` is not given (a score, not scores at points)
+DEFAULT_PARTICLES = 20000
 
 
 def check_scores(learned, reference, process):
@@ -20,7 +22,7 @@ def check_scores(learned, reference, process):
     if process is None:
         process = getattr(learned, "process", None) or reference.process
     if not isinstance(process, LinearProcess):
-        raise InputError("`process` must be an fpdiff process (OU, VP, VE, Brownian), or None to take the learned "
+        raise InputError("`process` must be an fpdiff process (a LinearProcess), or None to take the learned "
                          f"score's; got {type(process).__name__}")
     for name, score in (("learned", learned), ("reference", reference)):
         own = getattr(score, "process", None)
@@ -103,3 +105,62 @@ def check_grid(grid, dim):
         if grid.ndim != dim:
             raise InputError(f"`grid` must be {dim}-D like the scores; got a {grid.ndim}-D grid")
     return grid
+
+
+def check_point_options(**options):
+    """Refuse the options of :func:`~fpdiff.audit.audit` that need a score between points, for scores at points."""
+    given = [name for name, value in options.items() if value is not None and not (name == "particles" and value == 0)]
+    if given:
+        raise InputError(f"{', '.join('`' + name + '`' for name in given)} cannot be used with scores at points "
+                         "(`learned` is a ScoreSamples, the point layout of a score file): the solvers, the "
+                         "memorisation check and other audit times need the score between the stored points; "
+                         "leave them out (the audit uses the stored points and times)")
+
+
+def check_point_scores(samples, reference, process):
+    """``(reference, process)`` for a point-layout ``learned`` (:class:`ScoreSamples`): same process and dimension."""
+    if not isinstance(reference, Score) or reference.dist0 is None:
+        raise InputError("`reference` must be an ExactScore or EmpiricalScore to audit scores at points (its law "
+                         "p_t is sampled and evaluated in closed form, in any dimension); got "
+                         f"{type(reference).__name__}")
+    if process is None:
+        if samples.process != reference.process:
+            raise InputError(f"`learned` belongs to {samples.process!r} but `reference` to {reference.process!r}: "
+                             "the scores of two processes are different fields (a score file records its "
+                             "process; `fpdiff info FILE` shows it)")
+        process = samples.process
+    if not isinstance(process, LinearProcess):
+        raise InputError("`process` must be an fpdiff process (a LinearProcess), or None to take the learned "
+                         f"score's; got {type(process).__name__}")
+    for name, own in (("learned", samples.process), ("reference", reference.process)):
+        if own != process:
+            raise InputError(f"`{name}` belongs to {own!r}, but the audit's `process` is {process!r}: a score "
+                             "file records its process (`fpdiff info FILE` shows it)")
+    if samples.dim != reference.dim:
+        raise InputError(f"`learned` holds scores at points in {samples.dim} dimension(s), but `reference` is "
+                         f"{reference.dim}-D")
+    if samples.points.shape[1] < 2:
+        raise InputError("`learned` must hold >= 2 points per time (a standard error needs two); got "
+                         f"{samples.points.shape[1]}")
+    return reference, process
+
+
+def stored_times(samples, reference, T, t_min):
+    """Indices of the stored times of ``samples`` in ``[t_min, T]`` (default: all), and ``(T, t_min)`` as used."""
+    t = samples.t
+    T = float(t[-1]) if T is None else as_float(T, "T", positive=True)
+    t_min = float(t[0]) if t_min is None else as_float(t_min, "t_min", positive=True)
+    tolerance = 1e-12 * max(T, 1.0)
+    index = np.flatnonzero((t >= t_min - tolerance) & (t <= T + tolerance))
+    if len(index) < 2:
+        raise InputError(f"`learned` holds {len(index)} of its stored times {_times(t)} in [t_min, T] = "
+                         f"[{t_min:.6g}, {T:.6g}]: the time integrals need >= 2; widen [t_min, T]")
+    lo, hi = reference.t_range
+    if t[index[0]] < lo or t[index[-1]] > hi:
+        raise InputError(f"the stored times {_times(t[index])} must lie in `reference`'s time range "
+                         f"[{lo:.6g}, {hi:.6g}]")
+    return index, float(t[index[-1]]), float(t[index[0]])
+
+
+def _times(t):
+    return f"[{t[0]:.6g}, ..., {t[-1]:.6g}] ({len(t)} times)" if len(t) > 3 else str([float(f"{v:.6g}") for v in t])

@@ -15,10 +15,12 @@ from ..fv.reverse import solve_reverse
 from ..particles.solve import sample_reverse
 from ..theory import reverse_output_pdf
 from ._common import inside_box, outside_policy
-from .result import GirsanovCheck, RealisedErrors
+from .result import DSMError, GirsanovCheck, RealisedErrors
 
 #: cells of the realised q at or below this fraction of max(q) are raised to it before the KL (round-off negatives)
 KL_RELATIVE_FLOOR = 1e-12
+#: most points of each set the energy distance uses (the first ones: the sets are independent draws); O(n^2) cost
+ENERGY_SAMPLES = 2000
 
 
 # ------------------------------------------------------------------ score error and the bound
@@ -29,9 +31,14 @@ def score_errors(learned, reference, law, times, n_samples, seed):
 
     Where ``learned`` is undefined outside its box (``outside='raise'``, a
     GridScore) that mass is left out of the expectations; a clamped table is
-    evaluated there too.
+    evaluated there too. The fifth value is the per-sample
+    :math:`|\hat s - s|^2`, shape ``(len(times), n_samples)``, for a mixture
+    law (None for quadrature): sample ``j`` is drawn from the same random
+    numbers at every time, so a time integral of it is an average of ``n``
+    independent per-sample integrals (:func:`time_integral`).
     """
     error, stderr, norm, outside = (np.zeros(len(times)) for _ in range(4))
+    per_sample = [] if law.kind == "mixture" else None
     defined_outside = outside_policy(learned) != "left out"
     for k, t in enumerate(times):
         t = float(t)
@@ -47,27 +54,76 @@ def score_errors(learned, reference, law, times, n_samples, seed):
             delta = learned.score(points[inside], t) - exact[inside]
             difference[inside] = np.sum(delta * delta, axis=1)
         error[k] = float(weights @ difference)
-        if law.kind == "mixture":
+        if per_sample is not None:
             stderr[k] = float(np.std(difference) / np.sqrt(len(points)))
-    return error, stderr, norm, outside
+            per_sample.append(difference)
+    return error, stderr, norm, outside, None if per_sample is None else np.array(per_sample)
 
 
-def girsanov(process, law, times, error, stderr, T, t_min, gamma, grid, n_samples, seed):
-    r"""The Girsanov bound from the score errors ``error`` at ``times``, without its realised side.
+def time_integral(times, weight, error, stderr, per_sample=None):
+    r""":math:`\int w(t)\, e(t)\, dt` by the trapezoidal rule over ``times``, with its errors.
 
-    The realised KLs (:attr:`GirsanovCheck.realised_kl` and the rest) are
-    filled in by :func:`~fpdiff.audit.audit` from the density view.
+    Returns ``(integral, standard_error, quadrature_error)``. With
+    ``per_sample`` (:func:`score_errors`: sample ``j`` from the same random
+    numbers at every time) the integral is the mean of the ``n`` independent
+    per-sample integrals :math:`I_j = \sum_k q_k w_k e_{kj}` (trapezoid
+    weights :math:`q_k`), and its standard error is :math:`\mathrm{sd}(I_j)/\sqrt n`.
+    Without, the times' standard errors are added,
+    :math:`\sum_k q_k w_k \,\mathrm{se}_k`: an upper bound of the standard error
+    whatever the correlation between times. ``quadrature_error`` is
+    :math:`|I_h - I_{2h}|/3` (the trapezoid against itself on every other
+    time; odd number of >= 5 times only, else None).
     """
-    sigma2 = np.asarray(process.diffusion(times), dtype=np.float64) ** 2 + 0.0 * times
-    integrand = 0.5 * sigma2 * error
-    integral = float(np.trapezoid(integrand, times))
-    weights = np.zeros(len(times))
-    weights[1:] += 0.5 * np.diff(times)
-    weights[:-1] += 0.5 * np.diff(times)
-    integral_stderr = float(np.sum(weights * 0.5 * sigma2 * stderr))
+    weight = np.asarray(weight, dtype=np.float64) + 0.0 * times
+    integrand = weight * error
+    quadrature = np.zeros(len(times))
+    quadrature[1:] += 0.5 * np.diff(times)
+    quadrature[:-1] += 0.5 * np.diff(times)
+    integral = float(quadrature @ integrand)
+    if per_sample is not None:
+        integral_stderr = float(np.std((quadrature * weight) @ per_sample) / np.sqrt(per_sample.shape[1]))
+    else:
+        integral_stderr = float(np.sum(quadrature * weight * stderr))
     quadrature_error = None
     if len(times) >= 5 and len(times) % 2 == 1:
         quadrature_error = abs(integral - float(np.trapezoid(integrand[::2], times[::2]))) / 3.0
+    return integral, integral_stderr, quadrature_error
+
+
+def dsm_error(process, times, error, stderr, per_sample=None):
+    r"""The score error weighted as in the DSM loss, :math:`\lambda(t) = v_t`, per time and integrated over t.
+
+    .. math::  v_t\, E_{p_t}|\hat s - s|^2 = E_{p_t}|\hat\varepsilon - \varepsilon^*|^2 ,
+
+    with :math:`\hat\varepsilon = -\sqrt{v_t}\,\hat s` the learned noise
+    prediction and :math:`\varepsilon^* = E[\varepsilon \mid x_t]` the best one:
+    the denoising score-matching loss with weight :math:`v_t` exceeds its
+    minimum by exactly this, the cross term vanishing as in Vincent, "A
+    connection between score matching and denoising autoencoders", Neural
+    Comput. 23, 2011 (Song et al., "Score-based generative modeling through
+    stochastic differential equations", ICLR 2021, eq. (7), with
+    :math:`\lambda(t) = v_t`). Integrated by
+    :func:`time_integral`; ``mean`` is the integral over :math:`T - t_{min}`,
+    the excess loss of :math:`t \sim U[t_{min}, T]`.
+    """
+    variance = np.asarray(process.variance(times), dtype=np.float64) + 0.0 * times
+    integral, integral_stderr, quadrature_error = time_integral(times, variance, error, stderr, per_sample)
+    length = float(times[-1] - times[0])
+    return DSMError(times=np.asarray(times), weighted=variance * error, weighted_stderr=variance * stderr,
+                    integral=integral, integral_stderr=integral_stderr, quadrature_error=quadrature_error,
+                    mean=integral / length, mean_stderr=integral_stderr / length)
+
+
+def girsanov(process, law, times, error, stderr, T, t_min, gamma, grid, n_samples, seed, per_sample=None):
+    r"""The Girsanov bound from the score errors ``error`` at ``times``, without its realised side.
+
+    The integral :math:`\frac12\int g^2 E|\hat s - s|^2 dt` and its standard
+    error by :func:`time_integral`. The realised KLs
+    (:attr:`GirsanovCheck.realised_kl` and the rest) are filled in by
+    :func:`~fpdiff.audit.audit` from the density view.
+    """
+    half_g2 = 0.5 * np.asarray(process.diffusion(times), dtype=np.float64) ** 2
+    integral, integral_stderr, quadrature_error = time_integral(times, half_g2, error, stderr, per_sample)
     prior_kl, prior_stderr, prior_method = law.prior_kl(T, grid, n_samples, seed + 4)
     return GirsanovCheck(
         prior_kl=prior_kl, prior_kl_stderr=prior_stderr, prior_kl_method=prior_method, integral=integral,
@@ -104,6 +160,12 @@ def _transport(a, b, grid, dim, seed):
     if dim == 1:
         return metrics.w1(a, b, grid)
     return metrics.sliced_w(a, b, grid, seed=seed)
+
+
+def _energy(a, b):
+    """:func:`metrics.energy_distance` of the first :data:`ENERGY_SAMPLES` points of each set (None below 2)."""
+    n = min(ENERGY_SAMPLES, len(a), len(b))
+    return metrics.energy_distance(a[:n], b[:n]) if n >= 2 else None
 
 
 def density_view(process, grid, learned, reference, law, T, t_min, gamma, steps, options):
@@ -171,7 +233,7 @@ def particle_view(process, learned, reference, law, T, t_min, gamma, steps, part
     exact = law.sample(t_min, n_samples, seed + 1)
     fresh = law.sample(t_min, particles, seed + 2)
     results, failed, samples, diagnostics = {}, {}, None, {}
-    floor = {"w1": _transport(exact, fresh, None, dim, 0)}
+    floor = {"w1": _transport(exact, fresh, None, dim, 0), "energy": _energy(exact, fresh)}
     target = law.cell_average(grid, t_min) if grid is not None else None
     if grid is not None:
         floor["l1_histogram"] = 2 * metrics.compare(target, fresh, grid).tv
@@ -186,7 +248,7 @@ def particle_view(process, learned, reference, law, T, t_min, gamma, steps, part
             failed[name] = str(error)
             results[name] = {}
             continue
-        values = {"w1": _transport(solution.samples, exact, None, dim, 0)}
+        values = {"w1": _transport(solution.samples, exact, None, dim, 0), "energy": _energy(solution.samples, exact)}
         if grid is not None:
             comparison = metrics.compare(target, solution.samples, grid)
             values.update(l1_histogram=2 * comparison.tv, l1_histogram_floor=2 * comparison.tv_floor,
@@ -197,7 +259,8 @@ def particle_view(process, learned, reference, law, T, t_min, gamma, steps, part
             samples = solution.samples
     settings = {"scheme": diagnostics.get("scheme", options.get("scheme")),
                 "time_grid": diagnostics.get("time_grid", options.get("time_grid")),
-                "steps": steps, "particles": particles, "exact_samples": n_samples}
+                "steps": steps, "particles": particles, "exact_samples": n_samples,
+                "energy_samples": min(ENERGY_SAMPLES, particles, n_samples)}
     view = RealisedErrors("particles", "w1" if dim == 1 else "sliced_w1", results["learned"], results["reference"],
                           floor, settings, failed, reference_from_p_T=results["reference_from_p_T"])
     view.samples = samples

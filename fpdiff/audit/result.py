@@ -4,7 +4,7 @@ import dataclasses
 
 import numpy as np
 
-__all__ = ["AuditResult", "GirsanovCheck", "RealisedErrors", "Memorisation", "FieldCheck"]
+__all__ = ["AuditResult", "GirsanovCheck", "DSMError", "RealisedErrors", "Memorisation", "FieldCheck", "StoredPoints"]
 
 #: rows of the per-time tables shown by :meth:`AuditResult.summary`
 SUMMARY_ROWS = 12
@@ -24,8 +24,10 @@ class GirsanovCheck:
         :math:`\frac12 \int_{t_{min}}^T \sigma^2 E_{p_t}|\hat s - s|^2 dt` by the
         trapezoidal rule over the audit times (``quadrature``).
     integral_stderr : float
-        Monte-Carlo standard error of ``integral`` (the times' errors added, as
-        if fully correlated: they share their random numbers).
+        Monte-Carlo standard error of ``integral``: that of the per-sample
+        integrals (mixture laws: each sample shares its random numbers across
+        the times), or the times' standard errors added, an upper bound
+        whatever their correlation (scores at points); 0 for quadrature.
     quadrature_error : float or None
         :math:`|I_h - I_{2h}|/3`, the trapezoid against itself on every other
         time (odd number of times only): an estimate of the quadrature error.
@@ -75,6 +77,61 @@ class GirsanovCheck:
 
 
 @dataclasses.dataclass
+class DSMError:
+    r"""The score error weighted as in the DSM loss, :math:`\lambda(t) = v_t` (:func:`fpdiff.audit.checks.dsm_error`).
+
+    Attributes
+    ----------
+    times : ndarray (n,)
+    weighted, weighted_stderr : ndarray (n,)
+        :math:`v_t E_{p_t}|\hat s - s|^2 = E|\hat\varepsilon - \varepsilon^*|^2`
+        (the excess of the eps-prediction loss over its minimum) and its
+        standard error.
+    integral, integral_stderr : float
+        :math:`\int_{t_{min}}^T v_t E_{p_t}|\hat s - s|^2 dt` (trapezoidal
+        rule over ``times``) and its Monte-Carlo standard error.
+    quadrature_error : float or None
+        :math:`|I_h - I_{2h}|/3` (odd number of >= 5 times only).
+    mean, mean_stderr : float
+        ``integral / (T - t_min)``: the excess DSM loss of :math:`t \sim U[t_{min}, T]`.
+    """
+
+    times: np.ndarray
+    weighted: np.ndarray
+    weighted_stderr: np.ndarray
+    integral: float
+    integral_stderr: float
+    quadrature_error: object
+    mean: float
+    mean_stderr: float
+
+    def __repr__(self):
+        return f"DSMError(integral={self.integral:.4g} +- {self.integral_stderr:.2g}, mean={self.mean:.4g})"
+
+
+@dataclasses.dataclass
+class StoredPoints:
+    r"""Whether a point-layout score's points are draws of :math:`p_t` (then its averages are expectations).
+
+    ``energy[k]``: :func:`fpdiff.metrics.energy_distance` between the first
+    ``n_points`` stored points at ``times[k]`` and as many exact samples of
+    :math:`p_t`; ``floor[k]``: the same statistic between two independent
+    sets of exact samples (near 0, of either sign). ``energy`` well above the
+    spread of ``floor`` says the points are not distributed as :math:`p_t`,
+    so the score error is an average over the stored points, not
+    :math:`E_{p_t}`, and the Girsanov integral is not the bound's.
+    """
+
+    times: np.ndarray
+    energy: np.ndarray
+    floor: np.ndarray
+    n_points: int
+
+    def __repr__(self):
+        return f"StoredPoints({len(self.times)} times, max energy {np.max(self.energy):.3g}, {self.n_points} points)"
+
+
+@dataclasses.dataclass
 class RealisedErrors:
     r"""Errors at :math:`t_{min}` of one view, with the learned and with the reference score.
 
@@ -82,7 +139,9 @@ class RealisedErrors:
     ``"particles"`` (:func:`sample_reverse`). ``learned`` and ``reference``
     map metric names to values: density view ``l1``, ``kl``, ``w1`` (exact in
     1-D, sliced W1 in more); particle view ``w1`` (or sliced) against exact
-    samples of :math:`p_{t_{min}}`, and with a grid ``l1_histogram`` (L1 of the
+    samples of :math:`p_{t_{min}}` and ``energy`` (:func:`fpdiff.metrics.energy_distance`
+    against them, on at most :data:`~fpdiff.audit.checks.ENERGY_SAMPLES` points
+    of each), and with a grid ``l1_histogram`` (L1 of the
     samples' histogram against the reference cell averages) with its
     Monte-Carlo floor ``l1_histogram_floor`` (:func:`metrics.compare`).
     Both runs start from the prior. ``reference_from_p_T`` holds the same
@@ -91,8 +150,8 @@ class RealisedErrors:
     prior mismatch. ``prior_mismatch`` (density view, :math:`\gamma = 1`,
     mixture laws) holds them for the exact output of the reverse process
     started from the prior (:func:`fpdiff.theory.reverse_output_pdf`).
-    ``floor`` holds Monte-Carlo floors (the W1 between two independent sets of
-    exact samples of the same sizes). ``failed`` holds the message of a
+    ``floor`` holds Monte-Carlo floors (the W1 and the energy distance between
+    two independent sets of exact samples of the same sizes). ``failed`` holds the message of a
     :class:`BlowUpError` instead of numbers when a run failed (keys
     ``"learned"``, ``"reference"``, ``"reference_from_p_T"``).
     """
@@ -203,6 +262,10 @@ class AuditResult:
         says which.
     score_error_method : str
     girsanov : GirsanovCheck
+    dsm : DSMError or None
+        The score error weighted as in the DSM loss and integrated over t.
+    stored_points : StoredPoints or None
+        Point-layout scores only: whether the stored points are draws of :math:`p_t`.
     density, particles : RealisedErrors or None
     memorisation : Memorisation or None
     fp_residual, curl : FieldCheck or None
@@ -231,6 +294,8 @@ class AuditResult:
     curl: object = None
     settings: dict = dataclasses.field(default_factory=dict)
     failed: dict = dataclasses.field(default_factory=dict)
+    dsm: object = None
+    stored_points: object = None
 
     def __repr__(self):
         parts = [f"{len(self.times)} times", f"bound={self.girsanov.bound:.4g}"]
@@ -271,23 +336,37 @@ def _summary(result):
         f"Score error E_p_t |s - s_ref|^2 ({result.score_error_method})",
     ]
     shown = _rows(len(result.times))
+    outside = np.any(result.outside_mass > 0)
+    dsm, stored = result.dsm, result.stored_points
     header = f"  {'t':>10}  {'E|ds|^2':>11}  {'+-':>9}  {'relative':>9}  {'E|s_ref|^2':>11}"
-    if np.any(result.outside_mass > 0):
-        header += f"  {'outside':>8}"
+    header += f"  {'v_t E|ds|^2':>11}" if dsm is not None else ""
+    header += f"  {'outside':>8}" if outside else ""
+    header += f"  {'ED(points)':>10}  {'ED floor':>9}" if stored is not None else ""
     lines.append(header)
     for k in shown:
         row = (f"  {result.times[k]:>10.4g}  {result.score_error[k]:>11.4g}  {result.score_error_stderr[k]:>9.2g}  "
                f"{result.relative_score_error[k]:>9.3g}  {result.reference_norm[k]:>11.4g}")
-        if np.any(result.outside_mass > 0):
-            row += f"  {result.outside_mass[k]:>8.2g}"
+        row += f"  {dsm.weighted[k]:>11.4g}" if dsm is not None else ""
+        row += f"  {result.outside_mass[k]:>8.2g}" if outside else ""
+        row += f"  {stored.energy[k]:>10.3g}  {stored.floor[k]:>9.2g}" if stored is not None else ""
         lines.append(row)
     if len(shown) < len(result.times):
         lines.append(f"  ({len(shown)} of {len(result.times)} times shown)")
+    if stored is not None:
+        lines.append(f"  ED(points): energy distance of {stored.n_points} stored points to as many exact samples of "
+                     "p_t; ED floor: between two exact sample sets (the points average to E_p_t only if they are "
+                     "draws of p_t)")
     if np.max(result.outside_mass) > 1e-3:
         what = ("its clamped (constant-extension) values are used there" if s.get("outside") == "clamped"
                 else "it is left out of E|ds|^2 (and of the bound)")
         lines.append(f"  WARNING: up to {np.max(result.outside_mass):.2g} of p_t lies outside the learned score's "
                      f"box; {what}")
+    if dsm is not None:
+        quadrature = ("" if dsm.quadrature_error is None
+                      else f", quadrature error estimate {dsm.quadrature_error:.2g}")
+        lines.append(f"  DSM-weighted (lambda(t) = v_t): int v_t E|ds|^2 dt = {dsm.integral:.4g} +- "
+                     f"{dsm.integral_stderr:.2g}{quadrature}; per unit time {dsm.mean:.4g} +- {dsm.mean_stderr:.2g} "
+                     "(the excess DSM loss over its minimum)")
 
     lines += _girsanov_lines(result)
     for view in (result.density, result.particles):
@@ -297,6 +376,10 @@ def _summary(result):
     for name, title in (("fp_residual", "Score Fokker-Planck residual (p_t-weighted RMS)"),
                         ("curl", "Curl of the learned field (p_t-weighted RMS)")):
         lines += _field_lines(result, name, title)
+    if s.get("layout") == "points":
+        lines += ["", "Not available from scores at points (nothing to evaluate between them): the density and "
+                      "particle views, the realised KL, memorisation"]
+        return "\n".join(lines)
     not_run = [what for what, missing in (("density view and realised KL (no grid)", result.density is None),
                                           ("particle view (0 particles)", result.particles is None),
                                           ("memorisation (no training points)", result.memorisation is None
@@ -350,8 +433,10 @@ def _view_lines(view, s):
         columns = [("L1", "l1"), ("KL", "kl"), (kind, "w1")]
     else:
         title = (f"Realised errors at t_min, particle view (sample_reverse, {view.settings['particles']} particles, "
-                 f"{view.settings['steps']} steps; {kind} against {view.settings['exact_samples']} exact samples)")
-        columns = [(kind, "w1")] + ([("L1 histogram", "l1_histogram")] if "l1_histogram" in view.floor else [])
+                 f"{view.settings['steps']} steps; {kind} against {view.settings['exact_samples']} exact samples, "
+                 f"the energy distance on {view.settings.get('energy_samples')} of each)")
+        columns = ([(kind, "w1"), ("energy dist.", "energy")]
+                   + ([("L1 histogram", "l1_histogram")] if "l1_histogram" in view.floor else []))
     lines = ["", title, "  " + f"{'score':<14}" + "".join(f"{label:>14}" for label, _ in columns)]
     names = ["learned", "reference", "reference_from_p_T"] + (["prior_mismatch"] if view.prior_mismatch else [])
     for name in names:
