@@ -12,7 +12,9 @@ tau = T - t,
     dY = [Y + 2 s(Y, T - tau)] dtau + sqrt(2) dW,
 
 with the exact score s of the evolved Gaussian mixture: component k is
-N(a mu_k, a^2 C_k + v I), a = exp(-t), v = 1 - exp(-2 t). Euler–Maruyama with ``steps``
+N(a mu_k, a^2 C_k + v I), a = exp(-t), v = 1 - exp(-2 t), written elementwise
+(:func:`elementwise_score`: what a careful user writes; ``"elementwise": false`` in the
+config runs the earlier broadcast-and-softmax formulation instead). Euler–Maruyama with ``steps``
 uniform steps (diffrax ``Euler`` with ``UnsafeBrownianPath``; torchsde ``method="euler"``),
 float64, from the start points in ``start.npy``.
 
@@ -35,6 +37,65 @@ def _mixture(config):
             np.asarray(config["covariances"], float))
 
 
+def elementwise_score(xp, weights, means, covariances):
+    """The exact mixture score written elementwise, as a careful user writes it for ``xp`` (jax.numpy or torch).
+
+    Per component the precision :math:`P_k = (a^2 C_k + v I)^{-1}` of the tiny ``d x d``
+    covariance is formed with numpy-level scalars (closed form in 1-D and 2-D), and the
+    log-density and gradient are sums of products of ``(M,)`` columns: no ``(M, K, d)``
+    temporaries, no batched matrix inverse per call, a running-max log-sum-exp.
+    ``score(y, t, a)`` takes ``a = exp(-t)`` in ``xp``'s own type (a traced value under jit).
+    """
+    k_count, dim = np.shape(means)
+    log_weights = np.log(weights).tolist()
+    means, covariances = np.asarray(means).tolist(), np.asarray(covariances).tolist()  # Python floats: any xp
+
+    def precision(c, a, v):  # (P, log det P) of a^2 C_c + v I, written out for d = 1, 2
+        cov = [[a * a * covariances[c][i][j] + (v if i == j else 0.0) for j in range(dim)] for i in range(dim)]
+        if dim == 1:
+            return [[1.0 / cov[0][0]]], -xp.log(cov[0][0])
+        det = cov[0][0] * cov[1][1] - cov[0][1] * cov[1][0]
+        return [[cov[1][1] / det, -cov[0][1] / det], [-cov[1][0] / det, cov[0][0] / det]], -xp.log(det)
+
+    def score(y, t, a):
+        v = 1.0 - a * a
+        columns = [y[:, i] for i in range(dim)]
+        logits, gradients = [], []
+        for c in range(k_count):
+            p, log_det_p = precision(c, a, v)
+            diff = [columns[i] - a * means[c][i] for i in range(dim)]
+            grad = [-sum(p[i][j] * diff[j] for j in range(dim)) for i in range(dim)]
+            quadratic = sum(-diff[i] * grad[i] for i in range(dim))
+            logits.append(log_weights[c] + 0.5 * log_det_p - 0.5 * quadratic)
+            gradients.append(grad)
+        peak = logits[0]
+        for logit in logits[1:]:
+            peak = xp.maximum(peak, logit)
+        shares = [xp.exp(logit - peak) for logit in logits]
+        total = sum(shares)
+        return xp.stack([sum(shares[c] * gradients[c][i] for c in range(k_count)) / total for i in range(dim)], 1)
+
+    return score
+
+
+def broadcast_score(xp, softmax, weights, means, covariances):
+    """The earlier baseline: ``(M, K, d)`` broadcasts, a batched inverse and a softmax per call."""
+    weights, means, covariances = (xp.asarray(np.asarray(a)) for a in (weights, means, covariances))
+    eye = xp.asarray(np.eye(means.shape[1]))
+
+    def score(y, t, a):
+        v = 1.0 - a * a
+        cov = a * a * covariances + v * eye
+        precision = xp.linalg.inv(cov)
+        log_det = xp.linalg.slogdet(cov)[1]
+        diff = y[:, None, :] - a * means[None, :, :]
+        grad = -xp.einsum("kij,mkj->mki", precision, diff)
+        logits = xp.log(weights) - 0.5 * log_det - 0.5 * xp.einsum("mki,mki->mk", diff, -grad)
+        return xp.einsum("mk,mki->mi", softmax(logits, 1), grad)
+
+    return score
+
+
 def run_diffrax(config, y0):
     import jax
 
@@ -43,25 +104,15 @@ def run_diffrax(config, y0):
     import jax.numpy as jnp
     import lineax
 
-    weights, means, covariances = (jnp.asarray(a) for a in _mixture(config))
+    weights, means, covariances = _mixture(config)
     count, dim = y0.shape
     T, t_min, steps = config["T"], config["t_min"], config["steps"]
-    eye = jnp.eye(dim)
-
-    def score(y, t):  # y (M, d)
-        a, v = jnp.exp(-t), 1.0 - jnp.exp(-2.0 * t)
-        cov = a * a * covariances + v * eye
-        precision = jnp.linalg.inv(cov)
-        log_det = jnp.linalg.slogdet(cov)[1]
-        diff = y[:, None, :] - a * means[None, :, :]  # (M, K, d)
-        grad = -jnp.einsum("kij,mkj->mki", precision, diff)
-        logits = jnp.log(weights) - 0.5 * log_det - 0.5 * jnp.einsum("mki,mki->mk", diff, -grad)
-        r = jax.nn.softmax(logits, axis=1)
-        return jnp.einsum("mk,mki->mi", r, grad)
+    score = elementwise_score(jnp, weights, means, covariances) if config.get("elementwise", True) else \
+        broadcast_score(jnp, jax.nn.softmax, weights, means, covariances)
 
     def drift(tau, y, args):
         points = y.reshape(count, dim)
-        return (points + 2.0 * score(points, T - tau)).reshape(-1)
+        return (points + 2.0 * score(points, T - tau, jnp.exp(-(T - tau)))).reshape(-1)
 
     def diffusion(tau, y, args):
         return lineax.DiagonalLinearOperator(jnp.full(y.shape, 2.0**0.5))
@@ -92,10 +143,10 @@ def run_torchsde(config, y0):
     import torchsde
 
     torch.set_num_threads(config["threads"])
-    weights, means, covariances = (torch.tensor(a, dtype=torch.float64) for a in _mixture(config))
     T, t_min, steps = config["T"], config["t_min"], config["steps"]
-    dim = y0.shape[1]
-    eye = torch.eye(dim, dtype=torch.float64)
+    weights, means, covariances = _mixture(config)
+    score = elementwise_score(torch, weights, means, covariances) if config.get("elementwise", True) else \
+        broadcast_score(torch, lambda z, axis: torch.softmax(z, dim=axis), weights, means, covariances)
 
     class ReverseSDE(torch.nn.Module):
         noise_type = "diagonal"
@@ -103,15 +154,7 @@ def run_torchsde(config, y0):
 
         def f(self, tau, y):
             t = T - tau
-            a, v = torch.exp(-t), 1.0 - torch.exp(-2.0 * t)
-            cov = a * a * covariances + v * eye
-            precision = torch.linalg.inv(cov)
-            log_det = torch.linalg.slogdet(cov)[1]
-            diff = y[:, None, :] - a * means[None, :, :]
-            grad = -torch.einsum("kij,mkj->mki", precision, diff)
-            logits = torch.log(weights) - 0.5 * log_det - 0.5 * torch.einsum("mki,mki->mk", diff, -grad)
-            r = torch.softmax(logits, dim=1)
-            return y + 2.0 * torch.einsum("mk,mki->mi", r, grad)
+            return y + 2.0 * score(y, t, torch.exp(-torch.as_tensor(t, dtype=torch.float64)))
 
         def g(self, tau, y):
             return torch.full_like(y, 2.0**0.5)
@@ -131,6 +174,9 @@ def run_torchsde(config, y0):
 def main():
     config = json.loads(sys.argv[1])
     os.environ.setdefault("OMP_NUM_THREADS", str(config["threads"]))
+    if config["threads"] == 1:  # XLA's CPU backend: one intra-op thread, read when jax starts
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false "
+                                   "intra_op_parallelism_threads=1").strip()
     y0 = np.load(os.path.join(config["dir"], "start.npy"))
     runner = {"diffrax": run_diffrax, "torchsde": run_torchsde}[config["tool"]]
     out, wall, first, version = runner(config, y0)
