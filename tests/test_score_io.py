@@ -405,6 +405,17 @@ def test_a_table_counts_in_the_byte_budget(tmp_path):
     assert_format_error(huge, r"declare 7.28 TiB together, more than the 1 GiB allowed")
 
 
+@pytest.mark.parametrize("process", [PROCESSES[-1], fd.Cosine(), fd.EDM()], ids=lambda p: type(p).__name__)
+def test_a_grid_score_rebuilds_any_process_from_its_solution(process):
+    """GridScore without a process takes the forward solution's (its diagnostics' description, a table included)."""
+    data = fd.GaussianMixture([0.5, 0.5], [[-1.0], [1.0]], [0.1, 0.2])
+    forward = fd.solve_forward(process, fd.Grid([(-6.0, 6.0)], [60]), data, 0.5, save_at=[0.0, 0.2, 0.5])
+    score = fd.GridScore(forward)
+    assert type(score.process) is type(process) and score.process == process
+    x = np.linspace(-2.0, 2.0, 7)[:, None]
+    assert np.array_equal(score.score(x, 0.3), fd.GridScore(forward, process).score(x, 0.3))
+
+
 def test_a_version_1_file_ignores_a_group_process(tmp_path):
     """Version 1 had no group 'process' (objects not in the format are ignored): its JSON alone is the process."""
     path = table_file(tmp_path, process='{"kind": "VP"}', version=1)
