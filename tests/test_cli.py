@@ -323,3 +323,28 @@ def test_a_table_is_recorded_as_a_dataset_and_fingerprinted_by_its_values(tmp_pa
     # an experiment without a table keeps the fingerprint of before: the configuration's hash
     plain = experiment_from_dict(SMALL, base=str(tmp_path))
     assert plain.recorded_config is plain.config
+
+
+@pytest.mark.parametrize("process, parameters", [
+    (fd.Discrete(np.cumprod(1.0 - np.linspace(1e-3, 0.05, 300))), ""),
+    (fd.ScaledLinear(n=500), " (beta_start = 0.00085, beta_end = 0.012, n = 500)"),
+    (fd.Cosine(s=0.01), " (s = 0.01)"),
+    (fd.EDM(), " (sigma_min = 0.002, sigma_max = 80, sigma_data = 0.5)"),
+], ids=lambda value: type(value).__name__ if isinstance(value, fd.LinearProcess) else "")
+def test_info_shows_the_schedule_of_a_score_file(tmp_path, process, parameters):
+    t = np.array([0.05, 0.4, 0.8])
+    fd.save_score(tmp_path / "score.h5", process, t, np.zeros((3, 4, 1)), axes=[np.linspace(-2.0, 2.0, 4)],
+                  parametrization="eps")
+    result = fpdiff("info", str(tmp_path / "score.h5"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert f"  process          {type(process).__name__}{parameters}" in lines
+    sigma, log_snr = process.sigma(t[[0, -1]]), process.log_snr(t[[0, -1]])
+    assert (f"  sigma(t)         {sigma[0]:.6g} at t = 0.05 to {sigma[1]:.6g} at t = 0.8 "
+            f"(log-SNR {log_snr[0]:.4g} to {log_snr[1]:.4g})") in lines
+    if isinstance(process, fd.Discrete):
+        table = process.alphas_cumprod
+        assert (f"  table            {len(table)} steps, alphas_cumprod from {table[0]:.6g} (step 0) to "
+                f"{table[-1]:.6g} (step {len(table) - 1})") in lines
+    else:
+        assert not any(line.startswith("  table") for line in lines)

@@ -4,7 +4,8 @@ A score file holds a field at times ``t`` on a tensor grid (``axes/0`` ...
 ``axes/{d-1}`` and ``values`` (n_t, n_0, ..., n_{d-1}, d)) or at scattered
 points (``points`` and ``values`` (n_t, M, d), for audits), with the file
 attributes ``format``, ``version``, ``process`` (JSON) and ``parametrization``,
-and an optional group ``meta``. :func:`load_score` checks everything and
+a process's table as the dataset ``process/alphas_cumprod`` (version 2), and
+an optional group ``meta``. :func:`load_score` checks everything and
 raises :class:`FormatError` naming the dataset and the problem; nothing in a
 file is trusted before it is checked (the headers of all datasets -- dtype,
 shape, size, storage -- are checked before any data are read).
