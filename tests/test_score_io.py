@@ -367,7 +367,11 @@ TABLE_DAMAGES = [
     ("integers", dict(table=np.arange(10, 0, -1)), r"dataset 'process/alphas_cumprod': unsupported dtype int64"),
     ("float16", dict(table=TABLE.astype(np.float16)), r"dataset 'process/alphas_cumprod': unsupported dtype float16"),
     ("text", dict(table=np.array([b"0.9", b"0.5"])), r"dataset 'process/alphas_cumprod': unsupported dtype"),
-    ("missing", dict(table=None), r"attribute 'process': not the JSON of an fpdiff process .*missing.*alphas_cumprod"),
+    ("missing", dict(table=None), r"dataset 'process/alphas_cumprod': missing: the alphas_cumprod of a Discrete "
+                                  r"process is this dataset"),
+    ("a scalar parameter as a dataset", dict(table=None, process='{"kind": "Cosine"}',
+                                             change=lambda f: f.create_dataset("process/s", data=[0.008])),
+     r"group 'process': holds 's', which is not an array parameter of Cosine"),
     ("a JSON list", dict(table=None, process=json.dumps({"kind": "Discrete", "alphas_cumprod": [0.9, 0.5]})),
      r"attribute 'process': parameter 'alphas_cumprod' is a JSON list: an array parameter is the dataset "
      r"'process/alphas_cumprod'"),

@@ -17,6 +17,8 @@ FORMAT = "fpdiff.score-field"
 VERSION = 2
 #: the group holding a process's array parameters, one dataset ``process/<name>`` each (version >= 2)
 PROCESS_GROUP = "process"
+#: the array parameters of each kind (a kind not named here has numbers only)
+ARRAY_PARAMETERS = {"Discrete": ("alphas_cumprod",)}
 
 
 def describe_process(process, name="process"):
@@ -40,8 +42,7 @@ def describe_process(process, name="process"):
                          f"express it as one of these (a Discrete table of alphas_cumprod fits any "
                          f"variance-preserving schedule)")
     description = process.to_dict()
-    arrays = {key: np.asarray(value, dtype=np.float64) for key, value in description.items()
-              if isinstance(value, (tuple, list, np.ndarray))}
+    arrays = {key: np.asarray(description[key], dtype=np.float64) for key in ARRAY_PARAMETERS.get(kind, ())}
     scalars = json.loads(json.dumps({key: value for key, value in description.items() if key not in arrays}))
     if process_from_dict({**scalars, **arrays}) != process:  # a parameter that JSON or float64 cannot hold
         raise InputError(f"`{name}` {process!r} does not survive being written: its description rebuilds "

@@ -26,7 +26,6 @@ data), and ``meta`` (:data:`MAX_META_DEPTH`, :data:`MAX_META_OBJECTS`,
 """
 
 import contextlib
-import inspect
 import json
 import math
 import os
@@ -38,7 +37,7 @@ from .._hdf5 import DAMAGE, check_storage, decode_text, shorten
 from .._validation import as_int, check_choice, format_bytes
 from ..errors import FormatError, InputError
 from ..processes import Discrete, process_class, process_from_dict
-from ._write import FORMAT, PROCESS_GROUP, VERSION
+from ._write import ARRAY_PARAMETERS, FORMAT, PROCESS_GROUP, VERSION
 from .field import OUTSIDE_POLICIES, PARAMETRIZATIONS, check_field
 from .tabulated import ScoreSamples, TabulatedScore
 
@@ -240,7 +239,7 @@ def _process_headers(file, version, text, fail, reading):
         if isinstance(value, (list, dict)):
             fail(where, f"parameter {shorten(key)!r} is a JSON {type(value).__name__}: an array parameter is the "
                         f"dataset '{PROCESS_GROUP}/{shorten(key)}' (score-format version 2), not part of the JSON")
-    table_sets, table_bytes = {}, 0
+    table_sets, table_bytes, arrays = {}, 0, ARRAY_PARAMETERS.get(cls.__name__, ())
     with reading("the root group"):
         has_group = version >= 2 and PROCESS_GROUP in file
     if has_group:
@@ -250,14 +249,17 @@ def _process_headers(file, version, text, fail, reading):
                                        f"{type(group).__name__}")
         with reading(f"group {PROCESS_GROUP!r}"):
             names = list(group.keys())
-        accepted = set(inspect.signature(cls).parameters) - set(description)
         for key in names:
-            if key not in accepted:
+            if key not in arrays or key in description:
                 fail(f"group {PROCESS_GROUP!r}", f"holds {shorten(key)!r}, which is not an array parameter of "
-                                                 f"{cls.__name__} (its parameters: "
-                                                 f"{', '.join(inspect.signature(cls).parameters)}; each given once)")
+                                                 f"{cls.__name__} (its array parameters: {list(arrays)}; each "
+                                                 "given once, as a dataset, not in the JSON)")
             table_sets[key] = _dataset(file, f"{PROCESS_GROUP}/{key}", fail, reading, ndim=1)
             table_bytes += table_sets[key].nbytes
+    for key in arrays:
+        if key not in table_sets:
+            fail(f"dataset '{PROCESS_GROUP}/{key}'", f"missing: the {key} of a {cls.__name__} process is this "
+                                                     "dataset, shape (n,)")
     steps = description.get("n")
     if issubclass(cls, Discrete) and isinstance(steps, int) and steps > 0:
         table_bytes += 8 * steps  # a table built from its betas: checked before it is allocated
