@@ -26,6 +26,7 @@ from hypothesis.extra import numpy as hnp
 import fpdiff as fd
 from fpdiff import _hdf5
 from fpdiff.scores import io as score_io
+from fpdiff.scores._write import describe_process
 from fpdiff.errors import FormatError, InputError
 from fpdiff.scores.field import PARAMETRIZATIONS
 
@@ -419,6 +420,25 @@ def test_a_grid_score_rebuilds_any_process_from_its_solution(process):
     assert type(score.process) is type(process) and score.process == process
     x = np.linspace(-2.0, 2.0, 7)[:, None]
     assert np.array_equal(score.score(x, 0.3), fd.GridScore(forward, process).score(x, 0.3))
+
+
+@pytest.mark.parametrize("process", [fd.Cosine(), PROCESSES[-1], fd.ScaledLinear()], ids=lambda p: type(p).__name__)
+def test_times_beyond_the_schedule_are_refused_by_both(tmp_path, process):
+    """A schedule defined on [0, 1]: save_score refuses t = 1.5 as load_score does (no file it cannot read)."""
+    t, axes, values = np.array([0.5, 1.5]), [np.linspace(-1.0, 1.0, 3)], np.zeros((2, 3, 1))
+    with pytest.raises(InputError, match=r"`t` reaches 1.5, beyond .* defined for t in \[0, 1\]"):
+        fd.save_score(tmp_path / "f.h5", process, t, values, axes=axes)
+    description, arrays = describe_process(process)
+    with h5py.File(tmp_path / "f.h5", "w") as file:
+        file.attrs.update({"format": "fpdiff.score-field", "version": 2, "process": json.dumps(description),
+                           "parametrization": "score"})
+        for key, array in arrays.items():
+            file[f"process/{key}"] = array
+        file["t"], file["axes/0"], file["values"] = t, axes[0], values
+    assert_format_error(tmp_path / "f.h5", r"dataset 't': reaches t = 1.5, beyond the process .* defined for t in "
+                                           r"\[0, 1\]")
+    fd.save_score(tmp_path / "ok.h5", process, [0.5, 1.0], values, axes=axes)  # t_max itself is in the range
+    assert fd.load_score(tmp_path / "ok.h5").t_range == (0.5, 1.0)
 
 
 def test_a_version_1_file_ignores_a_group_process(tmp_path):

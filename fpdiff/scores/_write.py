@@ -64,7 +64,8 @@ def save_score(path, process, t, values, *, axes=None, points=None, parametrizat
         subclass of your own raises :class:`InputError` (:func:`load_score`
         could not rebuild it).
     t : array_like, shape (n_t,)
-        Strictly increasing times > 0.
+        Strictly increasing times > 0, at most ``process.t_max`` (1 for
+        Cosine and the discrete tables).
     values : array_like
         Grid layout: shape (n_t, n_0, ..., n_{d-1}, d); point layout: (n_t, M, d).
     axes : sequence of d array_like, optional
@@ -87,6 +88,9 @@ def save_score(path, process, t, values, *, axes=None, points=None, parametrizat
     if parametrization not in PARAMETRIZATIONS:
         raise InputError(f"`parametrization` must be one of {PARAMETRIZATIONS}; got {parametrization!r}")
     t, values, axes, points = check_field(t, values, axes=axes, points=points)
+    if float(t[-1]) > process.t_max:  # a file load_score would refuse
+        raise InputError(f"`t` reaches {float(t[-1])!r}, beyond {process!r}, which is defined for t in "
+                         f"[0, {process.t_max:g}]")
     if meta is not None and not isinstance(meta, dict):
         raise InputError(f"`meta` must be a dict; got {type(meta).__name__}")
     meta = _prepare_meta(meta or {}, "meta")

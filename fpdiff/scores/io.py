@@ -188,6 +188,9 @@ def _read_score(file, path, outside, max_bytes):
                                      for key, dataset in table_sets.items()}, fail)
     check_field(t, values, axes=axes, points=points, error=FormatError,
                 name=lambda key: f"{path!r}, dataset {key!r}")
+    if float(t[-1]) > process.t_max:
+        fail("dataset 't'", f"reaches t = {float(t[-1])!r}, beyond the process {process!r}, which is defined for t "
+                            f"in [0, {process.t_max:g}]")
 
     meta = {}
     with reading("'meta'"):
