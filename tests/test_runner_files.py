@@ -9,6 +9,7 @@ open to the network, a scheduler taken from a file, no figure for sweeps.
 
 import ast
 import errno
+import hashlib
 import math
 import os
 import shutil
@@ -516,3 +517,17 @@ def test_a_damaged_process_record_is_a_format_error(tmp_path):
         file["process/description"] = np.bytes_(b'{"kind": "OU", "beta": -1}')
     with pytest.raises(FormatError, match=r"group 'process': not the record of an fpdiff process .*beta"):
         read_results(path)
+
+
+def test_a_swept_table_is_recorded_by_its_hash(tmp_path):
+    tables = [[0.99, 0.9, 0.7, 0.4, 0.1], [0.995, 0.95, 0.8, 0.5, 0.2, 0.05]]
+    sweep = experiment(tmp_path, folder="tables", time={"T": 0.9},
+                       process={"kind": "Discrete", "alphas_cumprod": tables[0]},
+                       sweep={"process.alphas_cumprod": tables})
+    path = run_experiment(sweep, progress=False)
+    config, rows, arrays = read_results(path)
+    summaries = [{"n": len(table), "sha256": hashlib.sha256(np.array(table).tobytes()).hexdigest()}
+                 for table in tables]
+    assert config["sweep"]["process.alphas_cumprod"] == summaries and config["process"]["alphas_cumprod"] == summaries[0]
+    assert [point["process"] for point in arrays["points"]] == [fd.Discrete(table) for table in tables]
+    assert arrays["coordinates"]["process.alphas_cumprod"] == tables and len(rows) == 4

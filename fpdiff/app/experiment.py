@@ -179,14 +179,19 @@ class Experiment:
         a thousand numbers (the results file has the table itself, the
         dataset ``process/alphas_cumprod``), and a changed diffusers config
         file changes the fingerprint as a changed experiment file does.
+        The tables of a swept ``"process.alphas_cumprod"`` are recorded so
+        too (each point's table is the dataset ``point/{k}/process/alphas_cumprod``).
         Every other configuration is recorded as it is.
         """
-        section = self.config.get("process", {})
-        if not any(key in section for key in TABLE_KEYS):
-            return self.config
-        table = np.ascontiguousarray(self.process.alphas_cumprod, dtype="<f8")
-        summary = {"n": len(table), "sha256": hashlib.sha256(table.tobytes()).hexdigest()}
-        return {**self.config, "process": {**section, "alphas_cumprod": summary}}
+        config, section = self.config, self.config.get("process", {})
+        if any(key in section for key in TABLE_KEYS):
+            summary = _table_summary(self.process.alphas_cumprod)
+            config = {**config, "process": {**section, "alphas_cumprod": summary}}
+        swept = (self.sweep or {}).get("process.alphas_cumprod")
+        if swept is not None:
+            config = {**config, "sweep": {**config["sweep"], "process.alphas_cumprod": [
+                _table_summary(table) if isinstance(table, list) else table for table in swept]}}
+        return config
 
     @property
     def fingerprint(self):
@@ -221,6 +226,12 @@ class Experiment:
                 where = ", ".join(f"{name} = {value!r}" for name, value in point.items())
                 raise InputError(f"[sweep] point {index} ({where}): {error}") from None
         return experiments
+
+
+def _table_summary(table):
+    """``{"n": ..., "sha256": ...}`` of a table of numbers: its length and the SHA-256 of its little-endian float64."""
+    table = np.ascontiguousarray(table, dtype="<f8")
+    return {"n": len(table), "sha256": hashlib.sha256(table.tobytes()).hexdigest()}
 
 
 def _swept(config, point):
