@@ -9,6 +9,7 @@ open to the network, a scheduler taken from a file, no figure for sweeps.
 
 import ast
 import errno
+import hashlib
 import math
 import os
 import shutil
@@ -474,3 +475,59 @@ def test_a_file_system_without_locks_is_one_clear_error(tmp_path, monkeypatch):
     with pytest.raises(InputError, match=r"cannot lock files .*choose an output folder on a local disk"):
         with folder.output_lock(str(tmp_path / "out")):
             pass
+
+
+# ------------------------------------------------------------------ the process in the results (issue 18)
+
+
+def test_each_point_of_a_sweep_records_its_process(tmp_path):
+    """A sweep over [process].kind: every point's group holds its own process, a table as a dataset."""
+    table = [0.99, 0.9, 0.7, 0.4, 0.1]
+    sweep = experiment(tmp_path, folder="kinds", time={"T": 0.9},
+                       sweep={"process.kind": ["VP", "cosine", "scaled-linear"]})
+    path = run_experiment(sweep, progress=False)
+    _, rows, arrays = read_results(path)
+    assert [point["process"] for point in arrays["points"]] == [fd.VP(), fd.Cosine(), fd.ScaledLinear()]
+    assert all(np.isfinite(row["l1"]) for row in rows)
+    discrete = experiment(tmp_path, folder="table", time={"T": 0.9},
+                          process={"kind": "Discrete", "alphas_cumprod": table})
+    path = run_experiment(discrete, progress=False)
+    assert read_results(path)[2]["process"] == fd.Discrete(table)
+    assert_fixed_strings_and_checksums(path)
+    with h5py.File(path, "r") as file:
+        assert file["process/alphas_cumprod"].fletcher32
+
+
+def test_results_without_a_process_record_still_read(tmp_path):
+    """Results written before the process was recorded: read_results gives None, info shows the configuration."""
+    path = run_experiment(experiment(tmp_path), progress=False)
+    with h5py.File(path, "a") as file:
+        del file["process"]
+    config, rows, arrays = read_results(path)
+    assert arrays["process"] is None and config["process"] == {"kind": "OU"} and len(rows) == 2
+    from fpdiff.app.commands import describe_file
+
+    assert "[process] kind = 'OU'" in describe_file(str(path))
+
+
+def test_a_damaged_process_record_is_a_format_error(tmp_path):
+    path = run_experiment(experiment(tmp_path), progress=False)
+    with h5py.File(path, "a") as file:
+        del file["process/description"]
+        file["process/description"] = np.bytes_(b'{"kind": "OU", "beta": -1}')
+    with pytest.raises(FormatError, match=r"group 'process': not the record of an fpdiff process .*beta"):
+        read_results(path)
+
+
+def test_a_swept_table_is_recorded_by_its_hash(tmp_path):
+    tables = [[0.99, 0.9, 0.7, 0.4, 0.1], [0.995, 0.95, 0.8, 0.5, 0.2, 0.05]]
+    sweep = experiment(tmp_path, folder="tables", time={"T": 0.9},
+                       process={"kind": "Discrete", "alphas_cumprod": tables[0]},
+                       sweep={"process.alphas_cumprod": tables})
+    path = run_experiment(sweep, progress=False)
+    config, rows, arrays = read_results(path)
+    summaries = [{"n": len(table), "sha256": hashlib.sha256(np.array(table).tobytes()).hexdigest()}
+                 for table in tables]
+    assert config["sweep"]["process.alphas_cumprod"] == summaries and config["process"]["alphas_cumprod"] == summaries[0]
+    assert [point["process"] for point in arrays["points"]] == [fd.Discrete(table) for table in tables]
+    assert arrays["coordinates"]["process.alphas_cumprod"] == tables and len(rows) == 4

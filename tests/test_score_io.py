@@ -26,11 +26,16 @@ from hypothesis.extra import numpy as hnp
 import fpdiff as fd
 from fpdiff import _hdf5
 from fpdiff.scores import io as score_io
+from fpdiff.scores._write import describe_process
 from fpdiff.errors import FormatError, InputError
 from fpdiff.scores.field import PARAMETRIZATIONS
 
 PROCESS = fd.OU(beta=1.0, sigma=2**0.5)
-PROCESSES = [fd.OU(beta=0.7, sigma=1.3), fd.VP(), fd.VE(sigma_min=0.01, sigma_max=5.0), fd.Brownian(sigma=0.8)]
+#: one process of every kind (a score file describes each)
+PROCESSES = [fd.OU(beta=0.7, sigma=1.3), fd.VP(), fd.VE(sigma_min=0.01, sigma_max=5.0), fd.Brownian(sigma=0.8),
+             fd.Cosine(s=0.01), fd.EDM(sigma_min=0.01, sigma_max=5.0, sigma_data=0.7),
+             fd.LinearDiscrete(beta_start=2e-4, beta_end=0.03, n=300), fd.ScaledLinear(),
+             fd.Discrete(np.cumprod(1.0 - np.geomspace(1e-4, 0.05, 700)))]
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(fd.__file__)))
 PROPERTY = settings(deadline=None, max_examples=30, suppress_health_check=[HealthCheck.too_slow])
 
@@ -152,6 +157,294 @@ def test_files_written_with_h5py_alone_load(tmp_path):
     assert plain.parametrization == "eps" and plain.process == PROCESS
     x = np.random.default_rng(0).uniform(-2.0, 2.0, (20, 2))
     assert np.array_equal(plain.score(x, 0.55), ours.score(x, 0.55))
+
+
+# ---------------------------------------------------------------- the process: every schedule, versions 1 and 2
+
+
+def write_v1(path, process, t, values, axes):
+    """A file as fpdiff's version-1 writer wrote it: the process as JSON only, version 1, fixed-length strings."""
+    with h5py.File(path, "w", libver=("v110", "v110")) as file:
+        file.attrs["format"] = np.bytes_(b"fpdiff.score-field")
+        file.attrs["version"] = np.int64(1)
+        file.attrs["process"] = np.bytes_(json.dumps(process.to_dict()).encode())
+        file.attrs["parametrization"] = np.bytes_(b"eps")
+        file.create_dataset("t", data=t, fletcher32=True)
+        for i, axis in enumerate(axes):
+            file.create_dataset(f"axes/{i}", data=axis, fletcher32=True)
+        file.create_dataset("values", data=values, fletcher32=True)
+        file.create_group("meta")
+
+
+@pytest.mark.parametrize("process", PROCESSES[:4], ids=lambda p: type(p).__name__)
+def test_version_1_files_still_load(tmp_path, process):
+    t, axes, values = grid_field((4, 3))
+    write_v1(tmp_path / "v1.h5", process, t, values, axes)
+    loaded = fd.load_score(tmp_path / "v1.h5")
+    assert loaded.process == process and loaded.parametrization == "eps"
+    assert_bits_equal(loaded.values, values)
+    fd.save_score(tmp_path / "v2.h5", process, t, values, axes=axes, parametrization="eps")
+    with h5py.File(tmp_path / "v2.h5", "r") as file:
+        assert file.attrs["version"] == 2 and json.loads(file.attrs["process"]) == process.to_dict()
+    x = np.random.default_rng(4).uniform(-2.0, 2.0, (30, 2))
+    assert np.array_equal(loaded.score(x, 0.3), fd.load_score(tmp_path / "v2.h5").score(x, 0.3))
+
+
+@pytest.mark.parametrize("process", PROCESSES, ids=lambda p: type(p).__name__)
+@pytest.mark.parametrize("layout", ["grid", "points"])
+def test_every_process_round_trips(tmp_path, process, layout):
+    """save -> load gives the same process (==) with the same alpha, v and sigma at every time."""
+    if layout == "grid":
+        t, axes, values = grid_field((4, 3))
+        fd.save_score(tmp_path / "f.h5", process, t, values, axes=axes, parametrization="v")
+    else:
+        t, points, values = point_field()
+        fd.save_score(tmp_path / "f.h5", process, t, values, points=points, parametrization="x0")
+    loaded = fd.load_score(tmp_path / "f.h5").process
+    assert type(loaded) is type(process) and loaded == process and hash(loaded) == hash(process)
+    times = np.linspace(0.0, 1.0, 101)
+    for method in ("alpha", "variance", "drift_rate", "diffusion", "sigma"):
+        assert np.array_equal(getattr(loaded, method)(times), getattr(process, method)(times)), method
+    if isinstance(process, fd.Discrete):
+        assert np.array_equal(loaded.alphas_cumprod, process.alphas_cumprod)
+
+
+def test_a_table_is_a_dataset_not_json(tmp_path):
+    """A Discrete table goes to 'process/alphas_cumprod' (checksummed); the JSON holds the kind only."""
+    process = PROCESSES[-1]
+    t, axes, values = grid_field()
+    fd.save_score(tmp_path / "f.h5", process, t, values, axes=axes)
+    with h5py.File(tmp_path / "f.h5", "r") as file:
+        assert json.loads(file.attrs["process"]) == {"kind": "Discrete"}
+        table = file["process/alphas_cumprod"]
+        assert table.fletcher32 and table.dtype == np.float64
+        assert_bits_equal(table[()], process.alphas_cumprod)
+        assert list(file["process"]) == ["alphas_cumprod"]
+    for scalar in PROCESSES[:-1]:  # the other kinds have no group 'process'
+        fd.save_score(tmp_path / "g.h5", scalar, t, values, axes=axes)
+        with h5py.File(tmp_path / "g.h5", "r") as file:
+            assert "process" not in file and json.loads(file.attrs["process"]) == scalar.to_dict()
+
+
+class OwnSchedule(fd.LinearProcess):
+    """A user's own process: usable by the solvers, not describable in a file."""
+
+    stationary_variance = 1.0
+
+    def alpha(self, t):
+        return np.exp(-np.asarray(t, dtype=np.float64))
+
+    def variance(self, t):
+        return -np.expm1(-2 * np.asarray(t, dtype=np.float64))
+
+    def drift_rate(self, t):
+        return 1.0 + 0.0 * np.asarray(t, dtype=np.float64)
+
+    def diffusion(self, t):
+        return 2**0.5 + 0.0 * np.asarray(t, dtype=np.float64)
+
+    def _parameters(self):
+        return {}
+
+
+class RenamedVP(fd.VP):
+    """A subclass of an fpdiff process: its file would load as a VP, which it may not be."""
+
+
+@pytest.mark.parametrize("process", [OwnSchedule(), RenamedVP()], ids=["own", "subclass"])
+def test_save_refuses_what_load_cannot_rebuild(tmp_path, process):
+    t, axes, values = grid_field()
+    with pytest.raises(InputError, match=rf"`process` {type(process).__name__} cannot be stored in a file.*"
+                                         r"LinearProcess subclass of your own"):
+        fd.save_score(tmp_path / "f.h5", process, t, values, axes=axes)
+    assert not os.listdir(tmp_path)  # nothing written, not even a temporary file
+    with pytest.raises(InputError, match="cannot be stored"):  # through the scores' own save too
+        fd.TabulatedScore(process, t, axes, values).save(tmp_path / "g.h5")
+
+
+def cosine_alpha(s, t):
+    """Nichol & Dhariwal's alpha_t as docs/score-format.md writes it: cos(u(t)) / cos(u(0))."""
+    u = lambda time: (time + s) / (1 + s) * np.pi / 2  # noqa: E731
+    return np.cos(u(t)) / np.cos(u(0.0))
+
+
+def betas_table(beta_start, beta_end, n, scaled):
+    """alphas_cumprod of diffusers' 'linear' / 'scaled_linear' betas, as the format's documentation defines them."""
+    betas = np.linspace(beta_start**0.5, beta_end**0.5, n) ** 2 if scaled else np.linspace(beta_start, beta_end, n)
+    return np.cumprod(1.0 - betas)
+
+
+# (JSON the documentation shows, the table dataset or None, alpha_t and v_t from the documentation's formulas)
+TABLE = np.cumprod(1.0 - np.linspace(1e-3, 0.04, 120)).astype(np.float32)  # float32, as diffusers computes it
+HAND_WRITTEN = {
+    "OU": ({"kind": "OU", "beta": 0.7, "sigma": 1.3}, None,
+           lambda t: np.exp(-0.7 * t), lambda t: 1.3**2 / 1.4 * (1 - np.exp(-1.4 * t))),
+    "VP": ({"kind": "VP", "beta_min": 0.1, "beta_max": 20.0}, None,
+           lambda t: np.exp(-(0.1 * t + 9.95 * t**2) / 2), lambda t: 1 - np.exp(-(0.1 * t + 9.95 * t**2))),
+    "VE": ({"kind": "VE", "sigma_min": 0.01, "sigma_max": 50.0}, None,
+           lambda t: np.ones_like(t), lambda t: 0.01**2 * ((50 / 0.01) ** (2 * t) - 1)),
+    "Brownian": ({"kind": "Brownian", "sigma": 0.8}, None, lambda t: np.ones_like(t), lambda t: 0.64 * t),
+    "Cosine": ({"kind": "cosine", "s": 0.008}, None,
+               lambda t: cosine_alpha(0.008, t), lambda t: 1 - cosine_alpha(0.008, t) ** 2),
+    "EDM": ({"kind": "EDM", "sigma_min": 0.002, "sigma_max": 80.0, "sigma_data": 0.5}, None,
+            lambda t: np.ones_like(t), lambda t: t**2),
+    "LinearDiscrete": ({"kind": "linear-discrete", "beta_start": 1e-4, "beta_end": 0.02, "n": 1000}, None,
+                       None, betas_table(1e-4, 0.02, 1000, scaled=False)),
+    "ScaledLinear": ({"kind": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012, "n": 1000}, None,
+                     None, betas_table(0.00085, 0.012, 1000, scaled=True)),
+    "Discrete": ({"kind": "Discrete"}, TABLE, None, TABLE.astype(np.float64)),
+}
+
+
+@pytest.mark.parametrize("kind", list(HAND_WRITTEN))
+def test_a_file_written_by_hand_from_the_documentation_loads(tmp_path, kind):
+    """Every schedule, written with h5py as docs/score-format.md says (version 2), loads as that schedule."""
+    description, table, alpha, variance = HAND_WRITTEN[kind]
+    t, axes, values = grid_field((5, 4), dtype=np.float32)
+    with h5py.File(tmp_path / "score.h5", "w") as f:
+        f.attrs["format"] = np.bytes_(b"fpdiff.score-field")
+        f.attrs["version"] = np.int64(2)
+        f.attrs["process"] = np.bytes_(json.dumps(description).encode())
+        f.attrs["parametrization"] = np.bytes_(b"eps")
+        if table is not None:
+            f.create_dataset("process/alphas_cumprod", data=table)
+        f.create_dataset("t", data=t)
+        for i, axis in enumerate(axes):
+            f.create_dataset(f"axes/{i}", data=axis)
+        f.create_dataset("values", data=values)
+    score = fd.load_score(tmp_path / "score.h5")
+    process = score.process
+    assert type(process).__name__ == kind
+    times = np.linspace(0.05, 1.0, 20)
+    if alpha is not None:
+        np.testing.assert_allclose(process.alpha(times), alpha(times), rtol=1e-12)
+        np.testing.assert_allclose(process.variance(times), variance(times), rtol=1e-12)
+    else:  # a table: alphabar at step i (t_i = (i + 1)/n) is the documented table's entry i
+        n = len(variance)
+        np.testing.assert_allclose(process.alpha(np.arange(1, n + 1) / n) ** 2, variance, rtol=1e-12)
+    # the eps convention of the documentation: s = -V / sqrt(v_t)
+    x = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 2).astype(np.float64)
+    expected = -values[1].reshape(-1, 2).astype(np.float64) / np.sqrt(process.variance(float(t[1])))
+    np.testing.assert_allclose(score.score(x, float(t[1])), expected, rtol=1e-12)
+
+
+def table_file(folder, table=TABLE, process='{"kind": "Discrete"}', version=2, change=None):
+    """A valid v2 grid file of a Discrete process written with h5py, then ``change(file)``: its path."""
+    path = os.path.join(folder, "table.h5")
+    t, axes, values = grid_field()
+    with h5py.File(path, "w") as file:
+        file.attrs["format"] = "fpdiff.score-field"
+        file.attrs["version"] = version
+        file.attrs["process"] = process
+        file.attrs["parametrization"] = "score"
+        if table is not None:
+            file["process/alphas_cumprod"] = table
+        file["t"] = t
+        for i, axis in enumerate(axes):
+            file[f"axes/{i}"] = axis
+        file["values"] = values
+        if change is not None:
+            change(file)
+    return path
+
+
+def other_file(folder):
+    path = os.path.join(folder, "other.h5")
+    with h5py.File(path, "w") as file:
+        file["alphas_cumprod"] = TABLE
+    return path
+
+
+TABLE_DAMAGES = [
+    ("increasing", dict(table=TABLE[::-1]), r"dataset 'process/alphas_cumprod'.*strictly decreasing in \(0, 1\)"),
+    ("repeated entry", dict(table=np.concatenate([TABLE[:3], TABLE[2:]])), r"'process/alphas_cumprod'.*strictly"),
+    ("entry 1", dict(table=np.concatenate([[1.0], TABLE])), r"'process/alphas_cumprod'.*strictly decreasing in"),
+    ("last entry 0", dict(table=np.concatenate([TABLE, [0.0]])), r"'process/alphas_cumprod'.*zero terminal SNR"),
+    ("NaN", dict(table=np.where(np.arange(len(TABLE)) == 5, np.nan, TABLE)),
+     r"'process/alphas_cumprod'.*must be finite; found nan at index \(5,\)"),
+    ("one entry", dict(table=TABLE[:1]), r"'process/alphas_cumprod'.*at least 2 entries"),
+    ("empty", dict(table=TABLE[:0]), r"'process/alphas_cumprod'.*at least 2 entries"),
+    ("2-D", dict(table=TABLE[:, None]), r"dataset 'process/alphas_cumprod': must have 1 dimension"),
+    ("integers", dict(table=np.arange(10, 0, -1)), r"dataset 'process/alphas_cumprod': unsupported dtype int64"),
+    ("float16", dict(table=TABLE.astype(np.float16)), r"dataset 'process/alphas_cumprod': unsupported dtype float16"),
+    ("text", dict(table=np.array([b"0.9", b"0.5"])), r"dataset 'process/alphas_cumprod': unsupported dtype"),
+    ("missing", dict(table=None), r"dataset 'process/alphas_cumprod': missing: the alphas_cumprod of a Discrete "
+                                  r"process is this dataset"),
+    ("a scalar parameter as a dataset", dict(table=None, process='{"kind": "Cosine"}',
+                                             change=lambda f: f.create_dataset("process/s", data=[0.008])),
+     r"group 'process': holds 's', which is not an array parameter of Cosine"),
+    ("a JSON list", dict(table=None, process=json.dumps({"kind": "Discrete", "alphas_cumprod": [0.9, 0.5]})),
+     r"attribute 'process': parameter 'alphas_cumprod' is a JSON list: an array parameter is the dataset "
+     r"'process/alphas_cumprod'"),
+    ("both", dict(process=json.dumps({"kind": "Discrete", "alphas_cumprod": 0.5})),
+     r"group 'process': holds 'alphas_cumprod', which is not an array parameter of Discrete"),
+    ("unknown dataset", dict(change=lambda f: f.create_dataset("process/betas", data=TABLE)),
+     r"group 'process': holds 'betas', which is not an array parameter of Discrete"),
+    ("array for a scalar kind", dict(process='{"kind": "Cosine"}'),
+     r"group 'process': holds 'alphas_cumprod', which is not an array parameter of Cosine"),
+    ("a dataset, not a group", dict(table=None, change=lambda f: f.create_dataset("process", data=TABLE)),
+     r"'process': must be a group of the process's array parameters"),
+    ("a group, not a dataset", dict(table=None, change=lambda f: f.create_group("process/alphas_cumprod")),
+     r"dataset 'process/alphas_cumprod': must be a dataset"),
+    ("never written", dict(table=None, change=lambda f: f.create_dataset("process/alphas_cumprod", (50,), "f8")),
+     r"dataset 'process/alphas_cumprod': stores 0 of its 400 bytes: never written"),
+    ("external link", dict(table=None, change=lambda f: f.__setitem__(
+        "process/alphas_cumprod", h5py.ExternalLink(other_file(os.path.dirname(f.filename)), "alphas_cumprod"))),
+     r"'process/alphas_cumprod': is a link to the file"),
+]
+
+
+@pytest.mark.parametrize("name, options, match", TABLE_DAMAGES, ids=[d[0] for d in TABLE_DAMAGES])
+def test_a_malformed_table_is_a_format_error_naming_it(tmp_path, name, options, match):
+    assert_format_error(table_file(tmp_path, **options), match)
+
+
+def test_a_table_counts_in_the_byte_budget(tmp_path):
+    """The table is read only within max_bytes; an n of 10^12 steps is refused before its table is built."""
+    path = table_file(tmp_path)
+    t, axes, values = grid_field()
+    field = sum(np.asarray(a).nbytes for a in (t, values, *axes))
+    fd.load_score(path, max_bytes=field + TABLE.nbytes)
+    with pytest.raises(FormatError, match=r"datasets 't', 'axes', 'points', 'values' and the process's table"):
+        fd.load_score(path, max_bytes=field + TABLE.nbytes - 1)
+    huge = table_file(tmp_path, table=None, process='{"kind": "LinearDiscrete", "n": 1000000000000}')
+    assert_format_error(huge, r"declare 7.28 TiB together, more than the 1 GiB allowed")
+
+
+@pytest.mark.parametrize("process", [PROCESSES[-1], fd.Cosine(), fd.EDM()], ids=lambda p: type(p).__name__)
+def test_a_grid_score_rebuilds_any_process_from_its_solution(process):
+    """GridScore without a process takes the forward solution's (its diagnostics' description, a table included)."""
+    data = fd.GaussianMixture([0.5, 0.5], [[-1.0], [1.0]], [0.1, 0.2])
+    forward = fd.solve_forward(process, fd.Grid([(-6.0, 6.0)], [60]), data, 0.5, save_at=[0.0, 0.2, 0.5])
+    score = fd.GridScore(forward)
+    assert type(score.process) is type(process) and score.process == process
+    x = np.linspace(-2.0, 2.0, 7)[:, None]
+    assert np.array_equal(score.score(x, 0.3), fd.GridScore(forward, process).score(x, 0.3))
+
+
+@pytest.mark.parametrize("process", [fd.Cosine(), PROCESSES[-1], fd.ScaledLinear()], ids=lambda p: type(p).__name__)
+def test_times_beyond_the_schedule_are_refused_by_both(tmp_path, process):
+    """A schedule defined on [0, 1]: save_score refuses t = 1.5 as load_score does (no file it cannot read)."""
+    t, axes, values = np.array([0.5, 1.5]), [np.linspace(-1.0, 1.0, 3)], np.zeros((2, 3, 1))
+    with pytest.raises(InputError, match=r"`t` reaches 1.5, beyond .* defined for t in \[0, 1\]"):
+        fd.save_score(tmp_path / "f.h5", process, t, values, axes=axes)
+    description, arrays = describe_process(process)
+    with h5py.File(tmp_path / "f.h5", "w") as file:
+        file.attrs.update({"format": "fpdiff.score-field", "version": 2, "process": json.dumps(description),
+                           "parametrization": "score"})
+        for key, array in arrays.items():
+            file[f"process/{key}"] = array
+        file["t"], file["axes/0"], file["values"] = t, axes[0], values
+    assert_format_error(tmp_path / "f.h5", r"dataset 't': reaches t = 1.5, beyond the process .* defined for t in "
+                                           r"\[0, 1\]")
+    fd.save_score(tmp_path / "ok.h5", process, [0.5, 1.0], values, axes=axes)  # t_max itself is in the range
+    assert fd.load_score(tmp_path / "ok.h5").t_range == (0.5, 1.0)
+
+
+def test_a_version_1_file_ignores_a_group_process(tmp_path):
+    """Version 1 had no group 'process' (objects not in the format are ignored): its JSON alone is the process."""
+    path = table_file(tmp_path, process='{"kind": "VP"}', version=1)
+    assert fd.load_score(path).process == fd.VP()
 
 
 @pytest.mark.parametrize("parametrization", PARAMETRIZATIONS)
@@ -594,7 +887,7 @@ GRID_DAMAGES = [
     ("unknown parametrization", set_attribute("parametrization", "epsilon"),
      r"attribute 'parametrization': must be one of .*got 'epsilon'"),
     ("parametrization not UTF-8", not_utf8_parametrization, r"attribute 'parametrization': must be one of"),
-    ("version 2", set_attribute("version", 2), r"attribute 'version': version 2 was written by a newer fpdiff"),
+    ("version 3", set_attribute("version", 3), r"attribute 'version': version 3 was written by a newer fpdiff"),
     ("version 0", set_attribute("version", 0), r"attribute 'version': must be >= 1"),
     ("version float", set_attribute("version", 1.0), r"attribute 'version': must be an integer"),
     ("version text", set_attribute("version", "1"), r"attribute 'version': must be an integer"),
@@ -603,7 +896,7 @@ GRID_DAMAGES = [
     ("wrong format", set_attribute("format", "fpdiff.density"),
      r"attribute 'format': expected 'fpdiff.score-field', got 'fpdiff.density'"),
     ("process not JSON", set_attribute("process", "{kind: OU"), r"attribute 'process': not the JSON"),
-    ("process unknown kind", set_attribute("process", '{"kind": "Cosine"}'), r"attribute 'process': .*Cosine"),
+    ("process unknown kind", set_attribute("process", '{"kind": "Cosmic"}'), r"attribute 'process': .*Cosmic"),
     ("process no kind", set_attribute("process", '{"beta": 1.0}'), r"attribute 'process': .*kind"),
     ("process bad parameter", set_attribute("process", '{"kind": "OU", "beta": -1.0}'),
      r"attribute 'process': .*beta"),
@@ -696,7 +989,7 @@ def test_malformed_point_file_is_a_format_error(tmp_path, name, damage, match):
 
 
 def test_format_error_is_a_value_error_and_hides_the_h5py_traceback(tmp_path):
-    error = assert_format_error(damaged_copy(tmp_path, set_attribute("version", 2)), "newer")
+    error = assert_format_error(damaged_copy(tmp_path, set_attribute("version", 3)), "newer")
     assert isinstance(error, ValueError) and isinstance(error, fd.FpdiffError)
     error = assert_format_error(damaged_copy(tmp_path, meta_dangling_link), "'meta/gone'")
     assert error.__cause__ is None and error.__suppress_context__
@@ -879,7 +1172,8 @@ fd.save_score(grid, fd.VP(), np.array([0.1, 0.5, 1.0]), rng.standard_normal((3, 
               axes=[np.linspace(-1, 1, 4), np.linspace(-2, 2, 5)], parametrization="v",
               meta={"epochs": 3, "name": "unet", "none": None, "nested": {"losses": np.arange(4.0), "tags": ["a", "b"]}})
 points = os.path.join(folder, "points.h5")
-fd.save_score(points, fd.OU(), np.array([0.2, 0.7]), rng.standard_normal((2, 6, 3)),
+fd.save_score(points, fd.Discrete(np.cumprod(1 - np.linspace(1e-3, 0.05, 60))), np.array([0.2, 0.7]),
+              rng.standard_normal((2, 6, 3)),
               points=rng.standard_normal((2, 6, 3)), parametrization="x0")
 originals = {}
 for path in (grid, points):

@@ -13,6 +13,7 @@ from ..distributed import connect, dashboard_link, workers_of
 from ..distributions import Empirical
 from ..errors import FormatError, InputError
 from ..grid import Grid
+from ..processes import Discrete
 from ..scores.empirical import EmpiricalScore
 from ..scores.exact import ExactScore
 from ..scores.tabulated import ScoreSamples
@@ -197,7 +198,7 @@ def describe_file(path):
     if text == FORMAT:
         score = load_score(path)
         lines = [f"{path}: fpdiff score field (format {FORMAT!r})",
-                 f"  process          {score.process!r}",
+                 *_schedule_lines(score.process, score.t),
                  f"  parametrization  {score.parametrization}",
                  f"  times            {len(score.t)} in [{score.t[0]:.4g}, {score.t[-1]:.4g}]"]
         if hasattr(score, "axes"):
@@ -212,6 +213,9 @@ def describe_file(path):
 
         config, rows, arrays = read_results(path)
         lines = [f"{path}: fpdiff results (format {RESULTS_FORMAT!r})"]
+        if arrays.get("process") is not None:  # a sweep's points record theirs: the [process] lines show them
+            time = config.get("time", {})
+            lines += _schedule_lines(arrays["process"], [time.get("t_min", 1e-3), time.get("T", 1.0)])
         for section, values in config.items():
             lines.append(f"  [{section}] " + ", ".join(f"{k} = {_short(v)}" for k, v in values.items()))
         lines.append(format_sweep_table(rows, arrays["axes"], arrays["errors"]) if "axes" in arrays
@@ -219,6 +223,24 @@ def describe_file(path):
         return "\n".join(lines)
     raise InputError(f"{path!r} is HDF5 but neither an fpdiff score file nor a results file (format = "
                      f"{_short(kind)})")
+
+
+def _schedule_lines(process, t):
+    """The lines of ``fpdiff info`` that show a schedule: its kind and parameters, its table (a discrete
+    schedule's steps and first and last alphas_cumprod), and its noise level over the times ``t`` (a score
+    file's, or a run's ``[t_min, T]``)."""
+    parameters = {key: value for key, value in process.to_dict().items() if key not in ("kind", "alphas_cumprod")}
+    lines = [f"  process          {type(process).__name__}"
+             + (f" ({', '.join(f'{key} = {value:.6g}' for key, value in parameters.items())})" if parameters else "")]
+    if isinstance(process, Discrete):
+        table = process.alphas_cumprod
+        lines.append(f"  table            {process.n} steps, alphas_cumprod from {table[0]:.6g} (step 0) to "
+                     f"{table[-1]:.6g} (step {process.n - 1})")
+    ends = np.array([t[0], t[-1]], dtype=np.float64)
+    sigma, log_snr = process.sigma(ends), process.log_snr(ends)
+    lines.append(f"  sigma(t)         {sigma[0]:.6g} at t = {ends[0]:.4g} to {sigma[1]:.6g} at t = {ends[1]:.4g} "
+                 f"(log-SNR {log_snr[0]:.4g} to {log_snr[1]:.4g})")
+    return lines
 
 
 def _short(value, width=60):

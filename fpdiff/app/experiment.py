@@ -8,7 +8,9 @@ against a schema; a problem raises :class:`InputError` with the key's path
 Example::
 
     [process]
-    kind = "OU"            # OU (beta, sigma), VP (beta_min, beta_max), VE (sigma_min, sigma_max), Brownian (sigma)
+    kind = "OU"            # any kind of fpdiff.processes (OU, VP, VE, Brownian, Cosine, EDM, LinearDiscrete,
+                           # ScaledLinear, Discrete) with its parameters; Discrete: alphas_cumprod = [...] or
+                           # diffusers_config = "scheduler_config.json"
 
     [data]
     kind = "mixture"       # "mixture", "points" (path to .npy / .txt / .csv) or "builtin" (name)
@@ -51,6 +53,7 @@ import inspect
 import json
 import math
 import os
+import re
 
 import tomllib  # Python >= 3.11 (setup.cfg), the version CI runs
 
@@ -63,7 +66,7 @@ from ..errors import InputError
 from ..fv.steppers import METHODS
 from ..grid import Grid
 from ..particles.schemes import SCHEMES
-from ..processes import PROCESSES, process_from_dict
+from ..processes import PROCESSES, Discrete, process_class
 from ..timegrid import TIME_GRIDS
 
 #: built-in data sets: name -> (description, factory)
@@ -92,6 +95,14 @@ DENSITY_BYTES_PER_CELL = (256, 192)
 PARTICLE_BYTES_PER_COORDINATE = 80
 #: snapshots the forward solve of ``[score] source = "grid"`` keeps (the score's time table)
 GRID_SCORE_SNAPSHOTS = 201
+
+#: the keys of a Discrete ``[process]``: its table, given as numbers or by a diffusers scheduler config file
+TABLE_KEYS = ("alphas_cumprod", "diffusers_config")
+#: every key ``[process]`` may hold (each kind accepts ``kind`` and its own parameters among them)
+PROCESS_KEYS = {"kind", *TABLE_KEYS,
+                *(name for cls in PROCESSES.values() for name in inspect.signature(cls).parameters)}
+#: largest diffusers scheduler config read (a scheduler_config.json is under a KiB; with trained_betas, some KiB)
+MAX_DIFFUSERS_CONFIG_BYTES = 2**24
 
 #: default of ``[views] reference_samples``: exact samples of p(t_min) the particle view is compared with
 REFERENCE_SAMPLES = 100_000
@@ -158,9 +169,34 @@ class Experiment:
     allow_mass_outside: bool = False
 
     @property
+    def recorded_config(self):
+        """The configuration as a results file records it (its attribute ``experiment``) and the fingerprint hashes it.
+
+        A discrete table (``[process] alphas_cumprod = [...]``, or the table a
+        ``diffusers_config`` file gives) is recorded as
+        ``alphas_cumprod = {"n": ..., "sha256": ...}``, the SHA-256 of the
+        process's table in little-endian float64: an attribute does not hold
+        a thousand numbers (the results file has the table itself, the
+        dataset ``process/alphas_cumprod``), and a changed diffusers config
+        file changes the fingerprint as a changed experiment file does.
+        The tables of a swept ``"process.alphas_cumprod"`` are recorded so
+        too (each point's table is the dataset ``point/{k}/process/alphas_cumprod``).
+        Every other configuration is recorded as it is.
+        """
+        config, section = self.config, self.config.get("process", {})
+        if any(key in section for key in TABLE_KEYS):
+            summary = _table_summary(self.process.alphas_cumprod)
+            config = {**config, "process": {**section, "alphas_cumprod": summary}}
+        swept = (self.sweep or {}).get("process.alphas_cumprod")
+        if swept is not None:
+            config = {**config, "sweep": {**config["sweep"], "process.alphas_cumprod": [
+                _table_summary(table) if isinstance(table, list) else table for table in swept]}}
+        return config
+
+    @property
     def fingerprint(self):
         """A hash of the configuration (without ``[cluster]``: where it runs): a resumed run must have the same."""
-        config = {key: value for key, value in self.config.items() if key != "cluster"}
+        config = {key: value for key, value in self.recorded_config.items() if key != "cluster"}
         return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
 
     def points(self):
@@ -190,6 +226,12 @@ class Experiment:
                 where = ", ".join(f"{name} = {value!r}" for name, value in point.items())
                 raise InputError(f"[sweep] point {index} ({where}): {error}") from None
         return experiments
+
+
+def _table_summary(table):
+    """``{"n": ..., "sha256": ...}`` of a table of numbers: its length and the SHA-256 of its little-endian float64."""
+    table = np.ascontiguousarray(table, dtype="<f8")
+    return {"n": len(table), "sha256": hashlib.sha256(table.tobytes()).hexdigest()}
 
 
 def _swept(config, point):
@@ -267,21 +309,7 @@ def experiment_from_dict(config, base=".", overrides=None):
     if workers is not None:
         workers = _number(workers, ("cluster", "workers"), positive=True, integer=True)
 
-    section = _table(config, "process", {"kind", "beta", "sigma", "beta_min", "beta_max", "sigma_min", "sigma_max"},
-                     required=("kind",))
-    kind = section["kind"]
-    if kind not in PROCESSES:
-        _fail(("process", "kind"), f"must be one of {sorted(PROCESSES)}; got {kind!r}")
-    accepted = set(inspect.signature(PROCESSES[kind]).parameters)
-    for key, value in section.items():
-        if key != "kind":
-            if key not in accepted:
-                _fail(("process", key), f"not a parameter of {kind}; its parameters: {', '.join(sorted(accepted))}")
-            _number(value, ("process", key), positive=True)
-    try:
-        process = process_from_dict(section)
-    except InputError as error:
-        _fail(("process",), str(error))
+    process = _process(_table(config, "process", PROCESS_KEYS, required=("kind",)), base)
 
     data = _data(_table(config, "data", {"kind", "weights", "means", "covariances", "path", "name"},
                         required=("kind",)), base)
@@ -403,6 +431,75 @@ def experiment_from_dict(config, base=".", overrides=None):
     if sweep is not None:
         _check_sweep_values(experiment, sweep)
     return experiment
+
+
+def _process(section, base):
+    """The process of ``[process]``: ``kind`` as :func:`fpdiff.processes.process_class` spells it, then its parameters.
+
+    Each parameter is checked by name (a number > 0; ``n`` an integer); a
+    ``Discrete`` takes exactly one of ``alphas_cumprod`` (a list of numbers)
+    and ``diffusers_config`` (the path of a diffusers ``scheduler_config.json``,
+    relative to the experiment file, read by :meth:`fpdiff.Discrete.from_diffusers`).
+    A process that refuses its parameters names the key it refuses.
+    """
+    kind = section["kind"]
+    try:
+        cls = process_class(kind)
+    except InputError:
+        _fail(("process", "kind"), f"must be one of {sorted(PROCESSES)} (any case, '-' or '_' between words); got "
+                                   f"{kind!r}")
+    accepted = TABLE_KEYS if cls is Discrete else tuple(inspect.signature(cls).parameters)
+    for key, value in section.items():
+        if key == "kind":
+            continue
+        if key not in accepted:
+            _fail(("process", key), f"not a parameter of {cls.__name__}; its parameters: {', '.join(accepted)}")
+        if key == "alphas_cumprod":
+            if not isinstance(value, list):
+                _fail(("process", key), f"expected a list of numbers (the table, strictly decreasing in (0, 1)); "
+                                        f"got {value!r}")
+            for i, entry in enumerate(value):
+                _number(entry, ("process", key, str(i)), positive=True)
+        elif key == "diffusers_config":
+            if not isinstance(value, str) or not value:
+                _fail(("process", key), f"expected the path of a diffusers scheduler config (.json); got {value!r}")
+        else:
+            _number(value, ("process", key), positive=True, integer=key == "n")
+    if cls is Discrete and sum(key in section for key in TABLE_KEYS) != 1:
+        _fail(("process", "alphas_cumprod"), "a Discrete process is a table: give exactly one of alphas_cumprod = "
+                                             "[...] and diffusers_config = \"path/to/scheduler_config.json\"")
+    parameters = {key: value for key, value in section.items() if key != "kind"}
+    try:
+        if "diffusers_config" in section:
+            return Discrete.from_diffusers(_diffusers_config(os.path.join(base, section["diffusers_config"])))
+        return cls(**parameters)
+    except InputError as error:
+        if "diffusers_config" in section:
+            _fail(("process", "diffusers_config"), str(error))
+        # the key the process names first (`sigma_max` must exceed `sigma_min`: sigma_max)
+        named = sorted((match.start(), key) for key in parameters
+                       for match in [re.search(rf"\b{key}\b", str(error))] if match)
+        _fail(("process", named[0][1] if named else "kind"), str(error))
+
+
+def _diffusers_config(path):
+    """The dictionary of the diffusers scheduler config file ``path`` (``[process].diffusers_config``)."""
+    where = ("process", "diffusers_config")
+    if not os.path.isfile(path):
+        _fail(where, f"no such file: {path!r}")
+    if os.path.getsize(path) > MAX_DIFFUSERS_CONFIG_BYTES:
+        _fail(where, f"{path!r} holds {format_bytes(os.path.getsize(path))}, more than the "
+                     f"{format_bytes(MAX_DIFFUSERS_CONFIG_BYTES)} a scheduler config may have")
+    try:
+        with open(path, "rb") as file:
+            config = json.loads(file.read().decode("utf-8"))
+    except OSError as error:
+        _fail(where, f"{path!r} cannot be read: {error.strerror or error}")
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        _fail(where, f"{path!r} is not a JSON scheduler config ({error})")
+    if not isinstance(config, dict):
+        _fail(where, f"{path!r} must hold a JSON object (a diffusers scheduler config); got a {type(config).__name__}")
+    return config
 
 
 def _choice(value, path, choices):

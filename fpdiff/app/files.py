@@ -18,6 +18,8 @@ import numpy as np
 
 from ..errors import FormatError, FpdiffError, InputError
 from .._hdf5 import DAMAGE, LIBVER, atomic_path, check_storage, fixed_string, shorten
+from ..processes import process_from_dict
+from ..scores._write import PROCESS_GROUP, describe_process
 from .folder import writing
 
 RESULTS_FORMAT = "fpdiff.results"
@@ -64,6 +66,33 @@ def write_array(group, name, value):
         group.create_dataset(name, data=value.reshape(1), fletcher32=True).attrs["scalar"] = np.int8(1)
     else:
         group.create_dataset(name, data=value, fletcher32=True)
+
+
+def process_arrays(process, prefix=""):
+    """The datasets that record ``process`` in a results file, under ``{prefix}process/``.
+
+    ``description`` is the JSON of its kind and scalar parameters, and each
+    array parameter (a :class:`~fpdiff.Discrete` table) is a dataset of its
+    own, as in a score file (:func:`fpdiff.scores._write.describe_process`).
+    """
+    scalars, arrays = describe_process(process)
+    return {f"{prefix}{PROCESS_GROUP}/description": json.dumps(scalars),
+            **{f"{prefix}{PROCESS_GROUP}/{key}": array for key, array in arrays.items()}}
+
+
+def _read_process(path, prefix, arrays):
+    """The process recorded under ``{prefix}process/`` (:func:`process_arrays`), or None in files without it."""
+    group = f"{prefix}{PROCESS_GROUP}/"
+    if f"{group}description" not in arrays:
+        return None  # written before fpdiff recorded the process (the configuration names it)
+    try:
+        description = json.loads(_text(arrays[f"{group}description"], path, f"dataset '{group}description'"))
+        tables = {key[len(group):]: value for key, value in arrays.items()
+                  if key.startswith(group) and key != f"{group}description"}
+        return process_from_dict({**description, **tables})
+    except (ValueError, TypeError, AttributeError, RecursionError, OverflowError) as error:
+        raise FormatError(f"{path!r}, group '{group[:-1]}': not the record of an fpdiff process "
+                          f"({shorten(error)})") from None
 
 
 def _open(path, what, advice=""):
@@ -172,6 +201,9 @@ def read_results(path):
     the arrays of a single run: ``edges``, ``exact``, ``gamma``; None for a
     failed point).
 
+    ``arrays`` also holds ``process``, the forward process the run used
+    (per point in a sweep; None in files written before it was recorded).
+
     Reads the files of every fpdiff version (those of fpdiff 0.1 have
     variable-length strings and no checksums).
 
@@ -255,7 +287,7 @@ def _point_arrays(path, prefix, count, arrays, need):
             raise FormatError(f"{path!r}: '{prefix}gamma/{i}/samples' has shape {results['samples'].shape}; "
                               f"(M, {len(edges)}) expected")
         gamma.append(results)
-    return {"edges": edges, "exact": exact, "gamma": gamma}
+    return {"edges": edges, "exact": exact, "gamma": gamma, "process": _read_process(path, prefix, arrays)}
 
 
 def results_fingerprint(path):

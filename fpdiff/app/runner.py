@@ -61,8 +61,8 @@ from ..scores.exact import ExactScore
 from ..scores.grid import GridScore
 from .._hdf5 import LIBVER, atomic_path
 from ..scores.io import load_score
-from .files import (COLUMNS, RESULTS_FORMAT, RESULTS_VERSION, SWEEP_COLUMNS, read_checkpoint, reading,
-                    results_fingerprint, write_array, write_attributes, write_checkpoint)
+from .files import (COLUMNS, RESULTS_FORMAT, RESULTS_VERSION, SWEEP_COLUMNS, process_arrays, read_checkpoint,
+                    reading, results_fingerprint, write_array, write_attributes, write_checkpoint)
 from .folder import (CHECKPOINT_NAME, _checkpoint_folder, _remove_checkpoints, _remove_temporaries, output_lock,
                      writing)
 
@@ -205,7 +205,9 @@ def run_point(experiment):
 
     What one point of a sweep does (on a worker). ``arrays`` maps HDF5
     paths relative to the point's group (``gamma/{i}/density``,
-    ``gamma/{i}/samples``, ``grid/edges/{axis}``, ``grid/exact``) to arrays.
+    ``gamma/{i}/samples``, ``grid/edges/{axis}``, ``grid/exact``, and the
+    process: ``process/description`` and its tables,
+    :func:`~fpdiff.app.files.process_arrays`) to arrays.
     """
     check_box(experiment)
     names = tasks(experiment)
@@ -215,6 +217,7 @@ def run_point(experiment):
     arrays = {"grid/exact": exact_cells}
     for axis, edges in enumerate(experiment.grid.edges):
         arrays[f"grid/edges/{axis}"] = edges
+    arrays.update(process_arrays(experiment.process))
     for i, (density, samples) in per_gamma.items():
         if density is not None:
             arrays[f"gamma/{i}/density"] = density
@@ -348,13 +351,15 @@ def _assemble(experiment, checkpoints, path):
     with writing(path), atomic_path(path) as temporary, h5py.File(temporary, "w", libver=LIBVER) as file:
         write_attributes(file, {"format": RESULTS_FORMAT, "version": np.int64(RESULTS_VERSION),
                                  "fpdiff_version": __version__,
-                                 "experiment": json.dumps(experiment.config, sort_keys=True),
+                                 "experiment": json.dumps(experiment.recorded_config, sort_keys=True),
                                  "fingerprint": experiment.fingerprint})
         for column in COLUMNS:
             write_array(file, f"table/{column}", np.array([row[column] for row in rows], dtype=np.float64))
         for axis, edges in enumerate(experiment.grid.edges):
             write_array(file, f"grid/edges/{axis}", edges)
         write_array(file, "grid/exact", exact_cells)
+        for key, value in process_arrays(experiment.process).items():
+            write_array(file, key, value)
         for i, (density, samples) in arrays.items():
             group = file.create_group(f"gamma/{i}")
             group.attrs["gamma"] = experiment.gammas[i]
@@ -431,7 +436,7 @@ def _assemble_sweep(experiment, points, checkpoints, errors, path):
     with writing(path), atomic_path(path) as temporary, h5py.File(temporary, "w", libver=LIBVER) as file:
         write_attributes(file, {"format": RESULTS_FORMAT, "version": np.int64(RESULTS_VERSION), "layout": "sweep",
                                  "fpdiff_version": __version__,
-                                 "experiment": json.dumps(experiment.config, sort_keys=True),
+                                 "experiment": json.dumps(experiment.recorded_config, sort_keys=True),
                                  "fingerprint": experiment.fingerprint})
         sweep = file.create_group("sweep")
         axes = list(experiment.sweep)

@@ -7,13 +7,47 @@ import numpy as np
 
 from .._hdf5 import LIBVER, atomic_path, fixed_string
 from ..errors import InputError
-from ..processes import check_process
+from ..processes import PROCESSES, check_process, process_from_dict
 from .field import PARAMETRIZATIONS, check_field
 
 FORMAT = "fpdiff.score-field"
 
+#: version 2: any process of :data:`fpdiff.processes.PROCESSES`, array parameters (a :class:`~fpdiff.Discrete`
+#: table) as datasets of the group :data:`PROCESS_GROUP`; version 1 (OU, VP, VE, Brownian in JSON) still reads
+VERSION = 2
+#: the group holding a process's array parameters, one dataset ``process/<name>`` each (version >= 2)
+PROCESS_GROUP = "process"
+#: the array parameters of each kind (a kind not named here has numbers only)
+ARRAY_PARAMETERS = {"Discrete": ("alphas_cumprod",)}
 
-VERSION = 1
+
+def describe_process(process, name="process"):
+    """``(scalars, arrays)``: how a file records ``process``; InputError unless it rebuilds exactly ``process``.
+
+    ``scalars`` is :meth:`~fpdiff.processes.LinearProcess.to_dict` without
+    its array parameters (JSON-ready: ``kind`` and numbers), ``arrays`` maps
+    each array parameter (:class:`~fpdiff.Discrete`'s ``alphas_cumprod``) to
+    a float64 array, stored as a dataset rather than as a list of numbers in
+    the JSON. Only the processes of :data:`fpdiff.processes.PROCESSES` can be
+    described: a user's own :class:`~fpdiff.processes.LinearProcess` subclass
+    works in the solvers, but no reader could rebuild it from a file, so it
+    is refused here rather than written into a file that would not load.
+    """
+    check_process(process, name)
+    kind = type(process).__name__
+    if PROCESSES.get(kind) is not type(process):
+        raise InputError(f"`{name}` {kind} cannot be stored in a file: a file describes a process by its kind and "
+                         f"parameters, and only fpdiff's processes ({', '.join(PROCESSES)}) can be rebuilt from "
+                         f"them; a LinearProcess subclass of your own works in the solvers but not in files: "
+                         f"express it as one of these (a Discrete table of alphas_cumprod fits any "
+                         f"variance-preserving schedule)")
+    description = process.to_dict()
+    arrays = {key: np.asarray(description[key], dtype=np.float64) for key in ARRAY_PARAMETERS.get(kind, ())}
+    scalars = json.loads(json.dumps({key: value for key, value in description.items() if key not in arrays}))
+    if process_from_dict({**scalars, **arrays}) != process:  # a parameter that JSON or float64 cannot hold
+        raise InputError(f"`{name}` {process!r} does not survive being written: its description rebuilds "
+                         "another process")
+    return scalars, arrays
 
 
 def save_score(path, process, t, values, *, axes=None, points=None, parametrization="score", meta=None):
@@ -23,9 +57,15 @@ def save_score(path, process, t, values, *, axes=None, points=None, parametrizat
     ----------
     path : str or os.PathLike
     process : LinearProcess
-        The forward process; stored as JSON in the attribute ``process``.
+        The forward process, one of :data:`fpdiff.processes.PROCESSES`:
+        stored as JSON in the attribute ``process``, with an array parameter
+        (:class:`~fpdiff.Discrete`'s ``alphas_cumprod``) as the dataset
+        ``process/<name>``. A :class:`~fpdiff.processes.LinearProcess`
+        subclass of your own raises :class:`InputError` (:func:`load_score`
+        could not rebuild it).
     t : array_like, shape (n_t,)
-        Strictly increasing times > 0.
+        Strictly increasing times > 0, at most ``process.t_max`` (1 for
+        Cosine and the discrete tables).
     values : array_like
         Grid layout: shape (n_t, n_0, ..., n_{d-1}, d); point layout: (n_t, M, d).
     axes : sequence of d array_like, optional
@@ -44,18 +84,25 @@ def save_score(path, process, t, values, *, axes=None, points=None, parametrizat
     (other dtypes are stored as float64), so :func:`load_score` returns it bit
     for bit.
     """
-    check_process(process)
+    scalars, arrays = describe_process(process)
     if parametrization not in PARAMETRIZATIONS:
         raise InputError(f"`parametrization` must be one of {PARAMETRIZATIONS}; got {parametrization!r}")
     t, values, axes, points = check_field(t, values, axes=axes, points=points)
+    if float(t[-1]) > process.t_max:  # a file load_score would refuse
+        raise InputError(f"`t` reaches {float(t[-1])!r}, beyond {process!r}, which is defined for t in "
+                         f"[0, {process.t_max:g}]")
     if meta is not None and not isinstance(meta, dict):
         raise InputError(f"`meta` must be a dict; got {type(meta).__name__}")
     meta = _prepare_meta(meta or {}, "meta")
     with atomic_path(path) as temporary, h5py.File(temporary, "w", libver=LIBVER) as file:
         file.attrs["format"] = fixed_string(FORMAT)
         file.attrs["version"] = np.int64(VERSION)
-        file.attrs["process"] = fixed_string(json.dumps(process.to_dict()))
+        file.attrs["process"] = fixed_string(json.dumps(scalars))
         file.attrs["parametrization"] = fixed_string(parametrization)
+        if arrays:
+            group = file.create_group(PROCESS_GROUP)
+            for key, array in arrays.items():
+                _create_dataset(group, key, array)
         _create_dataset(file, "t", _stored(t))
         if axes is not None:
             group = file.create_group("axes")

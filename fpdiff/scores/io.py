@@ -4,7 +4,8 @@ A score file holds a field at times ``t`` on a tensor grid (``axes/0`` ...
 ``axes/{d-1}`` and ``values`` (n_t, n_0, ..., n_{d-1}, d)) or at scattered
 points (``points`` and ``values`` (n_t, M, d), for audits), with the file
 attributes ``format``, ``version``, ``process`` (JSON) and ``parametrization``,
-and an optional group ``meta``. :func:`load_score` checks everything and
+a process's table as the dataset ``process/alphas_cumprod`` (version 2), and
+an optional group ``meta``. :func:`load_score` checks everything and
 raises :class:`FormatError` naming the dataset and the problem; nothing in a
 file is trusted before it is checked (the headers of all datasets -- dtype,
 shape, size, storage -- are checked before any data are read).
@@ -35,8 +36,8 @@ import numpy as np
 from .._hdf5 import DAMAGE, check_storage, decode_text, shorten
 from .._validation import as_int, check_choice, format_bytes
 from ..errors import FormatError, InputError
-from ..processes import process_from_dict
-from ._write import FORMAT, VERSION
+from ..processes import Discrete, process_class, process_from_dict
+from ._write import ARRAY_PARAMETERS, FORMAT, PROCESS_GROUP, VERSION
 from .field import OUTSIDE_POLICIES, PARAMETRIZATIONS, check_field
 from .tabulated import ScoreSamples, TabulatedScore
 
@@ -141,11 +142,7 @@ def _read_score(file, path, outside, max_bytes):
     parametrization = decode_text(attrs["parametrization"])
     if parametrization not in PARAMETRIZATIONS:
         fail("attribute 'parametrization'", f"must be one of {PARAMETRIZATIONS}; got {shorten(parametrization)!r}")
-    try:
-        process = process_from_dict(json.loads(decode_text(attrs["process"])))
-    except (ValueError, TypeError, KeyError, AttributeError, RecursionError, OverflowError) as error:
-        fail("attribute 'process'", f"not the JSON of an fpdiff process ({shorten(error)}); "
-                                    f"got {shorten(decode_text(attrs['process']))!r}")
+    description, table_sets, table_bytes = _process_headers(file, int(version), attrs["process"], fail, reading)
 
     with reading("the root group"):
         has_axes, has_points = "axes" in file, "points" in file
@@ -175,10 +172,10 @@ def _read_score(file, path, outside, max_bytes):
         points_set = _dataset(file, "points", fail, reading, ndim=3)
         values_set = _dataset(file, "values", fail, reading, shape=points_set.shape)
 
-    declared = sum(dataset.nbytes for dataset in [t_set, values_set, points_set, *(axis_sets or [])]
-                   if dataset is not None)
+    declared = table_bytes + sum(dataset.nbytes for dataset in [t_set, values_set, points_set, *(axis_sets or [])]
+                                 if dataset is not None)
     if declared > max_bytes:
-        fail("datasets 't', 'axes', 'points', 'values'",
+        fail("datasets 't', 'axes', 'points', 'values'" + (" and the process's table" if table_bytes else ""),
              f"declare {format_bytes(declared)} together, more than the {format_bytes(max_bytes)} allowed: if the "
              "file is trusted and memory suffices, pass a larger `max_bytes` to fd.load_score")
 
@@ -187,8 +184,13 @@ def _read_score(file, path, outside, max_bytes):
     axes = None if axis_sets is None else [_data(a, f"axes/{i}", fail, reading) for i, a in enumerate(axis_sets)]
     points = None if points_set is None else _data(points_set, "points", fail, reading)
     values = _data(values_set, "values", fail, reading)
+    process = _process(description, {key: _data(dataset, f"{PROCESS_GROUP}/{key}", fail, reading)
+                                     for key, dataset in table_sets.items()}, fail)
     check_field(t, values, axes=axes, points=points, error=FormatError,
                 name=lambda key: f"{path!r}, dataset {key!r}")
+    if float(t[-1]) > process.t_max:
+        fail("dataset 't'", f"reaches t = {float(t[-1])!r}, beyond the process {process!r}, which is defined for t "
+                            f"in [0, {process.t_max:g}]")
 
     meta = {}
     with reading("'meta'"):
@@ -213,6 +215,71 @@ def _read_score(file, path, outside, max_bytes):
             fail("dataset 'values'", f"converting parametrization {parametrization!r} to the score overflows at "
                                      f"t = {float(s):.6g} (values too large, or v_t too small)")
     return score
+
+
+def _process_headers(file, version, text, fail, reading):
+    """``(description, table_sets, table_bytes)`` of the attribute ``process`` and the group ``process``.
+
+    ``description`` is the JSON's dict; ``table_sets`` the datasets of the
+    array parameters (version >= 2: ``process/<name>``, headers checked, no
+    data read); ``table_bytes`` what the process's table will hold (those
+    datasets, or the ``n`` steps of a table built from its betas), counted in
+    the reader's byte budget.
+    """
+    where = "attribute 'process'"
+    try:
+        description = json.loads(decode_text(text))
+    except (ValueError, TypeError, RecursionError) as error:
+        fail(where, f"not the JSON of an fpdiff process ({shorten(error)}); got {shorten(decode_text(text))!r}")
+    if not isinstance(description, dict):
+        fail(where, f"not the JSON of an fpdiff process (an object with 'kind' expected); got "
+                    f"{shorten(decode_text(text))!r}")
+    try:
+        cls = process_class(description.get("kind"))
+    except InputError as error:
+        fail(where, str(error))
+    for key, value in description.items():
+        if isinstance(value, (list, dict)):
+            fail(where, f"parameter {shorten(key)!r} is a JSON {type(value).__name__}: an array parameter is the "
+                        f"dataset '{PROCESS_GROUP}/{shorten(key)}' (score-format version 2), not part of the JSON")
+    table_sets, table_bytes, arrays = {}, 0, ARRAY_PARAMETERS.get(cls.__name__, ())
+    with reading("the root group"):
+        has_group = version >= 2 and PROCESS_GROUP in file
+    if has_group:
+        group = _object(file, PROCESS_GROUP, fail, reading)
+        if not isinstance(group, h5py.Group):
+            fail(f"{PROCESS_GROUP!r}", f"must be a group of the process's array parameters; got a "
+                                       f"{type(group).__name__}")
+        with reading(f"group {PROCESS_GROUP!r}"):
+            names = list(group.keys())
+        for key in names:
+            if key not in arrays or key in description:
+                fail(f"group {PROCESS_GROUP!r}", f"holds {shorten(key)!r}, which is not an array parameter of "
+                                                 f"{cls.__name__} (its array parameters: {list(arrays)}; each "
+                                                 "given once, as a dataset, not in the JSON)")
+            table_sets[key] = _dataset(file, f"{PROCESS_GROUP}/{key}", fail, reading, ndim=1)
+            table_bytes += table_sets[key].nbytes
+    for key in arrays:
+        if key not in table_sets:
+            fail(f"dataset '{PROCESS_GROUP}/{key}'", f"missing: the {key} of a {cls.__name__} process is this "
+                                                     "dataset, shape (n,)")
+    steps = description.get("n")
+    if issubclass(cls, Discrete) and isinstance(steps, int) and steps > 0:
+        table_bytes += 8 * steps  # a table built from its betas: checked before it is allocated
+    return description, table_sets, table_bytes
+
+
+def _process(description, tables, fail):
+    """The process of the JSON ``description`` and the arrays ``tables`` (read from ``process/<name>``)."""
+    try:
+        return process_from_dict({**description, **tables})
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError, OverflowError) as error:
+        named = [key for key in tables if f"`{key}`" in str(error)]
+        if named:
+            fail(f"dataset '{PROCESS_GROUP}/{named[0]}'", f"not a valid table of {description.get('kind')} "
+                                                         f"({shorten(error)})")
+        fail("attribute 'process'", f"not the JSON of an fpdiff process ({shorten(error)}); got "
+                                    f"{shorten(json.dumps(description))!r}")
 
 
 def _object(group, name, fail, reading, shown=None):
