@@ -91,26 +91,32 @@ def export(path, process, times, axes, predict, parametrization="eps", meta=None
 def write_with_h5py(path, process, times, axes, values, parametrization="eps", meta=None):
     """The same file written with h5py alone (e.g. from a training environment without fpdiff).
 
-    The layout :func:`fpdiff.load_score` reads (format version 1):
+    The layout :func:`fpdiff.load_score` reads (format version 2, ``docs/score-format.md``):
 
-    - attributes ``format = "fpdiff.score-field"``, ``version = 1``,
-      ``process`` (JSON, e.g. ``{"kind": "VP", "beta_min": 0.1, "beta_max": 20.0}``;
-      kinds OU(beta, sigma), VP(beta_min, beta_max), VE(sigma_min, sigma_max), Brownian(sigma)),
+    - attributes ``format = "fpdiff.score-field"``, ``version = 2``,
+      ``process`` (JSON, e.g. ``{"kind": "VP", "beta_min": 0.1, "beta_max": 20.0}``; every kind of
+      ``fpdiff.processes.PROCESSES`` with its parameters, e.g. ``{"kind": "Cosine", "s": 0.008}``),
       ``parametrization`` (``"score"``, ``"eps"``, ``"x0"`` or ``"v"``);
+    - for ``{"kind": "Discrete"}``: the table as the dataset ``process/alphas_cumprod`` (n,);
     - dataset ``t`` (n_t,): strictly increasing forward times > 0;
     - group ``axes`` with datasets ``"0"``, ..., ``"d-1"``: strictly increasing node coordinates;
     - dataset ``values`` (n_t, n_0, ..., n_{d-1}, d), float32 or float64, finite;
     - optional group ``meta``: scalars and strings as attributes, arrays as datasets.
 
-    Unlike :func:`fpdiff.save_score` this does not check the arrays or write atomically.
+    ``process`` is an fpdiff process or its description dictionary (a ``Discrete`` one with its
+    ``alphas_cumprod`` list, written as the dataset). Unlike :func:`fpdiff.save_score` this does
+    not check the arrays or write atomically.
     """
     import h5py
 
-    description = process.to_dict() if hasattr(process, "to_dict") else dict(process)
+    description = dict(process.to_dict() if hasattr(process, "to_dict") else process)
+    table = description.pop("alphas_cumprod", None) if description.get("kind") == "Discrete" else None
     with h5py.File(path, "w") as file:
         file.attrs["format"] = "fpdiff.score-field"
-        file.attrs["version"] = 1
+        file.attrs["version"] = 2
         file.attrs["process"] = json.dumps(description)
+        if table is not None:
+            file.create_dataset("process/alphas_cumprod", data=np.asarray(table, dtype=np.float64))
         file.attrs["parametrization"] = parametrization
         file.create_dataset("t", data=np.asarray(times, dtype=np.float64))
         group = file.create_group("axes")

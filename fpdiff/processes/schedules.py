@@ -192,7 +192,7 @@ class Discrete(LinearProcess):
             raise InputError(f"`alphas_cumprod` needs at least 2 entries; got {len(table)}")
         if np.any(table <= 0) or np.any(table >= 1) or np.any(np.diff(table) >= 0):
             raise InputError("`alphas_cumprod` must be strictly decreasing in (0, 1) (each step adds noise); got "
-                             f"values from {table[0]!r} to {table[-1]!r}"
+                             f"values from {float(table[0])!r} to {float(table[-1])!r}"
                              + (" with a last entry of 0 (a zero terminal SNR has no log-SNR: drop it)"
                                 if table[-1] <= 0 else ""))
         self.alphas_cumprod = table
