@@ -15,6 +15,7 @@ from .._parallel import use_parallel
 from ..errors import BlowUpError
 from . import _kernels
 
+
 class _LastUsed(dict):
     """A dict that keeps only its ``size`` most recent entries."""
 

@@ -83,8 +83,9 @@ class HomogeneousSample(Result):
     start : ndarray (M, d)
         Start points.
     diagnostics : dict
-        ``finish``, ``seed``, ``delta``, ``energy_threshold``, ``step_factor``, ``max_dt``, ``max_steps``, ``engine``,
-        ``start`` (the law's name or "array"), ``n_points``, ``stopped`` (fraction), ``wall_time`` (s), ``threads``.
+        ``finish``, ``seed``, ``delta``, ``energy_threshold``, ``step_factor``, ``max_dt``, ``max_steps``,
+        ``engine``, ``start`` (the law's name or "array"), ``n_points``, ``stopped`` (fraction), ``wall_time`` (s),
+        ``threads``.
     """
 
     def __init__(self, samples, reached, steps, times, energy, start, diagnostics):
