@@ -24,18 +24,24 @@ homogeneous paths               paths x (data points x nodes) x ``max_steps``
 ==============================  ==============================================
 
 The threshold comes from ``benchmarks/bench_parallel_threshold.py`` (fastest
-call, 2 threads, AMD EPYC): the parallel call first wins at 4,096
-iterations of the cheapest iteration measured (a 1-D mixture-score term,
-about 1.7 ns; 7 microseconds of serial work), at 512 faces of the
-Scharfetter–Gummel weights (11 ns each) and at about 2,048 normal draws.
-:data:`PARALLEL_WORK` is 4 times the cheapest crossover: at it, every kernel
-measured runs at least 1.5 times faster on two threads, and the margin
-absorbs the larger start-up cost of a wider thread pool. Below it a call
-gives up at most a few tens of microseconds.
+call, 2 threads, AMD EPYC; the table is in ``benchmarks/RESULTS.md``). On the
+idle machine the threaded call first wins at 4,096 iterations of the
+cheapest iteration measured (a 1-D mixture-score term, about 1.7 ns: 7
+microseconds of serial work), at 512 faces of the Scharfetter–Gummel weights
+(11 ns each) and at about 2,048 normal draws; with other processes on the
+cores these crossovers move up by a factor of 2 to 4. :data:`PARALLEL_WORK`
+is 8 times the cheapest idle crossover: from it on, every kernel measured
+runs at least 1.75 times faster on two threads (of at most 2), so the
+threads are only started where they nearly halve the time, and the margin
+covers the larger start-up cost of a wider pool and a thread that another
+process has descheduled (a threaded call can then wait a scheduler time
+slice, which a serial call never does). Below it a call gives up at most
+about 25 microseconds (the cheapest kernel) to 170 (the weights, whose
+iterations cost most).
 """
 
 #: inner-loop iterations of a kernel call from which it runs on all threads (see the module docstring)
-PARALLEL_WORK = 16384
+PARALLEL_WORK = 32768
 
 
 def use_parallel(work):
