@@ -44,7 +44,7 @@ sys.path.insert(0, str(HERE))
 import fpdiff as fd  # noqa: E402
 from _baselines import splu_script  # noqa: E402
 from _machine import describe, write_section  # noqa: E402
-from fpdiff.fv.operator import PARALLEL_THRESHOLD  # noqa: E402
+from fpdiff._parallel import use_parallel  # noqa: E402
 from fpdiff.reference import solve_forward_fipy  # noqa: E402
 
 SECTION = "## Forward solver vs FiPy"
@@ -89,7 +89,7 @@ def measure(quick):
         fd.solve_forward(PROCESS, grid, p0, T, steps=2, method="be")  # warm: kernels loaded
         fd.solve_forward(PROCESS, grid, p0, T, steps=2, method="trbdf2")
         be_time, be = best_of(3, lambda: fd.solve_forward(PROCESS, grid, p0, T, steps=STEPS, method="be"))
-        threaded = grid.size >= PARALLEL_THRESHOLD
+        threaded = use_parallel(grid.size)
         if threaded:  # the multithreaded kernels suffer most from a loaded machine: also time one thread
             numba.set_num_threads(1)
             one_time, _ = best_of(3, lambda: fd.solve_forward(PROCESS, grid, p0, T, steps=STEPS, method="be"))

@@ -1,4 +1,10 @@
-"""Result objects of the two views: densities on a grid and particle samples."""
+r"""Result objects: densities on a grid, particle samples, and the base every solver's result shares.
+
+:class:`Result` is the common base: time labels ``t``, a ``diagnostics``
+dict and a one-line ``repr``. :class:`DensitySolution` (the density view)
+and :class:`ParticleSolution` (the sample view) are results;
+:class:`fpdiff.homogeneous.HomogeneousSample` is one too.
+"""
 
 import numpy as np
 
@@ -6,7 +12,71 @@ from ._validation import as_float
 from .errors import InputError
 
 
-class DensitySolution:
+class Result:
+    r"""What every solver returns: time labels ``t``, ``diagnostics``, and a one-line ``repr``.
+
+    Attributes
+    ----------
+    t : ndarray
+        The times the result holds. For :class:`DensitySolution` and
+        :class:`ParticleSolution`, one per snapshot, in the order they were
+        computed: forward-time labels of the noising process (descending for
+        a reverse run), or, for :func:`fpdiff.sample_langevin`, the Langevin
+        time (iterations x step). For
+        :class:`fpdiff.homogeneous.HomogeneousSample`, one per path: the
+        process time at which that path stopped, the time of its sample
+        (the paths share no clock: each runs until its own stopping time).
+    diagnostics : dict
+        What the solver did. Every solver writes ``wall_time`` (seconds) and,
+        except :func:`fpdiff.sample_homogeneous` (whose paths take their own
+        numbers of steps: ``HomogeneousSample.steps``), ``steps`` (time steps
+        taken, save times included). The other keys, by solver:
+
+        ===========================  ==================================================================
+        solver                       keys
+        ===========================  ==================================================================
+        ``solve_forward``            ``method``, ``substeps`` (steps after the positivity halvings),
+                                     ``operator_evaluations``, ``mass_drift`` (largest relative change
+                                     of the mass), ``min_density``, ``start_mass``, ``boundary_outflow``,
+                                     ``end_law_outside`` (the box checks), ``process``; with ``rtol``:
+                                     ``rtol``, ``rejected_steps``
+        ``solve_reverse``            those of ``solve_forward``, and ``gamma``, ``flux``, ``time_grid``
+        ``solve_naive_reversal``     those of ``solve_forward`` but ``process`` and ``end_law_outside``
+        ``solve_forward_fipy``       ``method`` (``"fipy-be"``), ``mass_drift``, ``min_density``,
+                                     ``process``
+        ``sample_reverse``           ``scheme``, ``seed``, ``gamma``, ``time_grid``, ``particles``,
+                                     ``dim``, ``start`` (``"prior"`` or ``"given"``), ``score`` (how the
+                                     score was evaluated), ``score_evaluations``, ``threads``,
+                                     ``batch_size``, ``process``; ``first_particle`` when not 0,
+                                     ``options`` (the scheme's) when any; with ``client``: ``shards``,
+                                     ``workers``
+        ``sample_forward``           ``scheme``, ``seed``, ``particles``, ``dim``, ``threads``,
+                                     ``process``; ``score`` for ``scheme="em"``
+        ``simulate``                 ``scheme``, ``seed``, ``particles``, ``dim``, ``score``, ``threads``
+        ``sample_langevin``          ``scheme`` (``"ula"``), ``step``, ``seed``, ``particles``, ``dim``,
+                                     ``score``, ``threads``, ``iterations`` (of the saved snapshots)
+        ``sample_homogeneous``       ``finish``, ``seed``, ``delta``, ``energy_threshold``,
+                                     ``step_factor``, ``max_dt``, ``max_steps``, ``engine``, ``start``,
+                                     ``n_points``, ``stopped`` (fraction of paths), ``threads``
+        ===========================  ==================================================================
+
+    docs/architecture.md ("Results") has the same table.
+    """
+
+    def __init__(self, t, diagnostics=None):
+        self.t = np.asarray(t, dtype=np.float64)
+        self.diagnostics = dict(diagnostics or {})
+
+    def _summary(self):
+        """The parts of the one-line ``repr``: the times and the steps (subclasses add theirs around them)."""
+        return [f"t=[{self.t[0]:g} .. {self.t[-1]:g}] ({len(self.t)} snapshots)",
+                f"steps={self.diagnostics.get('steps')}"]
+
+    def __repr__(self):
+        return f"{type(self).__name__}({', '.join(self._summary())})"
+
+
+class DensitySolution(Result):
     """Snapshots of a density on a grid, labelled by forward time.
 
     Attributes
@@ -22,22 +92,18 @@ class DensitySolution:
         What the solver did: ``method``, ``steps`` (time steps taken),
         ``wall_time`` (s), ``mass_drift`` (largest relative change of the total
         mass), ``min_density`` (smallest value met), and solver-specific
-        entries.
+        entries (:class:`Result` lists them).
     """
 
     def __init__(self, grid, t, values, diagnostics=None):
+        super().__init__(t, diagnostics)
         self.grid = grid
-        self.t = np.asarray(t, dtype=np.float64)
         self.values = np.asarray(values, dtype=np.float64)
         if self.values.shape != (len(self.t), *grid.shape):
             raise InputError(f"`values` must have shape {(len(self.t), *grid.shape)}; got {self.values.shape}")
-        self.diagnostics = dict(diagnostics or {})
 
-    def __repr__(self):
-        return (
-            f"DensitySolution(grid={self.grid!r}, t=[{self.t[0]:g} .. {self.t[-1]:g}] ({len(self.t)} snapshots), "
-            f"steps={self.diagnostics.get('steps')}, method={self.diagnostics.get('method')!r})"
-        )
+    def _summary(self):
+        return [f"grid={self.grid!r}", *super()._summary(), f"method={self.diagnostics.get('method')!r}"]
 
     @property
     def final(self):
@@ -69,7 +135,7 @@ class DensitySolution:
         return (1 - weight) * self.values[order[right - 1]] + weight * self.values[order[right]]
 
 
-class ParticleSolution:
+class ParticleSolution(Result):
     """Snapshots of particles, labelled by forward time: the sample view's result.
 
     Attributes
@@ -82,17 +148,17 @@ class ParticleSolution:
     diagnostics : dict
         What the sampler did: ``scheme``, ``steps`` (time steps taken),
         ``seed``, ``wall_time`` (s), ``particles``, ``dim``, ``score`` (how
-        the score was evaluated), ``threads``, and sampler-specific entries.
+        the score was evaluated), ``threads``, and sampler-specific entries
+        (:class:`Result` lists them).
     """
 
     def __init__(self, t, snapshots, diagnostics=None):
-        self.t = np.asarray(t, dtype=np.float64)
+        super().__init__(t, diagnostics)
         self.snapshots = np.asarray(snapshots, dtype=np.float64)
         if self.snapshots.ndim != 3 or self.snapshots.shape[0] != len(self.t):
             raise InputError(
                 f"`snapshots` must have shape (n_t, M, d) with n_t = {len(self.t)}; got {self.snapshots.shape}"
             )
-        self.diagnostics = dict(diagnostics or {})
 
     @property
     def samples(self):
@@ -123,9 +189,6 @@ class ParticleSolution:
             raise InputError(f"`t` = {t:.6g} was not saved; saved times: {saved} (pass it in `save_at`)")
         return self.snapshots[nearest]
 
-    def __repr__(self):
-        return (
-            f"ParticleSolution({self.n_particles} particles in {self.dim} dimension(s), "
-            f"t=[{self.t[0]:g} .. {self.t[-1]:g}] ({len(self.t)} snapshots), "
-            f"steps={self.diagnostics.get('steps')}, scheme={self.diagnostics.get('scheme')!r})"
-        )
+    def _summary(self):
+        return [f"{self.n_particles} particles in {self.dim} dimension(s)", *super()._summary(),
+                f"scheme={self.diagnostics.get('scheme')!r}"]

@@ -10,6 +10,8 @@ of ``steps + 1`` forward-time labels.
 * ``karras``: the :math:`\rho`-schedule of Karras et al. (2022, eq. 5) in the noise
   level :math:`s(t) = \sqrt{v_t}/\alpha_t`:
   :math:`s_i = (s_{max}^{1/\rho} + \tfrac{i}{N}(s_{min}^{1/\rho} - s_{max}^{1/\rho}))^\rho`.
+
+:func:`merge_save_times` adds the times a solver must save to its step times (both views).
 """
 
 import numpy as np
@@ -96,3 +98,39 @@ def make_time_grid(time_grid, process, T, t_min, steps, rho=7.0):
     if not (np.isclose(times[0], T, rtol=1e-12) and np.isclose(times[-1], t_min, rtol=1e-12)):
         raise InputError(f"`time_grid` must run from T={T} to t_min={t_min}; got {times[0]} .. {times[-1]}")
     return times
+
+
+def merge_save_times(times, save_times):
+    """Merge save times into the monotone step times ``times``; returns ``(times, saved)``.
+
+    The step times are kept exactly; a save time within round-off (1e-12 of
+    the largest absolute time) of a step time is that step time, so no
+    zero-length step appears; every other save time becomes a step boundary.
+    ``saved`` is a boolean mask of the merged times that were asked for. The
+    order of ``times`` (increasing for the grid view's solver time, decreasing
+    for a reverse run's forward-time labels) is kept. Save times must lie in
+    the span of ``times`` (the solvers check them first).
+    """
+    times = np.asarray(times, dtype=np.float64)
+    save_times = np.atleast_1d(np.asarray(save_times, dtype=np.float64))
+    descending = times[0] > times[-1]
+    steps = times[::-1] if descending else times
+    tolerance = 1e-12 * max(float(np.max(np.abs(steps))), float(np.max(np.abs(save_times))))
+    new = np.unique(save_times[np.abs(steps[_nearest(steps, save_times)] - save_times) > tolerance])
+    if new.size:
+        new = new[np.concatenate([[True], np.diff(new) > tolerance])]  # save times within round-off of each other
+        merged = np.union1d(steps, new)
+    else:
+        merged = steps.copy()
+    saved = np.zeros(len(merged), dtype=bool)
+    saved[_nearest(merged, save_times)] = True
+    if descending:
+        return merged[::-1].copy(), saved[::-1].copy()
+    return merged, saved
+
+
+def _nearest(times, values):
+    """Index of the nearest entry of the increasing ``times`` for each of ``values``."""
+    right = np.clip(np.searchsorted(times, values), 1, len(times) - 1)
+    left = right - 1
+    return np.where(values - times[left] <= times[right] - values, left, right)

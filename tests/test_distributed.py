@@ -204,6 +204,15 @@ def test_sharded_sampling_from_given_points_and_the_python_score_path(client):
     np.testing.assert_array_equal(sharded.samples, local.samples)
 
 
+def test_sample_sharded_is_sample_reverse_with_a_client_required(client):
+    local = fd.sample_reverse(PROCESS, SCORE, 301, 1.0, steps=5, seed=3)
+    sharded = fdd.sample_sharded(PROCESS, SCORE, 301, client=client, shards=3, T=1.0, steps=5, seed=3)
+    np.testing.assert_array_equal(sharded.snapshots, local.snapshots)
+    assert sharded.diagnostics["shards"] == 3
+    with pytest.raises(InputError, match="`client` must be a dask.distributed.Client.*got NoneType"):
+        fdd.sample_sharded(PROCESS, SCORE, 10, client=None, T=1.0)
+
+
 def test_first_particle_gives_the_rows_of_a_larger_run():
     whole = fd.sample_reverse(PROCESS, SCORE, 300, 1.0, steps=10, seed=4).samples
     part = fd.sample_reverse(PROCESS, SCORE, 100, 1.0, steps=10, seed=4, first_particle=150).samples

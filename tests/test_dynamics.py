@@ -45,7 +45,7 @@ def test_reverse_time_labels():
 def test_generic_dynamics_runs_in_the_density_view():
     # a user-defined dynamics (OU written by hand) gives the same density as the forward process
     from fpdiff.fv import integrate_density
-    from fpdiff.fv.solve import merge_save_times
+    from fpdiff.timegrid import merge_save_times
 
     grid = fd.Grid([(-8, 8)], 120)
     p0 = fd.GaussianMixture([1.0], [[1.0]], [0.5]).cell_average(grid)

@@ -6,7 +6,8 @@ import pytest
 import fpdiff as fd
 from fpdiff.dynamics import forward_dynamics
 from fpdiff.fv import _fused, _kernels, _reference
-from fpdiff.fv.solve import integrate_density, merge_save_times
+from fpdiff.fv.solve import integrate_density
+from fpdiff.timegrid import merge_save_times
 
 PROCESS = fd.OU(beta=1.0, sigma=2**0.5)
 

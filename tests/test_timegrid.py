@@ -1,10 +1,10 @@
-"""Named time grids: endpoints, monotonicity, equal steps in their variable, and the one-step case."""
+"""Named time grids: endpoints, monotonicity, equal steps in their variable, the one-step case; merged save times."""
 
 import numpy as np
 import pytest
 
 import fpdiff as fd
-from fpdiff.timegrid import TIME_GRIDS, make_time_grid
+from fpdiff.timegrid import TIME_GRIDS, make_time_grid, merge_save_times
 
 PROCESSES = [fd.OU(), fd.VP(), fd.VE(), fd.Brownian()]
 
@@ -24,3 +24,32 @@ def test_log_snr_steps_are_equal_in_the_log_snr(process):
     times = make_time_grid("log-snr", process, 0.9, 1e-3, 25)
     snr = 2 * np.log(process.alpha(times)) - np.log(process.variance(times))
     np.testing.assert_allclose(np.diff(snr), (snr[-1] - snr[0]) / 25, rtol=1e-8)
+
+
+# ------------------------------------------------------------ save times merged into the steps (both views)
+
+
+def test_save_times_on_the_steps_keep_the_steps_exactly():
+    # 0.3 is 0.30000000000000004 in the linspace: the step time stays, no zero-length step appears
+    steps = np.linspace(0.0, 1.0, 11)
+    merged, saved = merge_save_times(steps, [0.0, 0.3, 1.0])
+    np.testing.assert_array_equal(merged, steps)
+    assert np.flatnonzero(saved).tolist() == [0, 3, 10]
+
+
+def test_save_times_between_steps_become_steps():
+    merged, saved = merge_save_times(np.linspace(0.0, 1.0, 5), [0.1, 0.6, 0.6 + 1e-15, 1.0])
+    np.testing.assert_array_equal(merged, [0.0, 0.1, 0.25, 0.5, 0.6, 0.75, 1.0])
+    assert merged[saved].tolist() == [0.1, 0.6, 1.0]  # two save times within round-off of each other: one step
+
+
+def test_decreasing_times_are_merged_as_their_mirror():
+    # a reverse run's forward-time labels run from T down to t_min: the same merge, order kept
+    steps = make_time_grid("log-snr", fd.OU(), 1.0, 1e-3, 7)
+    save = [1.0, 0.5, steps[3], 1e-3]
+    merged, saved = merge_save_times(steps, save)
+    up, up_saved = merge_save_times(steps[::-1].copy(), save)
+    np.testing.assert_array_equal(merged, up[::-1])
+    np.testing.assert_array_equal(saved, up_saved[::-1])
+    assert np.all(np.diff(merged) < 0) and len(merged) == len(steps) + 1
+    assert set(steps) <= set(merged) and merged[saved].tolist() == [1.0, 0.5, steps[3], 1e-3]

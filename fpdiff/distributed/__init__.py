@@ -24,14 +24,18 @@ function of (seed, stream, step, slot, *global particle index*)
 :math:`a..b-1` of the local run with the same seed, whatever the number of
 shards or workers.
 
-Modules: :mod:`.cluster` (Dask availability, :func:`connect`, the task engine
-:func:`run_tasks`), :mod:`.sweeps` (:func:`sweep`, :class:`SweepTable`),
-:mod:`.ensembles` (:func:`sample_sharded`, :func:`sample_ensemble`).
+Modules: :mod:`.cluster` (:func:`connect`, the task engine :func:`run_tasks`),
+:mod:`.sweeps` (:func:`sweep`, :class:`SweepTable`), :mod:`.ensembles`
+(:func:`sample_sharded`, :func:`sample_ensemble`). Below the particle solvers,
+so that ``sample_reverse(..., client=...)`` needs nothing from this package:
+the shards themselves (:mod:`fpdiff.particles.sharded`) and Dask's
+availability and a client's workers (:mod:`fpdiff._dask`).
 """
 
-from .cluster import (CONNECT_TIMEOUT, INSTALL_HINT, DistributedUnavailable, connect, dashboard_link,
-                      require_distributed, run_tasks, workers_of)
-from .ensembles import EnsembleSummary, sample_ensemble, sample_sharded, shard_bounds
+from .._dask import INSTALL_HINT, DistributedUnavailable, require_distributed, workers_of
+from ..particles.sharded import shard_bounds
+from .cluster import CONNECT_TIMEOUT, connect, dashboard_link, run_tasks
+from .ensembles import EnsembleSummary, sample_ensemble, sample_sharded
 from .sweeps import SweepTable, run_sweep, sweep, sweep_points
 
 __all__ = ["sweep", "run_sweep", "sweep_points", "SweepTable", "sample_sharded", "sample_ensemble", "EnsembleSummary",

@@ -1,43 +1,23 @@
-"""Dask availability, connecting to (or starting) a cluster, and the task engine shared by sweeps and ensembles."""
+"""Connecting to (or starting) a Dask cluster, and the task engine shared by sweeps and ensembles.
+
+Whether Dask is installed and a client's workers: :mod:`fpdiff._dask` (below the particle solvers, which shard
+runs with it).
+"""
 
 import contextlib
-import inspect
 import os
 import uuid
 
 import numba
 from tqdm import tqdm
 
-from ..errors import FpdiffError, InputError
+from .._dask import require_distributed
+from ..errors import InputError
 
-#: what to install when Dask is missing
-INSTALL_HINT = "pip install fpdiff[distributed]  (or: pip install 'dask[distributed]')"
 #: seconds to wait for a scheduler before giving up (``connect``)
 CONNECT_TIMEOUT = 10.0
 #: where a LocalCluster started by ``connect`` listens: this machine only
 LOCAL_HOST = "127.0.0.1"
-
-
-class DistributedUnavailable(FpdiffError, ImportError):
-    """Dask distributed is needed for this and is not installed."""
-
-
-def require_distributed(what="this"):
-    """Import and return ``distributed``, or raise :class:`DistributedUnavailable` saying how to install it."""
-    try:
-        import distributed
-    except ImportError:
-        raise DistributedUnavailable(f"{what} needs Dask distributed, which is not installed: {INSTALL_HINT}") \
-            from None
-    return distributed
-
-
-def check_client(client, name="client"):
-    distributed = require_distributed(f"`{name}`")
-    if not isinstance(client, distributed.Client):
-        raise InputError(f"`{name}` must be a dask.distributed.Client (or None: run in this process); "
-                         f"got {type(client).__name__}")
-    return client
 
 
 def _set_numba_threads(threads):
@@ -122,17 +102,6 @@ def dashboard_link(client):
         return client.dashboard_link
     except Exception:  # a dashboard is a convenience: never fail a run over it
         return None
-
-
-def workers_of(client):
-    """The scheduler's workers: ``{address: info}`` (all of them: ``scheduler_info`` lists 5 by default)."""
-    if "n_workers" in inspect.signature(client.scheduler_info).parameters:
-        return client.scheduler_info(n_workers=-1)["workers"]
-    return client.scheduler_info()["workers"]
-
-
-def total_threads(client):
-    return max(1, sum(w.get("nthreads", 1) for w in workers_of(client).values()))
 
 
 # ------------------------------------------------------------------ the task engine

@@ -3,61 +3,28 @@
 import contextlib
 import operator
 import os
-import time
 
 import h5py
 import numpy as np
 from tqdm import tqdm
 
+from .._dask import check_client, require_distributed
+from .._hdf5 import LIBVER, atomic_path
 from ..errors import FpdiffError, InputError
 from ..grid import Grid
-from .._hdf5 import LIBVER, atomic_path
-from ..particles.solve import as_particles, sample_reverse
-from ..scores.base import Score
-from ..solution import ParticleSolution
-from .cluster import check_client, total_threads, require_distributed, workers_of
+from ..particles.sharded import check_shards, run_shard, shard_bounds
+from ..particles.solve import sample_reverse, start_arguments
 
 # ------------------------------------------------------------------ sharded particles
 
 
-def shard_bounds(count, shards):
-    """Boundaries ``[0, b_1, ..., count]`` of ``shards`` near-equal index ranges (at most ``count`` shards)."""
-    shards = max(1, min(int(shards), int(count)))
-    return [count * k // shards for k in range(shards + 1)]
-
-
-def _check_shards(shards, client):
-    if shards is None:
-        return total_threads(client) if client is not None else 1
-    if isinstance(shards, bool) or not isinstance(shards, (int, np.integer)) or shards < 1:
-        raise InputError(f"`shards` must be an integer >= 1 (or None: one per worker thread); got {shards!r}")
-    return int(shards)
-
-
-def _start_arguments(score, n_or_y0):
-    """``(M, y0 or None)`` of ``sample_reverse``'s ``n_or_y0``."""
-    if isinstance(n_or_y0, (int, np.integer)) and not isinstance(n_or_y0, bool):
-        if n_or_y0 < 1:
-            raise InputError(f"`n_or_y0` must be a number of particles >= 1 or the start points; got {n_or_y0}")
-        return int(n_or_y0), None
-    y0 = as_particles(n_or_y0, "n_or_y0", score.dim if isinstance(score, Score) else None)
-    return len(y0), y0
-
-
-def _run_shard(process, score, start, first, kwargs):
-    return sample_reverse(process, score, start, first_particle=first, **kwargs)
-
-
 def sample_sharded(process, score, n_or_y0, *, client, shards=None, **kwargs):
-    """``sample_reverse`` split into ``shards`` index ranges run as Dask tasks; the gathered solution.
+    """``fd.sample_reverse(process, score, n_or_y0, client=client, shards=shards, **kwargs)``, with ``client`` required.
 
-    What ``fd.sample_reverse(..., client=client)`` calls: the particles
-    (drawn from the prior, or the rows of the given start points) are split
-    into ``shards`` contiguous index ranges :math:`[a, b)`; shard
-    :math:`[a, b)` runs ``sample_reverse(..., first_particle=a)`` on a worker,
-    which draws exactly the noise of particles :math:`a..b-1` of a local run;
-    the shards' snapshots are gathered and concatenated in index order. The
-    result equals the local run with the same seed bit for bit.
+    The particles are split into ``shards`` contiguous index ranges, each run
+    on a worker with the noise of its own particles, and gathered: the result
+    equals the local run with the same seed bit for bit
+    (:mod:`fpdiff.particles.sharded` says how).
 
     Parameters
     ----------
@@ -73,24 +40,8 @@ def sample_sharded(process, score, n_or_y0, *, client, shards=None, **kwargs):
         As the local run; ``diagnostics`` adds ``shards`` and ``workers``,
         and ``wall_time`` is that of the whole distributed call.
     """
-    started = time.perf_counter()
     check_client(client)
-    total, y0 = _start_arguments(score, n_or_y0)
-    bounds = shard_bounds(total, _check_shards(shards, client))
-    score_future = client.scatter(score, broadcast=False, hash=False)
-    futures = []
-    for a, b in zip(bounds[:-1], bounds[1:]):
-        start = (b - a) if y0 is None else client.scatter(y0[a:b], hash=False)
-        futures.append(client.submit(_run_shard, process, score_future, start, a, kwargs, pure=False))
-    try:
-        solutions = client.gather(futures)
-    finally:
-        client.cancel(futures)
-    first = solutions[0]
-    snapshots = np.concatenate([solution.snapshots for solution in solutions], axis=1)
-    diagnostics = dict(first.diagnostics, particles=total, shards=len(solutions),
-                       workers=len(workers_of(client)), wall_time=time.perf_counter() - started)
-    return ParticleSolution(first.t, snapshots, diagnostics)
+    return sample_reverse(process, score, n_or_y0, client=client, shards=shards, **kwargs)
 
 
 class EnsembleSummary:
@@ -214,7 +165,7 @@ class EnsembleSummary:
 
 
 def _summarise_shard(process, score, start, first, kwargs, edges, quantile_levels, keep):
-    samples = _run_shard(process, score, start, first, kwargs).samples
+    samples = run_shard(sample_reverse, process, score, start, first, kwargs).samples
     summary = EnsembleSummary.of(samples, edges, quantile_levels)
     return {"summary": summary, "samples": samples if keep else None}
 
@@ -272,7 +223,7 @@ def sample_ensemble(process, score, n, T, *, client=None, shards=None, histogram
     """
     if client is not None:
         check_client(client)
-    total, y0 = _start_arguments(score, n)
+    total, y0 = start_arguments(score, n)
     if y0 is not None:
         raise InputError("`n` must be a number of particles (sample_ensemble draws them from the prior)")
     if "save_at" in kwargs:
@@ -287,7 +238,7 @@ def sample_ensemble(process, score, n, T, *, client=None, shards=None, histogram
                 raise InputError(f"`histogram` axis {axis}: edges must be increasing, at least 2; got {e!r}")
     if isinstance(quantiles, bool) or not isinstance(quantiles, (int, np.integer)) or quantiles < 0:
         raise InputError(f"`quantiles` must be an integer >= 0 (sketch levels); got {quantiles!r}")
-    bounds = shard_bounds(total, _check_shards(shards, client))
+    bounds = shard_bounds(total, check_shards(shards, client))
     kwargs = dict(kwargs, T=T)
     keep = out is not None
     writer = _SampleWriter(out, total, bounds, kwargs.get("seed", 0)) if keep else contextlib.nullcontext()

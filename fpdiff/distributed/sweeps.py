@@ -5,7 +5,8 @@ import math
 import numpy as np
 
 from ..errors import InputError
-from .cluster import check_client, run_tasks
+from .._dask import check_client
+from .cluster import run_tasks
 
 # ------------------------------------------------------------------ sweeps
 

@@ -17,7 +17,8 @@ from .._validation import as_float, as_int
 from ..dynamics import Dynamics
 from ..errors import BlowUpError, InputError
 from ..processes import check_process
-from .solve import check_common, initial_density, integrate_density, merge_save_times
+from ..timegrid import merge_save_times
+from .solve import check_common, initial_density, integrate_density
 
 #: grid-scale content (second differences relative to values) above which a density is noise
 HIGH_FREQUENCY_LIMIT = 0.5

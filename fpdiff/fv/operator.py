@@ -11,11 +11,9 @@ import math
 
 import numpy as np
 
+from .._parallel import use_parallel
 from ..errors import BlowUpError
 from . import _kernels
-
-#: grids with fewer cells run the kernels in the calling thread (starting threads costs more)
-PARALLEL_THRESHOLD = 20_000
 
 
 class _LastUsed(dict):
@@ -42,7 +40,7 @@ class LineOperator:
             (math.prod(shape[:k]), shape[k], math.prod(shape[k + 1 :])) for k in range(grid.ndim)
         ]
         self.absorbing = [b == "absorbing" for b in grid.boundary]
-        self.parallel = grid.size >= PARALLEL_THRESHOLD
+        self.parallel = use_parallel(grid.size)  # every kernel of a step passes over each cell a few times
         self.evaluations = 0
 
 

@@ -7,7 +7,7 @@ from ..dynamics import reverse_dynamics
 from ..errors import InputError
 from ..processes import check_process
 from ..scores.base import as_score
-from ..timegrid import make_time_grid
+from ..timegrid import make_time_grid, merge_save_times
 from . import comoving
 from .solve import (
     OPERATORS,
@@ -16,7 +16,6 @@ from .solve import (
     initial_density,
     integrate_density,
     law_outside_box,
-    merge_save_times,
     pop_common_options,
     warn_if_box_loses_mass,
 )

@@ -14,6 +14,7 @@ from ..errors import BlowUpError, InputError, MassWarning
 from ..grid import BOX_MASS_LIMIT, NEGATIVE_TOLERANCE, Grid, format_box
 from ..processes import check_process
 from ..solution import DensitySolution
+from ..timegrid import merge_save_times
 from . import _fused, comoving
 from ._kernels import sum_and_min
 from .fused import FUSED_METHODS, FusedLoop
@@ -108,36 +109,6 @@ def _percent(share):
     return f"{100 * share:.3g}%"
 
 
-def merge_save_times(taus, save_taus):
-    """Merge save times into increasing step boundaries ``taus``.
-
-    Returns ``(taus, saved)``: the merged increasing times and a boolean mask
-    of those saved. A save time closer than round-off to a step boundary is
-    that boundary (no zero-length steps).
-    """
-    save_taus = np.asarray(save_taus, dtype=np.float64)
-    if len(save_taus) == 2 and save_taus[0] == taus[0] and save_taus[1] == taus[-1]:  # the default: the ends
-        saved = np.zeros(len(taus), dtype=bool)
-        saved[[0, -1]] = True
-        return np.array(taus, dtype=np.float64), saved
-    tolerance = 1e-12 * max(taus[-1], save_taus.max())
-    nearest = _nearest(taus, save_taus)
-    if np.all(np.abs(taus[nearest] - save_taus) <= tolerance):  # every save time is a boundary already
-        merged = np.array(taus, dtype=np.float64)
-    else:
-        merged = np.union1d(taus, save_taus)
-        merged = merged[np.concatenate([[True], np.diff(merged) > 1e-12 * merged[-1]])]
-        nearest = _nearest(merged, save_taus)
-    saved = np.zeros(len(merged), dtype=bool)
-    saved[nearest] = True
-    return merged, saved
-
-
-def _nearest(times, values):
-    """Index of the nearest entry of the increasing ``times`` for each of ``values``."""
-    right = np.clip(np.searchsorted(times, values), 1, len(times) - 1)
-    left = right - 1
-    return np.where(values - times[left] <= times[right] - values, left, right)
 
 
 def default_steps(grid, tau_end, method):

@@ -32,10 +32,12 @@ import numpy as np
 from scipy.spatial import cKDTree
 from scipy.special import ndtr
 
+from .._parallel import use_parallel
 from .._validation import as_finite_array, as_float, as_int, check_no_unknown_options
 from ..errors import BlowUpError, InputError
 from ..particles import _random
 from ..processes import OU, Brownian
+from ..solution import Result
 from . import _kernels
 from .green import check_process
 from .score import HomogeneousScore
@@ -58,37 +60,46 @@ FINISHES = ("nearest", "exact")
 MAX_STEPS = 100_000
 
 
-class HomogeneousSample:
-    """Result of :func:`sample_homogeneous`.
+class HomogeneousSample(Result):
+    """Result of :func:`sample_homogeneous` (a :class:`fpdiff.solution.Result`).
 
     Attributes
     ----------
     samples : ndarray (M, d)
         End points of the paths (where they stopped, or where the budget ran out).
+    t : ndarray (M,)
+        The process time at which each path stopped: ``samples[m]`` is path ``m`` at time ``t[m]``. The paths
+        share no clock (each runs until it reaches a data point, or its energy the threshold), so the result's
+        times are per path, not per snapshot.
+    times : ndarray (M,)
+        The same array as ``t`` (its earlier name).
     reached : ndarray (M,) of int
         Index of the data point each path reached (the nearest when it stopped); -1 if it did not stop within
         ``max_steps``.
     steps : ndarray (M,) of int
         Steps taken by each path.
-    times : ndarray (M,)
-        Process time each path ran for (its stopping time).
     energy : ndarray (M,)
         Score energy :math:`\\int \\sigma^2 |s(Z)|^2 dt` of each path at its end.
     start : ndarray (M, d)
         Start points.
     diagnostics : dict
-        ``seed``, ``delta``, ``energy_threshold``, ``step_factor``, ``max_dt``, ``max_steps``, ``engine``,
-        ``start`` (the law's name or "array"), ``n_points``, ``stopped`` (fraction), ``wall_time`` (s), ``threads``.
+        ``finish``, ``seed``, ``delta``, ``energy_threshold``, ``step_factor``, ``max_dt``, ``max_steps``,
+        ``engine``, ``start`` (the law's name or "array"), ``n_points``, ``stopped`` (fraction), ``wall_time`` (s),
+        ``threads``.
     """
 
     def __init__(self, samples, reached, steps, times, energy, start, diagnostics):
+        super().__init__(times, diagnostics)
         self.samples = samples
         self.reached = reached
         self.steps = steps
-        self.times = times
         self.energy = energy
         self.start = start
-        self.diagnostics = diagnostics
+
+    @property
+    def times(self):
+        """Process time each path ran for (its stopping time): the same array as :attr:`t`."""
+        return self.t
 
     @property
     def n_points(self):
@@ -102,10 +113,10 @@ class HomogeneousSample:
         """Fraction of all paths that ended at each data point, ``(n,)``; sums to the fraction stopped."""
         return self.counts() / len(self.reached)
 
-    def __repr__(self):
-        stopped = self.diagnostics["stopped"]
-        return (f"HomogeneousSample(paths={len(self.reached)}, dim={self.samples.shape[1]}, stopped={stopped:.3f}, "
-                f"mean steps={self.steps.mean():.0f})")
+    def _summary(self):
+        return [f"paths={len(self.reached)}", f"dim={self.samples.shape[1]}",
+                f"stopped={self.diagnostics['stopped']:.3f}", f"mean steps={self.steps.mean():.0f}",
+                f"t=[{self.t.min():g} .. {self.t.max():g}] (per path)"]
 
 
 def default_delta(points, process, r):
@@ -269,8 +280,10 @@ def sample_homogeneous(process, score, start, stop=None, seed=0, **options):
     energy = np.empty(count)
     key = _random.seed_key(seed)
     if engine == "numba":
+        # a path evaluates the score once per step, for at most max_steps steps: its work is bounded by that
+        parallel = use_parallel(count * score.point_work * max_steps)
         _kernels.run_paths(score.kind, *score.kernel_data(), beta, process.diffusion_constant, key, 0, z, step_factor, max_dt,
-                           delta, energy_threshold, max_steps, reached, steps, times, energy, count > 16)
+                           delta, energy_threshold, max_steps, reached, steps, times, energy, parallel)
     else:
         _python_paths(score, beta, process.diffusion_constant, key, z, step_factor, max_dt, delta, energy_threshold, max_steps,
                       reached, steps, times, energy)

@@ -12,6 +12,7 @@ probability :math:`G_r(x_i \to x)/\sum_j G_r(x_j \to x)` (:meth:`HomogeneousScor
 
 import numpy as np
 
+from .._parallel import use_parallel
 from .._validation import as_finite_array, as_points
 from ..errors import InputError
 from ..processes import OU, Brownian
@@ -19,9 +20,6 @@ from . import _kernels
 from .green import check_process, check_rate, green_nodes, grad_log_green, invariant_log_density, log_green
 
 __all__ = ["HomogeneousScore"]
-
-#: work (points x data points x quadrature nodes) above which the score runs on all threads
-PARALLEL_WORK = 32768
 
 #: default smallest distance at which the OU quadrature is accurate, relative to the length scale of G_r
 MIN_DISTANCE_FRACTION = 1e-3
@@ -68,6 +66,10 @@ class HomogeneousScore:
     over evaluation points; :meth:`reference_score` is its numpy specification built on
     :func:`fpdiff.homogeneous.green.grad_log_green` (``scipy.special.kve``). Cost per evaluation point:
     :math:`O(n d)` for Brownian motion, :math:`O(n (d + K))` for OU with :math:`K` quadrature nodes (50 to 150).
+
+    It is not a :class:`fpdiff.Score` (the score of the noising process's marginals :math:`p_t`, which the
+    reverse solvers and the audit take): it has no time and belongs to no :math:`p_t`, so the reverse solvers
+    must not run with it (called as ``score(x, t)`` it fails at once). docs/architecture.md ("Contracts") says why in full.
     """
 
     def __init__(self, process, points, r, *, min_distance=None, max_distance=None):
@@ -104,6 +106,11 @@ class HomogeneousScore:
 
     # ----------------------------------------------------------------- kernel side
 
+    @property
+    def point_work(self):
+        """Inner-loop iterations of the score at one point: data points x quadrature nodes (:mod:`fpdiff._parallel`)."""
+        return self.n_points * len(self._nodes[0])
+
     def kernel_data(self):
         """The arrays and scalars the kernels take after ``kind``, in order (see :func:`._kernels.score_point`)."""
         log_weights, scale, variance = self._nodes
@@ -117,9 +124,8 @@ class HomogeneousScore:
         log_f = np.empty(count)
         distance = np.empty(count)
         nearest = np.empty(count, dtype=np.int64)
-        work = count * self.n_points * len(self._nodes[0])
         _kernels.score_rows(self.kind, x, *self.kernel_data(), out, log_f, distance, nearest,
-                            work >= PARALLEL_WORK)
+                            use_parallel(count * self.point_work))
         return x, out, log_f, distance, nearest
 
     def __call__(self, x):

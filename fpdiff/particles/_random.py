@@ -52,6 +52,7 @@ import numpy as np
 from numba import int64, prange, uint64
 
 from .._jit import jit
+from .._parallel import use_parallel
 from .._vmath import inline
 from .._validation import as_int
 from ..errors import InputError
@@ -202,10 +203,6 @@ def fill_normals(key, stream, first_particle, step, slot, out, parallel):
         normal_rows(key, stream, first_particle, step, slot, out, 0, count)
 
 
-#: particles above which the normals are drawn on all threads
-PARALLEL_PARTICLES = 4096
-
-
 def check_seed(seed):
     """Validate a seed: an integer in ``[0, 2**63)``."""
     seed = as_int(seed, "seed", minimum=0)
@@ -223,7 +220,7 @@ def seed_key(seed):
 def normals(seed, stream, first_particle, count, dim, step=0, slot=0):
     """The (count, dim) normals of particles ``first_particle, ...`` for one ``(stream, step, slot)``."""
     out = np.empty((count, dim))
-    fill_normals(seed_key(check_seed(seed)), stream, first_particle, step, slot, out, count >= PARALLEL_PARTICLES)
+    fill_normals(seed_key(check_seed(seed)), stream, first_particle, step, slot, out, use_parallel(count * dim))
     return out
 
 

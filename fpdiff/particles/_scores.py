@@ -2,12 +2,10 @@
 
 import numpy as np
 
+from .._parallel import use_parallel
 from ..errors import InputError
 from ..scores._kernels import EMPIRICAL, MIXTURE, TABULATED
 from ._kernels import score_divergence
-
-#: work (particles x components) above which a score evaluation runs on all threads
-PARALLEL_WORK = 32768
 
 _NO_PRECISIONS = np.zeros((0, 1, 1))
 NO_LAYOUT = np.zeros(0, dtype=np.int64)
@@ -119,7 +117,7 @@ class KernelScore:
 
     def parallel(self, count):
         """Whether ``count`` particles are worth all threads."""
-        return count * max(1, self.n_centres) >= PARALLEL_WORK
+        return use_parallel(count * max(1, self.n_centres))
 
     def kernel_score(self, y, t, with_divergence=False):
         """Score (and divergence, or None) at points ``y`` (M, d) with the kernel."""

@@ -5,6 +5,7 @@ import time
 import numba
 import numpy as np
 
+from .._parallel import use_parallel
 from .._validation import as_float, as_int, check_no_unknown_options
 from ..distributions import GaussianMixture
 from ..errors import InputError
@@ -12,7 +13,7 @@ from ..scores.base import Score
 from ..solution import ParticleSolution
 from . import _random
 from ._kernels import EM, MIXTURE
-from ._scores import NO_LAYOUT, PARALLEL_WORK
+from ._scores import NO_LAYOUT
 from .schemes import Stage
 from .solve import DEFAULT_BATCH, _Runner, as_particles, blow_up, check_batch_size
 
@@ -48,7 +49,7 @@ class _FixedTarget:
         return self._data
 
     def parallel(self, count):
-        return count * self.n_centres >= PARALLEL_WORK
+        return use_parallel(count * self.n_centres)
 
     def python_score(self, y, t):
         values = np.asarray(self.score_fn(y), dtype=np.float64)

@@ -27,8 +27,8 @@ from ..errors import BlowUpError, InputError
 from ..processes import check_process
 from ..scores.base import Score
 from ..solution import ParticleSolution
-from ..timegrid import make_time_grid
-from . import _random
+from ..timegrid import make_time_grid, merge_save_times
+from . import _random, sharded
 from ._kernels import EM, HEUN, advance_particles, step_particles
 from ..scores.base import as_score
 from ..scores._kernels import EMPIRICAL, MIXTURE
@@ -57,6 +57,16 @@ def as_particles(x, name, dim=None):
     return np.array(array, dtype=np.float64, order="C")
 
 
+def start_arguments(score, n_or_y0):
+    """``(M, y0 or None)`` of ``sample_reverse``'s ``n_or_y0``: a number of particles, or the start points."""
+    if isinstance(n_or_y0, (int, np.integer)) and not isinstance(n_or_y0, bool):
+        if n_or_y0 < 1:
+            raise InputError(f"`n_or_y0` must be a number of particles >= 1 or the start points; got {n_or_y0}")
+        return int(n_or_y0), None
+    y0 = as_particles(n_or_y0, "n_or_y0", score.dim if isinstance(score, Score) else None)
+    return len(y0), y0
+
+
 def check_save_times(save_at, lo, hi, default):
     """Save times in ``[lo, hi]`` (clipped to round-off), or ``default``."""
     if save_at is None:
@@ -66,25 +76,6 @@ def check_save_times(save_at, lo, hi, default):
     if save_at.ndim != 1 or save_at.size == 0 or np.any(save_at < lo - tolerance) or np.any(save_at > hi + tolerance):
         raise InputError(f"`save_at` must be a non-empty list of times in [{lo:g}, {hi:g}]; got {save_at.tolist()}")
     return np.clip(save_at, lo, hi)
-
-
-def merge_times(times, save_times):
-    """Merge save times into the monotone step times ``times``; returns ``(times, saved mask)``.
-
-    A save time within round-off of a step time is that step time (no
-    zero-length steps). The order of ``times`` (increasing or decreasing) is kept.
-    """
-    descending = times[0] > times[-1]
-    merged = np.union1d(times, save_times)
-    keep = np.concatenate([[True], np.diff(merged) > 1e-12 * max(1.0, np.max(np.abs(merged)))])
-    merged = merged[keep]
-    merged[0], merged[-1] = min(times[0], times[-1]), max(times[0], times[-1])
-    if descending:
-        merged = merged[::-1].copy()
-    saved = np.zeros(len(merged), dtype=bool)
-    for t in save_times:
-        saved[int(np.argmin(np.abs(merged - t)))] = True
-    return merged, saved
 
 
 def check_batch_size(batch_size):
@@ -213,7 +204,7 @@ def sample_reverse(process, score, n_or_y0, T, gamma=1.0, t_min=1e-3, steps=100,
         they are added to the time grid.
     client : dask.distributed.Client, optional
         Run the particles as ``shards`` index ranges on this Dask cluster
-        (:func:`fpdiff.distributed.sample_sharded`) and gather them: the
+        (:mod:`fpdiff.particles.sharded`) and gather them: the
         result equals the local run with the same seed bit for bit. To reduce
         ensembles too large to gather (histograms, moments, quantile
         sketches, samples written to HDF5), use
@@ -248,11 +239,9 @@ def sample_reverse(process, score, n_or_y0, T, gamma=1.0, t_min=1e-3, steps=100,
     if client is not None:
         if "first_particle" in options:
             raise InputError("`first_particle` is set by the shards of a distributed run: pass it without `client`")
-        from ..distributed import sample_sharded
-
-        return sample_sharded(process, score, n_or_y0, client=client, shards=shards, T=T, gamma=gamma,
-                              t_min=t_min, steps=steps, scheme=scheme, time_grid=time_grid, seed=seed,
-                              save_at=save_at, **options)
+        return sharded.sample_sharded(sample_reverse, process, score, *start_arguments(score, n_or_y0),
+                                      client=client, shards=shards, T=T, gamma=gamma, t_min=t_min, steps=steps,
+                                      scheme=scheme, time_grid=time_grid, seed=seed, save_at=save_at, **options)
     if shards is not None:
         raise InputError(f"`shards` splits a distributed run: it needs `client`; got shards={shards!r}, client=None")
     check_process(process)
@@ -285,7 +274,7 @@ def sample_reverse(process, score, n_or_y0, T, gamma=1.0, t_min=1e-3, steps=100,
     kernel_score = KernelScore(score)
 
     times = make_time_grid(time_grid, process, T, t_min, steps, rho)
-    times, saved = merge_times(times, check_save_times(save_at, t_min, T, [T, t_min]))
+    times, saved = merge_save_times(times, check_save_times(save_at, t_min, T, [T, t_min]))
     n_steps = len(times) - 1
     plan = [plan_step(scheme, dynamics, float(times[n]), float(times[n + 1]), scheme_options)
             for n in range(n_steps)]
@@ -423,7 +412,7 @@ def sample_forward(process, x0, T, save_at=None, seed=0, scheme="exact", steps=1
         solution = simulate(forward_dynamics(process, T), x, steps=steps, scheme="em", seed=seed, save_at=save_times)
         solution.diagnostics.update(process=process.to_dict(), wall_time=time.perf_counter() - started)
         return solution
-    times, saved = merge_times(np.array([0.0, T]), save_times)
+    times, saved = merge_save_times(np.array([0.0, T]), save_times)
     snapshots = [x.copy()] if saved[0] else []
     for k in range(len(times) - 1):
         a, w = (float(np.asarray(c)) for c in process.transition(times[k], times[k + 1]))
@@ -493,8 +482,8 @@ def simulate(dynamics, x0, steps=100, scheme="em", seed=0, save_at=None):
     labels = dynamics.time_label(np.array([0.0, dynamics.tau_end]))
     lo, hi = float(np.min(labels)), float(np.max(labels))
     save_times = check_save_times(save_at, lo, hi, labels)
-    taus, saved = merge_times(np.linspace(0.0, dynamics.tau_end, steps + 1),
-                              np.clip(dynamics.solver_time(save_times), 0.0, dynamics.tau_end))
+    taus, saved = merge_save_times(np.linspace(0.0, dynamics.tau_end, steps + 1),
+                                   np.clip(dynamics.solver_time(save_times), 0.0, dynamics.tau_end))
     snapshots = [x.copy()] if saved[0] else []
     n_steps = len(taus) - 1
     for n in range(n_steps):

@@ -32,7 +32,8 @@ import numpy as np
 
 from .._validation import as_float, as_int
 from ..errors import InputError
-from ..fv.solve import check_common, initial_density, merge_save_times
+from ..fv.solve import check_common, initial_density
+from ..timegrid import merge_save_times
 from ..processes import check_process
 from ..solution import DensitySolution
 

@@ -30,6 +30,7 @@ import numpy as np
 from numba import prange
 
 from .._jit import jit
+from .._parallel import use_parallel
 from .._vmath import vexp
 
 #: the kinds of score the compiled paths evaluate (:class:`fpdiff.scores.base.CompiledScore`)
@@ -361,15 +362,11 @@ def empirical_denoiser_reference(x, points, alpha, variance):
     return softmax(logits, axis=1) @ points
 
 
-#: work (points x data points) above which the denoiser runs on all threads
-PARALLEL_WORK = 200_000
-
-
 def gaussian_mixture_score(x, mixture):
     """Score of a :class:`GaussianMixture` at ``x`` (M, d) with the numba kernel."""
     log_coefficients = np.log(mixture.weights) - 0.5 * np.linalg.slogdet(2 * np.pi * mixture.covariances)[1]
     out = np.empty_like(x)
-    parallel = x.shape[0] * mixture.n_components >= PARALLEL_WORK
+    parallel = use_parallel(x.shape[0] * mixture.n_components)
     mixture_score(np.ascontiguousarray(x), log_coefficients, np.ascontiguousarray(mixture.means),
                   np.ascontiguousarray(mixture.precisions), out, parallel)
     return out
@@ -378,7 +375,7 @@ def gaussian_mixture_score(x, mixture):
 def denoise(x, points, alpha, variance):
     """Kernel denoiser at ``x`` (M, d), choosing threads by the amount of work."""
     out = np.empty_like(x)
-    empirical_denoiser(x, points, float(alpha), float(variance), out, x.shape[0] * points.shape[0] >= PARALLEL_WORK)
+    empirical_denoiser(x, points, float(alpha), float(variance), out, use_parallel(x.shape[0] * points.shape[0]))
     return out
 
 

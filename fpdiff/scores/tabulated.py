@@ -33,6 +33,7 @@ at the nearest point of the box (constant extension). A time outside
 
 import numpy as np
 
+from .._parallel import use_parallel
 from .._validation import check_choice
 from ..errors import DomainError, InputError
 from . import _kernels
@@ -40,9 +41,6 @@ from ._write import save_score
 from .base import CompiledScore, Score, as_score, check_process
 from .field import OUTSIDE_POLICIES, PARAMETRIZATIONS, check_field, from_score, grid_nodes, to_score
 
-
-#: points x table corners above which interpolation runs on all threads
-PARALLEL_WORK = 100_000
 
 
 class TabulatedScore(Score):
@@ -150,7 +148,7 @@ class TabulatedScore(Score):
         axes, table, layout = self.kernel_data(t)
         x = np.ascontiguousarray(x, dtype=np.float64)
         out = np.empty_like(x)
-        _kernels.table_interpolate(x, axes, layout, table, out, len(x) << self.dim >= PARALLEL_WORK)
+        _kernels.table_interpolate(x, axes, layout, table, out, use_parallel(len(x) << self.dim))
         if self.outside == "raise" and not np.all(np.isfinite(out[:, 0])):  # the kernel's NaN marks a point outside
             self.check_domain(x, "the point(s)")
         return out
