@@ -351,3 +351,13 @@ def test_hitting_bias_shrinks_with_delta_and_step_factor():
             sample_homogeneous(BROWNIAN, score, start, stop=0.2, seed=1, finish="exact", step_factor=c / d,
                                max_dt=1.0).counts(), oracle) for c in factors]
         assert bias[0] > bias[1] > bias[2], (d, bias)
+
+
+def test_the_time_indexed_solvers_refuse_the_space_only_score():
+    # s(x) of the random time reversal has no time and no p_t: a reverse solve or an audit with it would be wrong
+    process = fd.Brownian(sigma=1.0)
+    score = fd.HomogeneousScore(process, np.array([[0.0, 0.0], [1.0, 0.0]]), r=1.0)
+    with pytest.raises(fd.InputError, match="space-only score.*sample_homogeneous"):
+        fd.sample_reverse(process, score, 10, 1.0)
+    with pytest.raises(fd.InputError, match="space-only score"):
+        fd.solve_reverse(process, fd.Grid([(-3, 3)] * 2, 20), score, 1.0)

@@ -69,8 +69,12 @@ class HomogeneousScore:
 
     It is not a :class:`fpdiff.Score` (the score of the noising process's marginals :math:`p_t`, which the
     reverse solvers and the audit take): it has no time and belongs to no :math:`p_t`, so the reverse solvers
-    must not run with it (called as ``score(x, t)`` it fails at once). docs/architecture.md ("Contracts") says why in full.
+    refuse it (:func:`fpdiff.scores.base.as_score` reads :attr:`space_only`). docs/architecture.md ("Contracts")
+    says why in full.
     """
+
+    #: a field of space only: the time-indexed solvers and the audit refuse it
+    space_only = True
 
     def __init__(self, process, points, r, *, min_distance=None, max_distance=None):
         self.process = check_process(process)

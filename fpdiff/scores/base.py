@@ -190,6 +190,10 @@ def as_score(score, dim, process, name="score"):
     a finite, wrong answer). A score without a process (a plain callable) is
     taken as given.
     """
+    if getattr(score, "space_only", False):  # HomogeneousScore: the random time reversal's field has no t, no p_t
+        raise InputError(f"`{name}` is a space-only score ({type(score).__name__}, the random time reversal's field "
+                         "s(x)): run it with fd.sample_homogeneous; the reverse solvers and the audit need the score "
+                         "s(x, t) of the marginals p_t (e.g. fd.EmpiricalScore of the same points)")
     if not isinstance(score, Score):
         if not callable(score):
             raise InputError(f"`{name}` must be an fpdiff score or a callable fn(x, t); got {type(score).__name__}")
