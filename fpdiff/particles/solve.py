@@ -25,12 +25,11 @@ from .._validation import as_finite_array, as_float, as_int, check_choice, check
 from ..dynamics import Dynamics, forward_dynamics, reverse_dynamics
 from ..errors import BlowUpError, InputError
 from ..processes import check_process
-from ..scores.base import Score
+from ..scores.base import Score, as_score, refuse_space_only
 from ..solution import ParticleSolution
 from ..timegrid import make_time_grid, merge_save_times
 from . import _random, sharded
 from ._kernels import EM, HEUN, advance_particles, step_particles
-from ..scores.base import as_score
 from ..scores._kernels import EMPIRICAL, MIXTURE
 from ._scores import NO_LAYOUT, KernelScore
 from .schemes import SCHEMES, Stage, check_scheme_options, plan_step, reference_stage
@@ -254,6 +253,7 @@ def sample_reverse(process, score, n_or_y0, T, gamma=1.0, t_min=1e-3, steps=100,
     first_particle = as_int(options.pop("first_particle", 0), "first_particle", minimum=0)
     check_no_unknown_options(options, "sample_reverse")
 
+    refuse_space_only(score)
     if isinstance(n_or_y0, (int, np.integer)) and not isinstance(n_or_y0, bool):
         n = as_int(n_or_y0, "n_or_y0", minimum=1)
         if not isinstance(score, Score):

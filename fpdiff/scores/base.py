@@ -181,6 +181,19 @@ class CallableScore(Score):
         return values
 
 
+def refuse_space_only(score, name="score"):
+    """Raise :class:`InputError` if ``score`` is a space-only field (``space_only``: :class:`~fpdiff.HomogeneousScore`).
+
+    The random time reversal's field :math:`s(x)` has no time and belongs
+    to no :math:`p_t`; a solver of the time-indexed reverse equation would
+    run with it and give a wrong answer.
+    """
+    if getattr(score, "space_only", False):
+        raise InputError(f"`{name}` is a space-only score ({type(score).__name__}, the random time reversal's field "
+                         "s(x)): run it with fd.sample_homogeneous; the reverse solvers and the audit need the score "
+                         "s(x, t) of the marginals p_t (e.g. fd.EmpiricalScore of the same points)")
+
+
 def as_score(score, dim, process, name="score"):
     """A :class:`Score` from a score object or a callable ``fn(x, t)`` (wrapped as :class:`CallableScore`).
 
@@ -190,10 +203,7 @@ def as_score(score, dim, process, name="score"):
     a finite, wrong answer). A score without a process (a plain callable) is
     taken as given.
     """
-    if getattr(score, "space_only", False):  # HomogeneousScore: the random time reversal's field has no t, no p_t
-        raise InputError(f"`{name}` is a space-only score ({type(score).__name__}, the random time reversal's field "
-                         "s(x)): run it with fd.sample_homogeneous; the reverse solvers and the audit need the score "
-                         "s(x, t) of the marginals p_t (e.g. fd.EmpiricalScore of the same points)")
+    refuse_space_only(score, name)
     if not isinstance(score, Score):
         if not callable(score):
             raise InputError(f"`{name}` must be an fpdiff score or a callable fn(x, t); got {type(score).__name__}")
