@@ -16,16 +16,17 @@ and the model's output :math:`V`, the score :math:`s` and the denoiser
 :math:`\hat x_0 = C V + D x` (the two related by Tweedie's formula
 :math:`s = (\alpha \hat x_0 - x)/v`):
 
-============================  ==========================================  ===================================  ===========================================
-``parametrization``           the model predicts                          score :math:`s`                      denoiser :math:`\hat x_0`
-============================  ==========================================  ===================================  ===========================================
-``"score"``                   :math:`s`                                   :math:`V`                            :math:`(x + v V)/\alpha`
-``"eps"`` (``"epsilon"``)     :math:`\varepsilon`                         :math:`-V/\sqrt v`                   :math:`(x - \sqrt v\, V)/\alpha`
-``"x0"`` (``"sample"``)       :math:`x_0`                                 :math:`(\alpha V - x)/v`             :math:`V`
-``"v"`` (``"v_prediction"``)  :math:`(\alpha\varepsilon - \sqrt v\, x_0)/n`  :math:`-\alpha V/(\sqrt v\, n) - x/n^2`  :math:`\alpha x/n^2 - \sqrt v\, V/n`
-============================  ==========================================  ===================================  ===========================================
+===================  ============================  ================================  =============================
+``parametrization``  the model predicts V          score s = A V + B x               denoiser xhat0 = C V + D x
+===================  ============================  ================================  =============================
+``"score"``          s                             V                                 (x + v V) / alpha
+``"eps"``            eps                           -V / sqrt(v)                      (x - sqrt(v) V) / alpha
+``"x0"``             x0                            (alpha V - x) / v                 V
+``"v"``              (alpha eps - sqrt(v) x0) / n  -alpha V / (sqrt(v) n) - x / n^2  alpha x / n^2 - sqrt(v) V / n
+===================  ============================  ================================  =============================
 
-The names in brackets are diffusers' ``prediction_type`` spellings.
+diffusers' ``prediction_type`` spellings are accepted too: ``"epsilon"`` (eps), ``"sample"`` (x0),
+``"v_prediction"`` (v).
 
 **v-prediction for any process.** Salimans & Ho (2022) define
 :math:`v = a_t\varepsilon - s_t x_0` for a variance-preserving process
@@ -282,7 +283,8 @@ class ModelScore(Score):
         return self._score(self._points(x), t)
 
     def xhat0(self, x, t):
-        r"""The denoiser :math:`\hat x_0 = C V + D x` from the model's output (Tweedie-consistent with :meth:`score`)."""
+        r"""The denoiser :math:`\hat x_0 = C V + D x` from the model's output (Tweedie-consistent with :meth:`score`).
+        """
         t = self.check_time(t)
         x = self._points(x)
         _, _, c, d = model_coefficients(self.process, t, self.parametrization)
