@@ -13,6 +13,7 @@ import pytest
 
 import fpdiff as fd
 from fpdiff.errors import BlowUpError, InputError
+from fpdiff.scores.model import model_coefficients
 
 MIXTURE = fd.GaussianMixture([0.3, 0.7], [[-1.0], [1.5]], [0.2, 0.3])
 MIXTURE_2D = fd.GaussianMixture([0.5, 0.5], [[-1.0, 0.5], [1.0, -0.3]], [[0.3, 0.2], [0.25, 0.4]])
@@ -134,6 +135,18 @@ def test_a_v_model_gives_the_exact_scores_reverse_density_and_particles(process,
     np.testing.assert_allclose(got.samples, expected.samples, rtol=0, atol=1e3 * EPS * np.abs(start).max())
 
 
+@pytest.mark.parametrize("process, time_input, T", [CASES[0], CASES[2]], ids=[CASE_IDS[0], CASE_IDS[2]])
+def test_an_x0_model_gives_the_exact_scores_log_likelihood(process, time_input, T):
+    exact = fd.ExactScore(process, MIXTURE)
+    model = fd.ModelScore(exact_model(process, exact, "x0", time_input), process, "x0", time_input, dim=1)
+    x = MIXTURE.sample(20, seed=3)
+    expected = fd.log_likelihood(process, exact, x, T, t_min=0.01, steps=40, divergence="fd")
+    got = fd.log_likelihood(process, model, x, T, t_min=0.01, steps=40, divergence="fd")
+    # the same method on the same field: the central differences (step delta = 1e-3 sqrt(v_t) >= 1e-5 here)
+    # turn the score's round-off (~1e-16 |s|) into ~1e-11 |s| of the divergence, integrated over [t_min, T]
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-10)
+
+
 def test_a_2d_model_without_dim_takes_the_points_dimension_and_samples_from_given_points():
     process = fd.VP()
     exact = fd.ExactScore(process, MIXTURE_2D)
@@ -227,6 +240,26 @@ def test_a_model_returning_the_wrong_shape_or_nan_raises_naming_the_model_and_ti
     assert caught.value.t == 3.0
     with pytest.raises(BlowUpError, match="the model unet returned NaN"):
         fd.sample_reverse(process, model, x, 5.0, t_min=0.5, steps=5)
+
+
+@pytest.mark.parametrize("prediction_type", ["epsilon", "sample", "v_prediction"])
+def test_the_denoiser_is_diffusers_pred_original_sample(prediction_type):
+    # the real library: DDPMScheduler.step's x0 estimate from the same model output at the same timestep
+    torch = pytest.importorskip("torch")
+    diffusers = pytest.importorskip("diffusers")
+    scheduler = diffusers.DDPMScheduler(prediction_type=prediction_type, clip_sample=False)
+    process = fd.Discrete.from_diffusers(scheduler)
+    rng = np.random.default_rng(7)
+    x, output = rng.normal(size=(20, 3)), rng.normal(size=(20, 3))
+    model = fd.ModelScore(lambda x, time: output, process, prediction_type, "index")
+    for step in (0, 10, 500, 999):
+        t = process.t_of_index(step).item()
+        expected = scheduler.step(torch.from_numpy(output), step, torch.from_numpy(x)).pred_original_sample
+        # diffusers forms its coefficients (sqrt(abar), 1 - abar, ...) in float32 from its float32 alphas_cumprod,
+        # which the Discrete schedule holds exactly: a few float32 ulps of each of the two terms C V and D x
+        _, _, c, d = model_coefficients(process, t, model.parametrization)
+        bound = 8 * np.finfo(np.float32).eps * (np.abs(c * output) + np.abs(d * x))
+        np.testing.assert_array_less(np.abs(model.xhat0(x, t) - expected.numpy()), bound)
 
 
 # ---------------------------------------------------------------- PyTorch
@@ -343,3 +376,31 @@ def test_the_jax_adapter_gives_the_exact_score_to_float32_round_off():
     if not jax.config.jax_enable_x64:
         with pytest.raises(InputError, match="needs JAX's 64-bit mode"):
             fd.ModelScore.from_jax(eps, process, dtype="float64")
+
+
+# ---------------------------------------------------------------- docs/models.md
+
+
+def test_the_bring_your_model_examples_run_as_printed(tmp_path, monkeypatch):
+    """Every ```python block of docs/models.md (not the ```python no-run ones), in order, in one namespace."""
+    import contextlib
+    import io
+    import pathlib
+    import re
+
+    text = (pathlib.Path(__file__).resolve().parent.parent / "docs" / "models.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert len(blocks) == 4
+    monkeypatch.chdir(tmp_path)  # the file route writes score.h5
+    namespace, printed = {}, io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        for block in blocks:
+            if "import torch" in block:
+                pytest.importorskip("torch")
+            exec(compile(block, "docs/models.md", "exec"), namespace)
+    lines = printed.getvalue().splitlines()
+    # the stand-in model is the exact eps of N(1, 0.5^2): its samples' mean is 1 within Monte-Carlo error
+    # (10^4 samples: standard error 0.005) and discretisation; its score error is round-off
+    assert lines[0] == "file: mean of the samples 1.00 (data: 1.00)"
+    assert float(lines[1].split()[-1]) < 1e-20
+    assert lines[2] == "torch: 10000 samples, finite: True"
