@@ -265,6 +265,17 @@ def test_the_denoiser_is_diffusers_pred_original_sample(prediction_type):
 # ---------------------------------------------------------------- PyTorch
 
 
+def test_neither_torch_nor_jax_is_imported_until_an_adapter_is_used():
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np, fpdiff as fd; "
+            "fd.ModelScore(lambda x, t: x, fd.VP()).score(np.zeros((2, 1)), 0.5); "
+            "print(sorted(m for m in ('torch', 'jax') if m in sys.modules))")
+    printed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert printed.strip() == "[]"
+
+
 def _trained_torch_model(torch, process, steps=150):
     """A small MLP eps(x, t) trained by denoising score matching on samples of MIXTURE (about a second).
 
