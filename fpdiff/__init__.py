@@ -16,8 +16,8 @@ from . import metrics, theory
 from .audit import audit
 from .particles import SCHEMES, log_likelihood, sample_forward, sample_langevin, sample_reverse, simulate
 from .processes import EDM, OU, VE, VP, Brownian, Cosine, Discrete, LinearDiscrete, LinearProcess, ScaledLinear
-from .scores import (CallableScore, EmpiricalScore, ExactScore, GridScore, Score, ScoreSamples, TabulatedScore,
-                     load_score, save_score, tabulate_score)
+from .scores import (CallableScore, EmpiricalScore, ExactScore, GridScore, ModelScore, Score, ScoreSamples,
+                     TabulatedScore, load_score, save_score, tabulate_score)
 from .scores import fit as learn  # the documented name of the DSM fit: fd.learn.fit_dsm
 from .solution import DensitySolution, ParticleSolution
 from .app.sweeps import sweep  # the application layer last: it builds on everything above
@@ -46,6 +46,7 @@ __all__ = [
     "EmpiricalScore",
     "GridScore",
     "CallableScore",
+    "ModelScore",
     "TabulatedScore",
     "ScoreSamples",
     "tabulate_score",

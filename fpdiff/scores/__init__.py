@@ -8,6 +8,7 @@ module              what it holds
 :mod:`.exact`       :class:`ExactScore`: a Gaussian mixture (or training points) noised in closed form
 :mod:`.empirical`   :class:`EmpiricalScore`: the kernel score of training points
 :mod:`.grid`        :class:`GridScore`: the score of a forward density solution
+:mod:`.model`       :class:`ModelScore`: a model's callable (eps, x0, v or score; its own time input)
 :mod:`.tabulated`   :class:`TabulatedScore`, :class:`ScoreSamples`, :func:`tabulate_score`,
                     the parametrisations (score, eps, x0, v)
 :mod:`._kernels`    the numba kernels (mixture, empirical denoiser, table interpolation)
@@ -20,6 +21,7 @@ from .base import CallableScore, Score, as_score, check_process
 from .empirical import EmpiricalScore
 from .exact import ExactScore
 from .grid import GridScore
+from .model import ModelScore
 from .tabulated import ScoreSamples, TabulatedScore, tabulate_score
 from ._write import save_score
 from .io import load_score
@@ -32,6 +34,7 @@ __all__ = [
     "EmpiricalScore",
     "GridScore",
     "TabulatedScore",
+    "ModelScore",
     "ScoreSamples",
     "tabulate_score",
     "as_score",

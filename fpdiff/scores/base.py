@@ -208,7 +208,7 @@ def as_score(score, dim, process, name="score"):
         if not callable(score):
             raise InputError(f"`{name}` must be an fpdiff score or a callable fn(x, t); got {type(score).__name__}")
         score = CallableScore(score, dim, process)
-    if score.dim != dim:
+    if score.dim is not None and score.dim != dim:  # a score without a dim (ModelScore(dim=None)) takes any
         raise InputError(f"`{name}` has dimension {score.dim} but the problem has {dim}")
     if score.process is not None and process is not None and score.process != process:
         raise InputError(f"`{name}` was made for the process {score.process!r}, but the solver's `process` is "
