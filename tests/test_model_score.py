@@ -13,7 +13,7 @@ import pytest
 
 import fpdiff as fd
 from fpdiff.errors import BlowUpError, InputError
-from fpdiff.scores.model import model_coefficients
+from fpdiff.scores.field import coefficients as model_coefficients
 
 MIXTURE = fd.GaussianMixture([0.3, 0.7], [[-1.0], [1.5]], [0.2, 0.3])
 MIXTURE_2D = fd.GaussianMixture([0.5, 0.5], [[-1.0, 0.5], [1.0, -0.3]], [[0.3, 0.2], [0.25, 0.4]])

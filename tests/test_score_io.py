@@ -162,13 +162,13 @@ def test_files_written_with_h5py_alone_load(tmp_path):
 # ---------------------------------------------------------------- the process: every schedule, versions 1 and 2
 
 
-def write_v1(path, process, t, values, axes):
+def write_v1(path, process, t, values, axes, parametrization="eps"):
     """A file as fpdiff's version-1 writer wrote it: the process as JSON only, version 1, fixed-length strings."""
     with h5py.File(path, "w", libver=("v110", "v110")) as file:
         file.attrs["format"] = np.bytes_(b"fpdiff.score-field")
         file.attrs["version"] = np.int64(1)
         file.attrs["process"] = np.bytes_(json.dumps(process.to_dict()).encode())
-        file.attrs["parametrization"] = np.bytes_(b"eps")
+        file.attrs["parametrization"] = np.bytes_(parametrization.encode())
         file.create_dataset("t", data=t, fletcher32=True)
         for i, axis in enumerate(axes):
             file.create_dataset(f"axes/{i}", data=axis, fletcher32=True)
@@ -188,6 +188,25 @@ def test_version_1_files_still_load(tmp_path, process):
         assert file.attrs["version"] == 2 and json.loads(file.attrs["process"]) == process.to_dict()
     x = np.random.default_rng(4).uniform(-2.0, 2.0, (30, 2))
     assert np.array_equal(loaded.score(x, 0.3), fd.load_score(tmp_path / "v2.h5").score(x, 0.3))
+
+
+@pytest.mark.parametrize("process", [fd.VE(sigma_min=0.01, sigma_max=5.0), fd.VP()], ids=["VE", "VP"])
+def test_a_version_1_v_file_keeps_its_meaning(tmp_path, process):
+    # version 1 stored v = alpha eps - sqrt(v) x0 without the division by n_t = sqrt(alpha^2 + v_t): read as
+    # written, the exact field stored that way gives the exact score (VE: n_t up to 5; VP: n_t = 1)
+    mixture = fd.GaussianMixture([0.5, 0.5], [[-1.0, 0.0], [1.0, 0.5]], [0.3, 0.2])
+    exact = fd.ExactScore(process, mixture)
+    t, axes = np.array([0.1, 0.4, 0.9]), [np.linspace(-3, 3, 7), np.linspace(-2, 2, 5)]
+    nodes = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 2)
+    old_v = []
+    for s in t:
+        alpha, v = float(process.alpha(s)), float(process.variance(s))
+        x0, eps = exact.xhat0(nodes, s), -np.sqrt(v) * exact.score(nodes, s)
+        old_v.append((alpha * eps - np.sqrt(v) * x0).reshape(7, 5, 2))
+    write_v1(tmp_path / "v1.h5", process, t, np.array(old_v), axes, parametrization="v")
+    loaded = fd.load_score(tmp_path / "v1.h5")
+    for s in t:
+        np.testing.assert_allclose(loaded.score(nodes, s), exact.score(nodes, s), rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize("process", PROCESSES, ids=lambda p: type(p).__name__)
@@ -463,7 +482,7 @@ def test_parametrizations_follow_the_documented_conventions(tmp_path, parametriz
         alpha, variance = float(process.alpha(s)), float(process.variance(s))
         eps = (nodes - alpha * m) / np.sqrt(variance)
         slices.append({"score": -eps / np.sqrt(variance), "eps": eps, "x0": np.broadcast_to(m, nodes.shape),
-                       "v": alpha * eps - np.sqrt(variance) * m}[parametrization])
+                       "v": (alpha * eps - np.sqrt(variance) * m) / np.sqrt(alpha**2 + variance)}[parametrization])
     fd.save_score(tmp_path / "f.h5", process, t, np.stack(slices), axes=axes, parametrization=parametrization)
     score = fd.load_score(tmp_path / "f.h5")
     x = np.random.default_rng(1).uniform([-2.0, -3.0], [2.0, 2.0], (40, 2))

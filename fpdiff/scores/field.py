@@ -17,18 +17,42 @@ PARAMETRIZATIONS = ("score", "eps", "x0", "v")
 OUTSIDE_POLICIES = ("raise", "clamp")
 
 
-def score_coefficients(process, t, parametrization):
-    """``(a, b)`` with score ``s = a V + b x`` for table values ``V`` in ``parametrization`` at time ``t``."""
+def coefficients(process, t, parametrization):
+    r"""``(A, B, C, D)``: the score :math:`s = A V + B x` and denoiser :math:`\hat x_0 = C V + D x` of values ``V``.
+
+    ``V`` is in ``parametrization`` at time ``t`` (the one table of
+    :mod:`fpdiff.scores.tabulated` and :mod:`fpdiff.scores.model`). For ``"v"``,
+    :math:`V = (\alpha_t\varepsilon - \sqrt{v_t}\,x_0)/n_t` with
+    :math:`n_t = \sqrt{\alpha_t^2 + v_t}`: Salimans & Ho's v-prediction of the
+    variance-preserving :math:`x/n_t` (:math:`n_t = 1` for VP, Cosine, the
+    discrete tables and OU with :math:`\sigma^2 = 2\beta`).
+    """
     alpha, variance = float(process.alpha(t)), float(process.variance(t))
     std = np.sqrt(variance)
     if parametrization == "score":
-        return 1.0, 0.0
+        return 1.0, 0.0, variance / alpha, 1.0 / alpha
     if parametrization == "eps":
-        return -1.0 / std, 0.0
+        return -1.0 / std, 0.0, -std / alpha, 1.0 / alpha
     if parametrization == "x0":
-        return alpha / variance, -1.0 / variance
-    norm = alpha * alpha + variance  # "v"
-    return -alpha / (std * norm), -1.0 / norm
+        return alpha / variance, -1.0 / variance, 1.0, 0.0
+    norm2 = alpha * alpha + variance  # "v"
+    norm = np.sqrt(norm2)
+    return -alpha / (std * norm), -1.0 / norm2, -std / norm, alpha / norm2
+
+
+def score_coefficients(process, t, parametrization):
+    """``(a, b)`` with score ``s = a V + b x`` for table values ``V`` in ``parametrization`` at time ``t``."""
+    return coefficients(process, t, parametrization)[:2]
+
+
+def version_1_v_scale(process, t):
+    r"""The factor :math:`1/n_t` that turns a version-1 file's ``"v"`` values into today's.
+
+    Score files of version 1 stored :math:`\alpha_t\varepsilon - \sqrt{v_t}\,x_0`
+    without the division by :math:`n_t = \sqrt{\alpha_t^2 + v_t}` (the same
+    number where :math:`n_t = 1`).
+    """
+    return 1.0 / np.sqrt(process.alpha(t) ** 2 + process.variance(t))
 
 
 def to_score(values, points, t, process, parametrization):

@@ -38,7 +38,7 @@ from .._validation import as_int, check_choice, format_bytes
 from ..errors import FormatError, InputError
 from ..processes import Discrete, process_class, process_from_dict
 from ._write import ARRAY_PARAMETERS, FORMAT, PROCESS_GROUP, VERSION
-from .field import OUTSIDE_POLICIES, PARAMETRIZATIONS, check_field
+from .field import OUTSIDE_POLICIES, PARAMETRIZATIONS, check_field, version_1_v_scale
 from .tabulated import ScoreSamples, TabulatedScore
 
 #: default of ``load_score(max_bytes=...)``: most bytes the datasets ``t``, ``axes/*``, ``points`` and ``values``
@@ -201,6 +201,8 @@ def _read_score(file, path, outside, max_bytes):
             fail("'meta'", f"must be a group; got a {type(group).__name__}")
         meta = _read_meta(group, "meta", fail, reading, 0, {"seen": set(), "objects": 0, "bytes": 0})
 
+    if parametrization == "v" and int(version) == 1:  # version 1 stored v without the division by n_t
+        values = values * version_1_v_scale(process, t).reshape((-1,) + (1,) * (values.ndim - 1))
     # the conversion to the score must stay finite (v_t may underflow for t near 0)
     with np.errstate(all="ignore"):
         try:

@@ -66,6 +66,7 @@ from .._validation import as_finite_array, as_int, as_points, check_choice
 from ..errors import BlowUpError, InputError
 from ..processes import Discrete, check_process
 from .base import Score
+from .field import coefficients
 
 #: accepted spellings of each parametrisation (fpdiff's, then diffusers' ``prediction_type``)
 PARAMETRIZATION_ALIASES = {"score": "score", "eps": "eps", "epsilon": "eps", "x0": "x0", "sample": "x0",
@@ -74,25 +75,6 @@ PARAMETRIZATION_ALIASES = {"score": "score", "eps": "eps", "epsilon": "eps", "x0
 TIME_INPUTS = ("t", "sigma", "log-snr", "index")
 
 TIME_SHAPES = ("batch", "scalar")
-
-
-def model_coefficients(process, t, parametrization):
-    r"""``(A, B, C, D)`` of the score :math:`s = A V + B x` and denoiser :math:`\hat x_0 = C V + D x` at time ``t``.
-
-    ``V`` is the model's output in ``parametrization`` (one of fpdiff's four
-    names); the table of the module docstring.
-    """
-    alpha, variance = float(process.alpha(t)), float(process.variance(t))
-    std = np.sqrt(variance)
-    if parametrization == "score":
-        return 1.0, 0.0, variance / alpha, 1.0 / alpha
-    if parametrization == "eps":
-        return -1.0 / std, 0.0, -std / alpha, 1.0 / alpha
-    if parametrization == "x0":
-        return alpha / variance, -1.0 / variance, 1.0, 0.0
-    norm2 = alpha * alpha + variance  # "v"
-    norm = np.sqrt(norm2)
-    return -alpha / (std * norm), -1.0 / norm2, -std / norm, alpha / norm2
 
 
 class ModelScore(Score):
@@ -287,7 +269,7 @@ class ModelScore(Score):
         """
         t = self.check_time(t)
         x = self._points(x)
-        _, _, c, d = model_coefficients(self.process, t, self.parametrization)
+        _, _, c, d = coefficients(self.process, t, self.parametrization)
         output = self.model_output(x, t)
         return c * output + d * x if d else c * output
 
@@ -315,7 +297,7 @@ class ModelScore(Score):
         return float(self.process.index_of_t(t))
 
     def _score(self, x, t):
-        a, b, _, _ = model_coefficients(self.process, t, self.parametrization)
+        a, b, _, _ = coefficients(self.process, t, self.parametrization)
         output = self.model_output(x, t)
         return a * output + b * x if b else a * output
 

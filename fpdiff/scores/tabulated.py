@@ -12,11 +12,13 @@ name            the network predicts                    score
 ``"score"``     :math:`s`                               :math:`s`
 ``"eps"``       :math:`\varepsilon`                     :math:`-\varepsilon/\sqrt{v_t}`
 ``"x0"``        :math:`\hat x_0`                        :math:`(\alpha_t \hat x_0 - x)/v_t`
-``"v"``         :math:`\alpha_t\varepsilon - \sqrt{v_t}\,\hat x_0`  :math:`-(\alpha_t V + \sqrt{v_t}\,x)/(\sqrt{v_t}(\alpha_t^2 + v_t))`
+``"v"``         :math:`(\alpha_t\varepsilon - \sqrt{v_t}\,\hat x_0)/n_t`  :math:`-\alpha_t V/(\sqrt{v_t}\, n_t) - x/n_t^2`
 ==============  ======================================  ========================================================
 
-(for ``"v"``: :math:`\varepsilon = (\alpha_t V + \sqrt{v_t} x)/(\alpha_t^2 + v_t)`, which is
-Salimans & Ho's v-prediction when :math:`\alpha_t^2 + v_t = 1`). Each is affine in the
+(for ``"v"``: :math:`n_t = \sqrt{\alpha_t^2 + v_t}`, Salimans & Ho's v-prediction of the
+variance-preserving :math:`x/n_t`, the convention of :class:`~fpdiff.ModelScore` and
+k-diffusion; :math:`n_t = 1` for VP-type processes, where it is diffusers' ``v_prediction``;
+the coefficients are :func:`fpdiff.scores.field.coefficients`). Each is affine in the
 table value :math:`V`: :math:`s = a(t) V + b(t) x`.
 
 :class:`TabulatedScore` converts every time slice to the score at its nodes
