@@ -68,6 +68,17 @@ class DensitySolution:
         weight = (t - times[right - 1]) / (times[right] - times[right - 1])
         return (1 - weight) * self.values[order[right - 1]] + weight * self.values[order[right]]
 
+    def to_xarray(self):
+        """The snapshots as an ``xarray.DataArray`` with coordinates ``t, x_0, ...`` (xarray optional).
+
+        Returns
+        -------
+        xarray.DataArray
+            See :func:`fpdiff.labelled.density_to_xarray`.
+        """
+        from .labelled import density_to_xarray  # xarray is optional: imported only when asked for
+        return density_to_xarray(self)
+
 
 class ParticleSolution:
     """Snapshots of particles, labelled by forward time: the sample view's result.
@@ -129,3 +140,14 @@ class ParticleSolution:
             f"t=[{self.t[0]:g} .. {self.t[-1]:g}] ({len(self.t)} snapshots), "
             f"steps={self.diagnostics.get('steps')}, scheme={self.diagnostics.get('scheme')!r})"
         )
+
+    def to_xarray(self):
+        """The snapshots as an ``xarray.DataArray`` with coordinates ``t, particle, axis`` (xarray optional).
+
+        Returns
+        -------
+        xarray.DataArray
+            See :func:`fpdiff.labelled.particles_to_xarray`.
+        """
+        from .labelled import particles_to_xarray  # xarray is optional: imported only when asked for
+        return particles_to_xarray(self)
