@@ -16,7 +16,7 @@ class DensitySolution:
     t : ndarray (n_t,)
         Forward-time labels of the snapshots, in the order they were computed
         (ascending for a forward solve, descending for a reverse one).
-    values : ndarray (n_t, *grid.shape)
+    values : ndarray, shape (n_t,) + grid.shape
         Cell averages of the density at each time.
     diagnostics : dict
         What the solver did: ``method``, ``steps`` (time steps taken),
