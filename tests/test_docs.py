@@ -131,7 +131,7 @@ def api_reference_entries():
     """``(module, name)`` of every entry of the autosummary tables in ``docs/api/index.rst``."""
     entries, module, in_table = [], None, False
     for line in (DOCS / "api" / "index.rst").read_text().splitlines():
-        if line.startswith(".. currentmodule::"):
+        if line.startswith((".. currentmodule::", ".. module::")):
             module = line.split("::", 1)[1].strip()
         elif line.startswith(".. autosummary::"):
             in_table = True
@@ -324,7 +324,7 @@ def test_the_gallery_shows_every_example_and_its_figures(site):
         page = html / "auto_examples" / f"{script.stem}.html"
         assert page.is_file(), script.name
         if "save_figure(" in script.read_text():  # a script that writes figures shows them on its page
-            images = re.findall(r'src="(_images/sphx_glr_[^"]+\.png)"', page.read_text())
+            images = re.findall(r'src="\.\./(_images/sphx_glr_[^"]+\.png)"', page.read_text())
             assert images, f"no figure on the gallery page of {script.name}"
             assert all((html / image).stat().st_size > 10_000 for image in images), images
 
