@@ -116,7 +116,7 @@ def density_to_xarray(solution):
             coordinates[f"x_{axis}"] = (("t", name), np.outer(scales, centers),
                                         {"long_name": f"cell centre in x, axis {axis}"})
     attributes = {"long_name": "density p(x, t) (cell averages)", "grid_bounds": json.dumps(grid.bounds),
-                  "grid_cells": json.dumps(list(grid.shape)), "grid_boundary": grid.boundary,
+                  "grid_cells": json.dumps(list(grid.shape)), "grid_boundary": json.dumps(list(grid.boundary)),
                   **_attributes(solution.diagnostics)}
     if "wall_time" in solution.diagnostics:
         attributes["wall_time_units"] = "s"
