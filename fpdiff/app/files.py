@@ -343,11 +343,9 @@ def label_dimensions(file):
     sweep = "sweep" in file
     label_columns(file["table"], "point" if sweep else "gamma")
     if sweep:
-        coordinate(file, "errors")
-        coordinate(file["sweep"], "point", np.arange(len(file["errors"])))
-        for name in file["sweep"]:
-            if name != "point":
-                dimensions.label(file["sweep"][name], ["point"])
+        coordinate(file, "errors")  # one per point, at the root: its own coordinate
+        write_array(file["sweep"], "point", np.arange(len(file["errors"])))
+        label_columns(file["sweep"], "point")
     for run in [file[f"point/{k}"] for k in file.get("point", {})] if sweep else [file]:
         grid = run["grid"]
         centres = [0.5 * (grid[f"edges/{axis}"][1:] + grid[f"edges/{axis}"][:-1]) for axis in range(len(grid["edges"]))]
