@@ -49,6 +49,10 @@ suppress_warnings = ["config.cache"]
 # ------------------------------------------------------------------ the API reference
 autosummary_generate = True
 autosummary_imported_members = False
+# the summaries cite their sources ("Song et al. (2021), eq. (32)"): an abbreviation does not end the first sentence
+import sphinx.ext.autosummary as _autosummary  # noqa: E402
+
+_autosummary.WELL_KNOWN_ABBREVIATIONS += (" eq.", " Eq.", " eqs.", " Fig.", " Sec.", " Thm.", " Prop.", " cf.")
 autodoc_typehints = "none"  # the numpy docstrings state the types
 numpydoc_show_class_members = False  # each class page lists its methods through autosummary templates below
 numpydoc_class_members_toctree = False
