@@ -196,7 +196,8 @@ def returns_something(function):
 
 def docstring_problems(value):
     """What a public function's or class's docstring lacks (empty: nothing); classes: the constructor's parameters."""
-    from numpydoc.docscrape import ClassDoc, FunctionDoc
+    docscrape = pytest.importorskip("numpydoc.docscrape")  # the docs extra (in the test extra)
+    ClassDoc, FunctionDoc = docscrape.ClassDoc, docscrape.FunctionDoc
 
     if not inspect.getdoc(value):
         return ["no docstring"]
