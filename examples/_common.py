@@ -47,7 +47,8 @@ def print_table(title, headers, rows):
 
 def command_line(main, doc, default_out):
     """Parse ``--out`` and ``--small`` and call ``main``."""
-    parser = argparse.ArgumentParser(description=doc.strip().splitlines()[0])
+    # sphinx-gallery runs a script without its docstring (it shows it as text): ``doc`` may be empty
+    parser = argparse.ArgumentParser(description=(doc or "").strip().partition("\n")[0] or None)
     parser.add_argument("--out", default=default_out, help=f"output folder for the figures (default {default_out})")
     parser.add_argument("--small", action="store_true", default=None,
                         help=f"reduced size (seconds); also {SIZE_VARIABLE}=small")

@@ -1,20 +1,22 @@
 r"""The blessing of dimensionality of random time reversal: started at an observation, the sampler stays local.
 
 Christensen, Kallsen, Strauch & Trottner (2025): for the Brownian random time reversal in d >= 3 started at an
-observation x whose ball B(x, rho) holds a fraction eps of the data, the output lands in the data within
-B(x, (1 + delta) rho) with probability at least
+observation :math:`x` whose ball :math:`B(x, \rho)` holds a fraction :math:`\varepsilon` of the data, the output
+lands in the data within :math:`B(x, (1 + \delta) \rho)` with probability at least
 
-    1 - (1/eps) (1 + delta)^(2 - d),
+.. math::  1 - \frac{1}{\varepsilon} (1 + \delta)^{2 - d},
 
-because G_r(y -> x) |x - y|^(d-2) decreases in |x - y| (it is a multiple of z^nu K_nu(z), nu = (d-2)/2), so a
-data point at distance (1+delta) rho or more is at least (1+delta)^(d-2) times less likely to be reached than one
-inside B(x, rho). The bound is void for small d and tends to 1 quickly as d grows: "moderately noised" starts
-are denoised locally in high dimension.
+because :math:`G_r(y \to x)\, |x - y|^{d-2}` decreases in :math:`|x - y|` (it is a multiple of
+:math:`z^\nu K_\nu(z)`, :math:`\nu = (d-2)/2`), so a data point at distance :math:`(1+\delta) \rho` or more is at
+least :math:`(1+\delta)^{d-2}` times less likely to be reached than one inside :math:`B(x, \rho)`. The
+bound is void for small d and tends to 1 quickly as d grows: "moderately noised" starts are denoised locally in
+high dimension.
 
 This script measures the probability for d in {2, 3, 5, 10, 20} on a synthetic data set (standard Gaussian
 points), from several noised observations x per dimension (a data point plus noise of the size of the typical
 nearest-neighbour distance), with fpdiff.sample_homogeneous, and prints
-it next to the exact value sum_{|x_i - x| <= (1+delta) rho} G_r(x_i -> x) / sum_j G_r(x_j -> x) and the bound.
+it next to the exact value
+:math:`\sum_{|x_i - x| \le (1+\delta) \rho} G_r(x_i \to x) / \sum_j G_r(x_j \to x)` and the bound.
 Paths stop within the default delta-neighbourhood of the data and finish="exact" draws the point from the exact
 output law at the stopping point (see fpdiff.homogeneous.sampler); what remains is the Euler–Maruyama bias,
 first order in the step factor c and larger in a dense cloud of points than for a few points (one d = 3
@@ -22,7 +24,7 @@ observation, 3000 paths: P = 0.827 at c = 0.05/d, the default, and 0.840 at c = 
 error 0.007). Here c = 0.02/d: the measured values run on average about half a standard error below the exact
 ones in d = 2..5, and every one is above the bound. Full size takes a few minutes on two cores.
 
-Run: python examples/blessing_of_dimensionality.py [--out FOLDER] [--small]   (FPDIFF_EXAMPLE_SIZE=small works too)
+Run: ``python examples/blessing_of_dimensionality.py [--out FOLDER] [--small]`` (``FPDIFF_EXAMPLE_SIZE=small`` works too).
 """
 
 import matplotlib.pyplot as plt

@@ -112,7 +112,7 @@ class GaussianMixture:
         \log N(x; \mu_k, C_k) = -\tfrac12 |L_k^{-1}(x - \mu_k)|^2
             - \tfrac d2 \log 2\pi - \textstyle\sum_i \log (L_k)_{ii},
 
-    combined by a log-sum-exp, so :meth:`logpdf` and :meth:`score` stay
+    combined by a log-sum-exp, so :meth:`logpdf` and :meth:`~GaussianMixture.score` stay
     finite and accurate far in the tails, where every :math:`N(x;\mu_k,C_k)`
     underflows.
     """
@@ -397,8 +397,8 @@ class Empirical:
 
     Notes
     -----
-    A point cloud has no density, so :meth:`pdf`, :meth:`logpdf` and
-    :meth:`score` raise; :meth:`evolve` to any :math:`t > 0` gives the exact
+    A point cloud has no density, so ``pdf``, ``logpdf`` and
+    ``score`` raise; :meth:`evolve` to any :math:`t > 0` gives the exact
     Gaussian mixture :math:`\frac1n\sum_i N(\alpha_t x_i, v_t I)`, whose
     score is the empirical (kernel) score.
     """

@@ -68,15 +68,28 @@ class Dynamics:
         self._face_points = {}
 
     def drift(self, x, tau):
-        r"""Drift :math:`a(x, \\tau)` at points ``x`` of shape ``(M, d)``."""
+        r"""Drift :math:`a(x, \tau)` at points ``x``.
+
+        Parameters
+        ----------
+        x : ndarray (M, d)
+            Points.
+        tau : float
+            Solver time.
+
+        Returns
+        -------
+        ndarray (M, d)
+            The drift at each point.
+        """
         return self._drift(x, tau)
 
     def noise(self, tau):
-        r"""Noise coefficient :math:`g(\\tau)`."""
+        r"""Noise coefficient :math:`g(\tau)` at solver time ``tau`` (a float)."""
         return float(self._noise(tau))
 
     def diffusion_coefficient(self, tau):
-        r""":math:`D(\\tau) = g(\\tau)^2 / 2`, the coefficient of the Laplacian."""
+        r""":math:`D(\tau) = g(\tau)^2 / 2`, the coefficient of the Laplacian, at solver time ``tau`` (a float)."""
         return 0.5 * self.noise(tau) ** 2
 
     def time_label(self, tau):
@@ -115,8 +128,17 @@ class Dynamics:
 class LinearDriftDynamics(Dynamics):
     r"""Dynamics with drift :math:`a(x,\tau) = -r(\tau)\, x`: the forward linear family.
 
-    ``rate(tau)`` and ``noise(tau)`` are scalar functions. The face drift is
-    the face coordinate times the rate, computed without evaluating points.
+    The face drift is the face coordinate times the rate, computed without
+    evaluating points.
+
+    Parameters
+    ----------
+    rate : callable
+        ``rate(tau) -> float``, the rate :math:`r(\tau)`.
+    noise : callable
+        ``noise(tau) -> float``, the noise coefficient :math:`g(\tau)`.
+    tau_end, t_start, direction, autonomous
+        As for :class:`Dynamics`.
     """
 
     def __init__(self, rate, noise, tau_end, t_start=0.0, direction=1, autonomous=False):
@@ -131,6 +153,18 @@ def forward_dynamics(process, T=1.0):
     r"""The forward noising SDE of ``process`` as a dynamics on :math:`[0, T]`.
 
     :math:`a(x, t) = -\beta(t) x`, :math:`g(t) = \sigma(t)`, ``tau = t``.
+
+    Parameters
+    ----------
+    process : LinearProcess
+        The noising process.
+    T : float, optional
+        End time.
+
+    Returns
+    -------
+    Dynamics
+        Autonomous when the process is time-homogeneous (OU, Brownian).
     """
     T = as_float(T, "T", positive=True)
     return LinearDriftDynamics(
@@ -153,7 +187,16 @@ class ReverseDynamics(Dynamics):
     :math:`p_{t_{min}}`: :math:`\gamma = 1` is the time reversal (Anderson 1982),
     :math:`\gamma = 0` the probability-flow ODE (Song et al. 2021).
 
-    ``gamma`` is a float or a function ``gamma(t) -> float`` of forward time.
+    Parameters
+    ----------
+    process : LinearProcess
+        The noising process.
+    score : Score
+        The score :math:`s(x, t)` the drift uses.
+    gamma : float or callable
+        :math:`\gamma \ge 0`, or a function ``gamma(t) -> float`` of forward time.
+    T, t_min : float
+        The forward-time interval :math:`[t_{min}, T]`, run from ``T`` down.
 
     Both views read the gamma-family from here: the grid through
     :meth:`drift`, :meth:`noise` and :meth:`face_drift`, the particle schemes
@@ -250,5 +293,25 @@ class ReverseDynamics(Dynamics):
 
 
 def reverse_dynamics(process, score, gamma, T, t_min=1e-3):
-    r"""The gamma-family reverse dynamics (see :class:`ReverseDynamics`) on :math:`t \in [t_{min}, T]`."""
+    r"""The gamma-family reverse dynamics (see :class:`ReverseDynamics`) on :math:`t \in [t_{min}, T]`.
+
+    Parameters
+    ----------
+    process : LinearProcess
+        The noising process.
+    score : Score
+        The score of its marginals (exact or learned).
+    gamma : float or callable
+        :math:`\gamma \ge 0` (1: the time reversal, 0: the probability-flow
+        ODE), or a function of forward time.
+    T : float
+        Start (forward time).
+    t_min : float, optional
+        End (forward time), ``0 < t_min < T``.
+
+    Returns
+    -------
+    ReverseDynamics
+        Solver time :math:`\tau = T - t`.
+    """
     return ReverseDynamics(process, score, gamma, T, t_min)

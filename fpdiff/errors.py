@@ -25,8 +25,13 @@ class FormatError(FpdiffError, ValueError):
 class BlowUpError(FpdiffError, FloatingPointError):
     """A solver produced NaN/inf, negative mass, or grew without bound.
 
-    ``t`` is the forward time at which it happened, where the solver knows it
-    (``None`` otherwise); the message says it too.
+    Parameters
+    ----------
+    message : str
+        What happened, and what to do about it.
+    t : float, optional
+        The forward time at which it happened, where the solver knows it
+        (``None`` otherwise; the message says it too). Kept as the attribute ``t``.
     """
 
     def __init__(self, message, t=None):

@@ -15,7 +15,20 @@ from .metrics import observed_order
 def save_figure(figure, path, dpi=120):
     """Write ``figure`` to ``path`` atomically (a temporary file, then a rename) and close it.
 
-    The format follows the extension of ``path`` (``.png``, ``.pdf``, ``.svg``).
+    Parameters
+    ----------
+    figure : matplotlib.figure.Figure
+        The figure.
+    path : str or os.PathLike
+        Where to write it; the format follows the extension (``.png``,
+        ``.pdf``, ``.svg``; none: PNG).
+    dpi : int, optional
+        Resolution of raster formats.
+
+    Returns
+    -------
+    str or os.PathLike
+        ``path``.
     """
 
     extension = os.path.splitext(os.fspath(path))[1].lstrip(".") or "png"
@@ -30,7 +43,17 @@ def save_figure(figure, path, dpi=120):
 def density_evolution_figure(solution, exact=None):
     """x–t heat map of a 1-D :class:`DensitySolution` and its final density.
 
-    ``exact`` (a distribution) adds the exact final cell averages for comparison.
+    Parameters
+    ----------
+    solution : DensitySolution
+        A solution on a 1-D grid.
+    exact : GaussianMixture, optional
+        A distribution whose cell averages are drawn beside the final density.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure (:func:`save_figure` writes and closes it).
     """
     grid = solution.grid
     x = grid.centers[0]
@@ -62,6 +85,16 @@ def audit_figure(result):
     reference score tabulated the same way), and the nearest-training-point
     distances of generated against held-out points. A check that was asked
     for but failed (``result.failed``) gets a panel that says why.
+
+    Parameters
+    ----------
+    result : AuditResult
+        What :func:`fpdiff.audit` returned.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure (:func:`save_figure` writes and closes it).
     """
     panels = ["score", "girsanov"]
     panels += [name for name in ("fp_residual", "curl", "memorisation")
@@ -215,9 +248,15 @@ def results_figure(results_path, point=None):
     Parameters
     ----------
     results_path : str or os.PathLike
+        A ``results.h5`` written by ``fpdiff run`` or ``fpdiff demo``.
     point : int, optional
         For a sweep's results: the point whose densities to draw (its rows in
         the table). :func:`sweep_figure` draws the metrics of all points.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure (:func:`save_figure` writes and closes it).
     """
     from .app.files import read_results
 
@@ -292,6 +331,18 @@ def sweep_figure(results_path, metrics=("l1", "w1")):
     per metric of ``metrics`` that the run computed (``l1``, ``kl``: density
     view; ``w1``: particles; ``tv``: both). Failed points are left out (the
     title counts them).
+
+    Parameters
+    ----------
+    results_path : str or os.PathLike
+        The ``results.h5`` of a sweep.
+    metrics : sequence of str, optional
+        Columns of the results table, one panel each.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure (:func:`save_figure` writes and closes it).
     """
     from .app.files import read_results
 
@@ -378,6 +429,11 @@ def density_panels_figure(solution, times=None, exact=None, samples=None, column
         3000 each).
     columns : int
         Panels per row.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure (:func:`save_figure` writes and closes it).
     """
     grid = solution.grid
     if grid.ndim != 2:
@@ -430,6 +486,16 @@ def score_error_figure(result):
     Absolute error with its Monte-Carlo band (left axis) and relative error
     :math:`E|\hat s - s|^2 / E|s|^2` (right axis); log time axis when the
     times span decades.
+
+    Parameters
+    ----------
+    result : AuditResult
+        What :func:`fpdiff.audit` returned.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure (:func:`save_figure` writes and closes it).
     """
     figure, axis = plt.subplots(figsize=(5.5, 4), constrained_layout=True)
     _audit_score(axis, result)
@@ -449,8 +515,14 @@ def memorisation_figure(generated, train, held_out=None):
     Parameters
     ----------
     generated, train : array_like (M, d), (n, d)
+        Generated samples, and the training points.
     held_out : array_like (m, d), optional
         Data the model never saw (the baseline cloud on the right).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure (:func:`save_figure` writes and closes it).
     """
     generated = np.asarray(generated, dtype=float).reshape(len(generated), -1)
     train = np.asarray(train, dtype=float).reshape(len(train), -1)
@@ -516,6 +588,11 @@ def convergence_figure(studies, xlabel="cell width h", ylabel="L1 error", refere
         Axis labels (say the units).
     reference_orders : sequence of int
         Slopes drawn as grey guide lines below the most accurate study.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure (:func:`save_figure` writes and closes it).
     """
     figure, axis = plt.subplots(figsize=(5.5, 4.2), constrained_layout=True)
     lowest = None
@@ -549,6 +626,13 @@ def work_precision_figure(studies, target=None, ylabel="L1 error at t = 1"):
         ``point_labels`` (e.g. ``"N=800"``) annotate the points.
     target : float, optional
         An accuracy target drawn as a horizontal line.
+    ylabel : str, optional
+        Label of the error axis (say what is measured, and when).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure (:func:`save_figure` writes and closes it).
     """
     figure, axis = plt.subplots(figsize=(6, 4.4), constrained_layout=True)
     for index, (label, study) in enumerate(studies.items()):

@@ -86,7 +86,7 @@ class DensitySolution(Result):
     t : ndarray (n_t,)
         Forward-time labels of the snapshots, in the order they were computed
         (ascending for a forward solve, descending for a reverse one).
-    values : ndarray (n_t, *grid.shape)
+    values : ndarray, shape (n_t,) + grid.shape
         Cell averages of the density at each time.
     diagnostics : dict
         What the solver did: ``method``, ``steps`` (time steps taken),
@@ -133,6 +133,17 @@ class DensitySolution(Result):
         right = np.searchsorted(times, t)
         weight = (t - times[right - 1]) / (times[right] - times[right - 1])
         return (1 - weight) * self.values[order[right - 1]] + weight * self.values[order[right]]
+
+    def to_xarray(self):
+        """The snapshots as an ``xarray.DataArray`` with coordinates ``t, x_0, ...`` (xarray optional).
+
+        Returns
+        -------
+        xarray.DataArray
+            See :func:`fpdiff.labelled.density_to_xarray`.
+        """
+        from .labelled import density_to_xarray  # xarray is optional: imported only when asked for
+        return density_to_xarray(self)
 
 
 class ParticleSolution(Result):
@@ -192,3 +203,14 @@ class ParticleSolution(Result):
     def _summary(self):
         return [f"{self.n_particles} particles in {self.dim} dimension(s)", *super()._summary(),
                 f"scheme={self.diagnostics.get('scheme')!r}"]
+
+    def to_xarray(self):
+        """The snapshots as an ``xarray.DataArray`` with coordinates ``t, particle, axis`` (xarray optional).
+
+        Returns
+        -------
+        xarray.DataArray
+            See :func:`fpdiff.labelled.particles_to_xarray`.
+        """
+        from .labelled import particles_to_xarray  # xarray is optional: imported only when asked for
+        return particles_to_xarray(self)

@@ -21,6 +21,7 @@ from .._hdf5 import DAMAGE, LIBVER, atomic_path, check_storage, fixed_string, sh
 from ..processes import process_from_dict
 from ..scores._write import PROCESS_GROUP, describe_process
 from .folder import writing
+from ..labelled import Dimensions
 
 RESULTS_FORMAT = "fpdiff.results"
 
@@ -348,3 +349,49 @@ def is_sweep_results(path):
     path = os.fspath(path)
     with reading(path, "results file"), _open(path, "results file") as file:
         return _results_attributes(file, path).get("layout") == "sweep"
+
+
+def label_dimensions(file):
+    """Name the dimensions of a results file's arrays, so xarray (engine ``h5netcdf``) opens them with coordinates.
+
+    Adds the coordinates ``grid/x_i`` (cell centres) and, per ``gamma/i``
+    group, ``x_i``, ``particle`` and ``axis``; the edges and ``table/gamma``
+    (a sweep: ``table/point``, ``sweep/point``, ``errors``) are coordinates of
+    their own (:class:`fpdiff.labelled.Dimensions`; no global heap).
+    """
+    dimensions = Dimensions()
+
+    def coordinate(group, name, values=None):
+        if values is not None:
+            write_array(group, name, values)
+        dimensions.coordinate(group[name])
+
+    def label_columns(group, key):
+        coordinate(group, key)
+        for name in group:
+            if name != key:
+                dimensions.label(group[name], [key])
+
+    sweep = "sweep" in file
+    label_columns(file["table"], "point" if sweep else "gamma")
+    if sweep:
+        coordinate(file, "errors")  # one per point, at the root: its own coordinate
+        write_array(file["sweep"], "point", np.arange(len(file["errors"])))
+        label_columns(file["sweep"], "point")
+    for run in [file[f"point/{k}"] for k in file.get("point", {})] if sweep else [file]:
+        grid = run["grid"]
+        centres = [0.5 * (grid[f"edges/{axis}"][1:] + grid[f"edges/{axis}"][:-1]) for axis in range(len(grid["edges"]))]
+        names = [f"x_{axis}" for axis in range(len(centres))]
+        for axis, values in enumerate(centres):
+            coordinate(grid["edges"], str(axis))
+            coordinate(grid, names[axis], values)
+        dimensions.label(grid["exact"], names)
+        for group in run.get("gamma", {}).values():
+            if "density" in group:
+                for name, values in zip(names, centres):
+                    coordinate(group, name, values)
+                dimensions.label(group["density"], names)
+            if "samples" in group:
+                coordinate(group, "particle", np.arange(group["samples"].shape[0]))
+                coordinate(group, "axis", np.arange(group["samples"].shape[1]))
+                dimensions.label(group["samples"], ["particle", "axis"])

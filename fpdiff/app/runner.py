@@ -61,8 +61,13 @@ from ..scores.exact import ExactScore
 from ..scores.grid import GridScore
 from .._hdf5 import LIBVER, atomic_path
 from ..scores.io import load_score
+<<<<<<< HEAD
 from .files import (COLUMNS, RESULTS_FORMAT, RESULTS_VERSION, SWEEP_COLUMNS, process_arrays, read_checkpoint,
                     reading, results_fingerprint, write_array, write_attributes, write_checkpoint)
+=======
+from .files import (COLUMNS, RESULTS_FORMAT, RESULTS_VERSION, SWEEP_COLUMNS, read_checkpoint, reading,
+                    results_fingerprint, label_dimensions, write_array, write_attributes, write_checkpoint)
+>>>>>>> r2/docs
 from .folder import (CHECKPOINT_NAME, _checkpoint_folder, _remove_checkpoints, _remove_temporaries, output_lock,
                      writing)
 
@@ -367,6 +372,7 @@ def _assemble(experiment, checkpoints, path):
                 write_array(group, "density", density)
             if samples is not None:
                 write_array(group, "samples", samples)
+        label_dimensions(file)
 
 
 def format_table(rows):
@@ -451,6 +457,7 @@ def _assemble_sweep(experiment, points, checkpoints, errors, path):
         for column in SWEEP_COLUMNS:
             write_array(file, f"table/{column}", np.array([row[column] for row in rows],
                                                            dtype=np.int64 if column == "point" else np.float64))
+        label_dimensions(file)
 
 
 def format_sweep_table(rows, axes, errors=()):

@@ -57,14 +57,14 @@ class FusedLoop:
     Parameters
     ----------
     method : {"be", "trbdf2", "cn"}
+        The implicit stepper.
     operator : FluxOperator
         Of an autonomous dynamics.
     taus : array
         Step boundaries.
-    saved : bool array
-        Which boundaries are saved (row ``slots[n]`` of the snapshots).
     slots : int array
-        Row of the snapshot array of each saved boundary, -1 otherwise.
+        Row of the snapshot array of each step boundary that is saved, -1 for
+        the others.
     restore : bool
         Keep each step's start (needed when a step can leave negative mass:
         TR-BDF2, CN, or any method started from a density with negative cells).

@@ -51,6 +51,13 @@ class FluxOperator(LineOperator):
     operator at its end as the next step's start), and the factors of
     ``I - c L_k`` for the last few ``(tau, c)``; for an autonomous dynamics
     every time shares one operator, so a fixed step factorises once.
+
+    Parameters
+    ----------
+    dynamics : Dynamics
+        The drift and noise whose Fokker–Planck operator this is.
+    grid : Grid
+        The grid it acts on.
     """
 
     def __init__(self, dynamics, grid):

@@ -15,6 +15,13 @@ class TransportOperator(LineOperator):
     it has no implicit solve. ``D`` may be negative (the ill-posed naive
     reversal), which this operator represents faithfully so that its
     blow-up can be shown and detected.
+
+    Parameters
+    ----------
+    dynamics : Dynamics
+        The drift :math:`a` and diffusion coefficient :math:`D`.
+    grid : Grid
+        The grid it acts on.
     """
 
     def __init__(self, dynamics, grid):
