@@ -61,13 +61,8 @@ from ..scores.exact import ExactScore
 from ..scores.grid import GridScore
 from .._hdf5 import LIBVER, atomic_path
 from ..scores.io import load_score
-<<<<<<< HEAD
-from .files import (COLUMNS, RESULTS_FORMAT, RESULTS_VERSION, SWEEP_COLUMNS, process_arrays, read_checkpoint,
-                    reading, results_fingerprint, write_array, write_attributes, write_checkpoint)
-=======
-from .files import (COLUMNS, RESULTS_FORMAT, RESULTS_VERSION, SWEEP_COLUMNS, read_checkpoint, reading,
-                    results_fingerprint, label_dimensions, write_array, write_attributes, write_checkpoint)
->>>>>>> r2/docs
+from .files import (COLUMNS, RESULTS_FORMAT, RESULTS_VERSION, SWEEP_COLUMNS, label_dimensions, process_arrays,
+                    read_checkpoint, reading, results_fingerprint, write_array, write_attributes, write_checkpoint)
 from .folder import (CHECKPOINT_NAME, _checkpoint_folder, _remove_checkpoints, _remove_temporaries, output_lock,
                      writing)
 
