@@ -26,7 +26,7 @@ from hypothesis.extra import numpy as hnp
 import fpdiff as fd
 from fpdiff import _hdf5
 from fpdiff.scores import io as score_io
-from fpdiff.scores._write import describe_process
+from fpdiff.processes import describe_process
 from fpdiff.errors import FormatError, InputError
 from fpdiff.scores.field import PARAMETRIZATIONS
 

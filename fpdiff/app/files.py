@@ -19,7 +19,8 @@ import numpy as np
 from ..errors import FormatError, FpdiffError, InputError
 from .._hdf5 import DAMAGE, LIBVER, atomic_path, check_storage, fixed_string, shorten
 from ..processes import process_from_dict
-from ..scores._write import PROCESS_GROUP, describe_process
+from ..processes import describe_process
+from ..scores._write import PROCESS_GROUP
 from .folder import writing
 from ..labelled import Dimensions
 
@@ -74,7 +75,7 @@ def process_arrays(process, prefix=""):
 
     ``description`` is the JSON of its kind and scalar parameters, and each
     array parameter (a :class:`~fpdiff.Discrete` table) is a dataset of its
-    own, as in a score file (:func:`fpdiff.scores._write.describe_process`).
+    own, as in a score file (:func:`fpdiff.processes.describe_process`).
     """
     scalars, arrays = describe_process(process)
     return {f"{prefix}{PROCESS_GROUP}/description": json.dumps(scalars),

@@ -5,7 +5,7 @@ import numpy as np
 from .._validation import as_finite_array, as_float
 from ..errors import InputError
 from ..grid import Grid
-from ..processes import LinearProcess
+from ..processes.base import LinearProcess
 from ..scores.base import Score, as_score
 
 #: lower end of the default t_min (the solvers' default)

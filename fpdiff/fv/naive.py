@@ -16,7 +16,7 @@ import numpy as np
 from .._validation import as_float, as_int
 from ..dynamics import Dynamics
 from ..errors import BlowUpError, InputError
-from ..processes import check_process
+from ..processes.base import check_process
 from ..timegrid import merge_save_times
 from .solve import check_common, initial_density, integrate_density
 

@@ -5,7 +5,7 @@ import numpy as np
 from .._validation import check_choice, check_no_unknown_options, check_time_interval
 from ..dynamics import reverse_dynamics
 from ..errors import InputError
-from ..processes import check_process
+from ..processes.base import check_process
 from ..scores.base import as_score
 from ..timegrid import make_time_grid, merge_save_times
 from . import comoving

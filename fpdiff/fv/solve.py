@@ -12,7 +12,7 @@ from ..dynamics import forward_dynamics
 from ..distributions import GaussianMixture
 from ..errors import BlowUpError, InputError, MassWarning
 from ..grid import BOX_MASS_LIMIT, NEGATIVE_TOLERANCE, Grid, format_box
-from ..processes import check_process
+from ..processes.base import check_process
 from ..solution import DensitySolution
 from ..timegrid import merge_save_times
 from . import _fused, comoving

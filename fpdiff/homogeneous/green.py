@@ -55,7 +55,7 @@ from scipy.special import kve
 
 from .._validation import as_finite_array, as_float
 from ..errors import InputError
-from ..processes import OU, Brownian
+from ..processes.sde import OU, Brownian
 
 __all__ = ["green", "log_green", "grad_log_green", "invariant_log_density", "green_nodes", "check_process",
            "check_rate"]

@@ -59,7 +59,7 @@ from ..dynamics import Dynamics, forward_dynamics
 from ..errors import BlowUpError, InputError
 from ..fv import FluxOperator
 from ..grid import Grid
-from ..processes import OU
+from ..processes.sde import OU
 from .green import check_process, check_rate, invariant_log_density
 
 __all__ = ["resolvent_density", "grid_homogeneous_score", "absorbed_mass", "AbsorbedMass", "SCHEMES",

@@ -36,7 +36,7 @@ from .._parallel import use_parallel
 from .._validation import as_finite_array, as_float, as_int, check_no_unknown_options
 from ..errors import BlowUpError, InputError
 from ..particles import _random
-from ..processes import OU, Brownian
+from ..processes.sde import OU, Brownian
 from ..solution import Result
 from . import _kernels
 from .green import check_process

@@ -15,7 +15,7 @@ import numpy as np
 from .._parallel import use_parallel
 from .._validation import as_finite_array, as_points
 from ..errors import InputError
-from ..processes import OU, Brownian
+from ..processes.sde import OU, Brownian
 from . import _kernels
 from .green import check_process, check_rate, green_nodes, grad_log_green, invariant_log_density, log_green
 

@@ -58,7 +58,7 @@ from . import _random
 from ..scores.base import as_score
 from ._scores import KernelScore
 from .schemes import plan_step, reference_stage
-from ..processes import check_process
+from ..processes.base import check_process
 from .solve import as_particles
 
 DIVERGENCES = ("exact", "fd", "hutchinson")

@@ -24,7 +24,7 @@ import numpy as np
 from .._validation import as_finite_array, as_float, as_int, check_choice, check_no_unknown_options, check_time_interval
 from ..dynamics import Dynamics, forward_dynamics, reverse_dynamics
 from ..errors import BlowUpError, InputError
-from ..processes import check_process
+from ..processes.base import check_process
 from ..scores.base import Score, as_score, refuse_space_only
 from ..solution import ParticleSolution
 from ..timegrid import make_time_grid, merge_save_times

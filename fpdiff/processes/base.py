@@ -221,3 +221,15 @@ class LinearProcess:
 
     def __hash__(self):
         return hash((type(self).__name__, tuple(self._parameters().items())))
+
+
+def check_process(process, name="process"):
+    """Return ``process`` if it is an fpdiff process (a :class:`LinearProcess`), else raise :class:`InputError`.
+
+    The one check of the solvers and scores: a user's subclass of
+    :class:`LinearProcess` passes.
+    """
+    if not isinstance(process, LinearProcess):
+        raise InputError(f"`{name}` must be an fpdiff process (OU, VP, VE, Brownian, Cosine, Discrete, EDM, ..., or a "
+                         f"LinearProcess subclass); got {type(process).__name__}")
+    return process

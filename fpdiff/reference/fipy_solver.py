@@ -34,7 +34,7 @@ from .._validation import as_float, as_int
 from ..errors import InputError
 from ..fv.solve import check_common, initial_density
 from ..timegrid import merge_save_times
-from ..processes import check_process
+from ..processes.base import check_process
 from ..solution import DensitySolution
 
 

@@ -7,7 +7,7 @@ import numpy as np
 
 from .._hdf5 import LIBVER, atomic_path, fixed_string
 from ..errors import InputError
-from ..processes import PROCESSES, check_process, process_from_dict
+from ..processes import describe_process
 from .field import PARAMETRIZATIONS, check_field
 
 FORMAT = "fpdiff.score-field"
@@ -17,37 +17,6 @@ FORMAT = "fpdiff.score-field"
 VERSION = 2
 #: the group holding a process's array parameters, one dataset ``process/<name>`` each (version >= 2)
 PROCESS_GROUP = "process"
-#: the array parameters of each kind (a kind not named here has numbers only)
-ARRAY_PARAMETERS = {"Discrete": ("alphas_cumprod",)}
-
-
-def describe_process(process, name="process"):
-    """``(scalars, arrays)``: how a file records ``process``; InputError unless it rebuilds exactly ``process``.
-
-    ``scalars`` is :meth:`~fpdiff.processes.LinearProcess.to_dict` without
-    its array parameters (JSON-ready: ``kind`` and numbers), ``arrays`` maps
-    each array parameter (:class:`~fpdiff.Discrete`'s ``alphas_cumprod``) to
-    a float64 array, stored as a dataset rather than as a list of numbers in
-    the JSON. Only the processes of :data:`fpdiff.processes.PROCESSES` can be
-    described: a user's own :class:`~fpdiff.processes.LinearProcess` subclass
-    works in the solvers, but no reader could rebuild it from a file, so it
-    is refused here rather than written into a file that would not load.
-    """
-    check_process(process, name)
-    kind = type(process).__name__
-    if PROCESSES.get(kind) is not type(process):
-        raise InputError(f"`{name}` {kind} cannot be stored in a file: a file describes a process by its kind and "
-                         f"parameters, and only fpdiff's processes ({', '.join(PROCESSES)}) can be rebuilt from "
-                         f"them; a LinearProcess subclass of your own works in the solvers but not in files: "
-                         f"express it as one of these (a Discrete table of alphas_cumprod fits any "
-                         f"variance-preserving schedule)")
-    description = process.to_dict()
-    arrays = {key: np.asarray(description[key], dtype=np.float64) for key in ARRAY_PARAMETERS.get(kind, ())}
-    scalars = json.loads(json.dumps({key: value for key, value in description.items() if key not in arrays}))
-    if process_from_dict({**scalars, **arrays}) != process:  # a parameter that JSON or float64 cannot hold
-        raise InputError(f"`{name}` {process!r} does not survive being written: its description rebuilds "
-                         "another process")
-    return scalars, arrays
 
 
 def save_score(path, process, t, values, *, axes=None, points=None, parametrization="score", meta=None):

@@ -27,7 +27,7 @@ import numpy as np
 
 from .._validation import as_float, as_points
 from ..errors import InputError
-from ..processes import check_process
+from ..processes.base import check_process
 
 
 class CompiledScore(NamedTuple):

@@ -64,7 +64,8 @@ import numpy as np
 
 from .._validation import as_finite_array, as_int, as_points, check_choice
 from ..errors import BlowUpError, InputError
-from ..processes import Discrete, check_process
+from ..processes.base import check_process
+from ..processes.schedules import Discrete
 from .base import Score
 from .field import coefficients
 
