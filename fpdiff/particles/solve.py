@@ -21,7 +21,7 @@ import time
 import numba
 import numpy as np
 
-from .._validation import as_finite_array, as_float, as_int, check_choice, check_no_unknown_options, check_time_interval
+from .._validation import as_finite_array, as_float, as_int, check_choice, check_no_unknown_options
 from ..dynamics import Dynamics, forward_dynamics, reverse_dynamics
 from ..errors import BlowUpError, InputError
 from ..processes import check_process
