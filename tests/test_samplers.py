@@ -98,6 +98,31 @@ def test_a_last_step_to_zero_returns_the_denoiser():
         np.testing.assert_allclose(run.samples, expected, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("scheme, options", [("ddim", {}), ("euler", {}), ("heun_sigma", {}), ("dpmpp_2m", {}),
+                                             ("ddpm", {}), ("ddim", {"eta": 0.6}), ("euler_ancestral", {})])
+@pytest.mark.parametrize("process", [VP, COSINE, EDM], ids=repr)
+def test_library_schemes_are_exact_for_dirac_data(process, scheme, options):
+    # p_0 = delta_x0: xhat0 = x0 everywhere. The probability-flow map is y -> alpha_t x0 + sqrt(v_t/v_T)(y -
+    # alpha_T x0), which the deterministic schemes follow path by path over three long uneven steps; the
+    # stochastic ones give N(alpha_t x0, v_t) (5 standard errors of the mean and variance of n samples)
+    assert SCHEMES[scheme].exact_for_dirac
+    x0 = np.array([0.8, -1.3])
+    T = process_top(process)
+    times = np.array([T, 0.4 * T, 0.05 * T, 1e-3 * T])
+    n = 100_000
+    y0 = process.alpha(T) * x0 + np.sqrt(process.variance(T)) * _y0(n, seed=1)
+    run = sample_reverse(process, fd.EmpiricalScore(process, x0[None, :]), y0, scheme=scheme, time_grid=times,
+                         save_at=times[1:], seed=2, **options)
+    for t in times[1:]:
+        y, alpha, variance = run.at(t), float(process.alpha(t)), float(process.variance(t))
+        if SCHEMES[scheme].order is not None and not options:
+            expected = alpha * x0 + np.sqrt(variance / process.variance(T)) * (y0 - process.alpha(T) * x0)
+            np.testing.assert_allclose(y, expected, rtol=1e-10, atol=1e-10 * np.sqrt(variance))
+        else:
+            assert np.all(np.abs(y.mean(axis=0) - alpha * x0) < 5 * np.sqrt(variance / n)), t
+            assert np.all(np.abs(y.var(axis=0) - variance) < 5 * variance * np.sqrt(2 / n)), t
+
+
 # ------------------------------------------------------------------ compiled path, noise, grids
 
 
