@@ -9,7 +9,7 @@ from fpdiff import theory
 from fpdiff.errors import InputError
 from fpdiff.metrics import observed_order
 from fpdiff.particles import SCHEMES, _random, sample_reverse
-from fpdiff.particles.schemes import LIBRARY_SCHEMES
+from fpdiff.particles.schemes import LIBRARY_SCHEMES, check_scheme_options, plan_step, reference_stage
 
 VP = fd.VP()
 COSINE = fd.Cosine()
@@ -233,3 +233,88 @@ def test_stochastic_weak_order_on_the_mixture(scheme, options):
               for n in steps]
     declared = SCHEMES[scheme].weak_order
     assert declared - 0.3 <= observed_order(1 / np.asarray(steps), errors) <= declared + 0.5, errors
+
+
+# ------------------------------------------------------------------ Karras' churn
+
+
+def _k_diffusion_loop(denoise, x, sigmas, noise, heun, s_churn, s_tmin, s_tmax):
+    """k-diffusion's ``sample_euler`` / ``sample_heun`` with churn (Karras et al. 2022, Alg. 2), written out."""
+    for i in range(len(sigmas) - 1):
+        gamma = min(s_churn / (len(sigmas) - 1), 2**0.5 - 1) if s_tmin <= sigmas[i] <= s_tmax else 0.0
+        sigma_hat = sigmas[i] * (gamma + 1)
+        if gamma > 0:
+            x = x + noise[i] * (sigma_hat**2 - sigmas[i] ** 2) ** 0.5
+        d = (x - denoise(x, sigma_hat)) / sigma_hat
+        dt = sigmas[i + 1] - sigma_hat
+        if not heun or sigmas[i + 1] == 0:
+            x = x + d * dt
+        else:
+            x_2 = x + d * dt
+            d_2 = (x_2 - denoise(x_2, sigmas[i + 1])) / sigmas[i + 1]
+            x = x + (d + d_2) / 2 * dt
+    return x
+
+
+@pytest.mark.parametrize("scheme", ["euler", "heun_sigma"])
+def test_churn_is_k_diffusions_stochastic_sampler(scheme):
+    # on EDM (y = y / alpha, sigma = t), the same noise: fpdiff's stages against the loop written out
+    times = np.concatenate([fd.timegrid.karras(EDM, 80.0, 0.002, 14), [0.0]])
+    y0 = 80.0 * _y0(200)
+    noise = np.random.default_rng(4).normal(size=(15, 200, 2))
+    churn = {"s_churn": 10.0, "s_tmin": 0.05, "s_tmax": 50.0}
+    score = fd.ExactScore(EDM, MIXTURE_2D)
+
+    def denoise(x, sigma):  # Tweedie: xhat0 = x + sigma^2 s(x, sigma)
+        return x + sigma * sigma * score.score(x, sigma)
+
+    expected = _k_diffusion_loop(denoise, y0, times, noise, scheme == "heun_sigma", **churn)
+    run = sample_reverse(EDM, score, y0, scheme=scheme, time_grid=times, noise=noise, **churn)
+    np.testing.assert_allclose(run.samples, expected, rtol=1e-11, atol=1e-11)
+    # and the compiled run draws the same noise from its stream
+    stream = np.array([_random.normals(5, _random.STEP, 0, 200, 2, n) for n in range(15)])
+    compiled = sample_reverse(EDM, score, y0, scheme=scheme, time_grid=times, seed=5, **churn).samples
+    np.testing.assert_allclose(compiled, _k_diffusion_loop(denoise, y0, times, stream, scheme == "heun_sigma",
+                                                           **churn), rtol=1e-11, atol=1e-11)
+
+
+def test_churn_adds_noise_only_in_its_sigma_range():
+    times = fd.timegrid.karras(EDM, 80.0, 0.002, 10)
+    score = fd.ExactScore(EDM, MIXTURE_2D)
+    outside = sample_reverse(EDM, score, 80.0 * _y0(), scheme="euler", time_grid=times, s_churn=5.0, s_tmin=100.0,
+                             s_tmax=200.0)
+    plain = sample_reverse(EDM, score, 80.0 * _y0(), scheme="euler", time_grid=times)
+    np.testing.assert_array_equal(outside.samples, plain.samples)
+    assert outside.diagnostics["score_evaluations"] == plain.diagnostics["score_evaluations"] == 10
+
+
+@pytest.mark.parametrize("scheme", ["euler", "heun_sigma"])
+def test_churn_weak_order_with_exact_moments(scheme):
+    # one Gaussian N(mu, c) on EDM: every stage is affine in y with Gaussian noise, so the mean and variance
+    # propagate exactly (probes 0 and 1, and the noise's coefficient). The churn's noise maps p_sigma to
+    # p_sigma_hat exactly, so the weak order stays the deterministic step's: 1 (euler) and 2 (heun_sigma)
+    mu, c, T, t_min = 0.7, 0.3**2, 80.0, 0.05
+    score = fd.ExactScore(EDM, fd.GaussianMixture([1.0], [[mu]], [c]))
+    dynamics = fd.reverse_dynamics(EDM, score, 0.0, T, t_min)
+    options = check_scheme_options(scheme, {"s_churn": 4.0})  # gamma_n = 4 / N below its cap sqrt(2) - 1
+    errors, steps = [], [32, 64, 128, 256, 512]
+    for n in steps:
+        times = fd.timegrid.karras(EDM, T, t_min, n)
+        mean, variance = mu, c + T * T
+        for k in range(n):
+            for stage in plan_step(scheme, dynamics, times[k], times[k + 1], options, None, n):
+                at_a, at_b = (lambda y, t=stage.t_a: score.score(y, t)), (lambda y, t=stage.t_b: score.score(y, t))
+                zero, one = np.zeros((1, 1)), np.ones((1, 1))
+                shift = reference_stage(stage, zero, at_a, at_b, zero)[0, 0]
+                gain = reference_stage(stage, one, at_a, at_b, zero)[0, 0] - shift
+                spread = reference_stage(stage, zero, at_a, at_b, one)[0, 0] - shift if stage.noisy else 0.0
+                mean, variance = gain * mean + shift, gain**2 * variance + spread**2
+        errors.append(abs(mean - mu) + abs(variance - (c + t_min**2)))
+    declared = SCHEMES[scheme].weak_order
+    assert declared - 0.2 <= observed_order(1 / np.asarray(steps), errors) <= declared + 0.5, errors
+
+
+def test_churn_beyond_a_bounded_schedule_is_refused():
+    score = fd.ExactScore(TABLE, MIXTURE_2D)
+    with pytest.raises(InputError, match="s_tmax"):
+        sample_reverse(TABLE, score, 10, scheme="euler", time_grid="diffusers-trailing", steps=10, s_churn=5.0)

@@ -34,7 +34,7 @@ rejections in a scalar pass), the score (the block kernels of
 ``rows x d`` numbers), so LLVM compiles them to SIMD instructions (with FMA:
 ``jit(contract=True)``); a block's work arrays stay in the L1 cache between
 the loops. The stage is chosen by a code (``EM``,
-``EI``, ``HEUN``, ``CORRECTOR``, ``TWO_STAGE``, ``MULTISTEP``) and its scalar coefficients, prepared in
+``EI``, ``HEUN``, ``CORRECTOR``, ``TWO_STAGE``, ``MULTISTEP``, ``NOISE``) and its scalar coefficients, prepared in
 Python by :mod:`fpdiff.particles.schemes`, whose numpy functions
 (:func:`fpdiff.particles.schemes.reference_stage`) are the specification.
 Particle ``m`` of a call is global particle ``first + m``; its normals come
@@ -64,7 +64,7 @@ from ..scores._kernels import (MIXTURE, TABULATED, _denoise_block, _denoise_poin
 from ._random import BLOCK, normal_rows
 
 #: stage codes
-EM, EI, HEUN, CORRECTOR, TWO_STAGE, MULTISTEP = 0, 1, 2, 3, 4, 5
+EM, EI, HEUN, CORRECTOR, TWO_STAGE, MULTISTEP, NOISE = 0, 1, 2, 3, 4, 5, 6
 
 
 # ---------------------------------------------------------------- the scores
@@ -214,6 +214,13 @@ def _stage_rows(code, lo, hi, y, predicted, second, score, noise, kind,
     flat_y = y.reshape(y.size)[start:stop]
     flat_score = score.reshape(score.size)[start:stop]
     flat_noise = noise.reshape(noise.size)[start:stop]
+    if code == NOISE:
+        # coefficients: scale, std -> scale y + std xi (Karras' churn: noise added, no score)
+        normal_rows(key, stream, first, step, slot, noise, lo, hi)
+        scale, std = coefficients[0], coefficients[1]
+        for j in range(stop - start):
+            flat_y[j] = scale * flat_y[j] + std * flat_noise[j]
+        return _nonfinite_rows(y, lo, hi)
     score_rows(kind, y, lo, hi, lc_a, centres_a, precisions_a, alpha_a, variance_a, layout_a, score)
     if code == EM:
         # coefficients: h beta, h w, std  -> y + h (beta y + w s) + std xi

@@ -77,7 +77,14 @@ diffusers ``EulerDiscreteScheduler``)
     Heun in :math:`\sigma` on :math:`\tilde y`: the Euler predictor, then the average of
     :math:`\hat\epsilon` at both ends; Euler on the last step to :math:`\sigma = 0`. On
     :class:`~fpdiff.EDM` it is ``"heun"`` at :math:`\gamma = 0` (``"heun"`` is Heun in
-    :math:`t` on :math:`y`). Order 2. Without churn.
+    :math:`t` on :math:`y`). Order 2.
+
+``"euler"`` and ``"heun_sigma"`` take Karras' churn (Alg. 2, as k-diffusion: options ``s_churn``
+(0: off), ``s_tmin``, ``s_tmax``, ``s_noise``; :func:`_churn_stages`): noise first lifts the particles to
+:math:`\hat\sigma = \sigma_n(1 + \gamma_n)`, where the denoiser is evaluated. (diffusers'
+``EulerDiscreteScheduler`` with ``s_churn`` reuses the model output of the point before the noise: another
+scheme, not replayed.) The churn's noise maps :math:`p_{\sigma_n}` to :math:`p_{\hat\sigma}` exactly (it is
+the forward process in :math:`\tilde y`), so their weak orders stay 1 and 2.
 
 ``"euler_ancestral"`` (k-diffusion ``sample_euler_ancestral``, diffusers ``EulerAncestralDiscreteScheduler``)
     :math:`\sigma_{up} = \min(\sigma_{n+1}, \eta\,\sigma_{n+1}\sqrt{1 - \sigma_{n+1}^2/\sigma_n^2})`,
@@ -107,10 +114,12 @@ import numpy as np
 from .._validation import as_float, as_int, check_choice
 from ..errors import InputError
 from . import _random
-from ._kernels import CORRECTOR, EI, EM, HEUN, MULTISTEP, TWO_STAGE
+from ._kernels import CORRECTOR, EI, EM, HEUN, MULTISTEP, NOISE, TWO_STAGE
 
 #: score evaluations per particle of one stage, by stage code
-EVALUATIONS = {EM: 1, EI: 1, HEUN: 2, CORRECTOR: 1, TWO_STAGE: 2, MULTISTEP: 1}
+EVALUATIONS = {EM: 1, EI: 1, HEUN: 2, CORRECTOR: 1, TWO_STAGE: 2, MULTISTEP: 1, NOISE: 0}
+#: Karras et al. (2022), Alg. 2: the churn options of "euler" and "heun_sigma" and their defaults (churn off)
+CHURN = {"s_churn": 0.0, "s_tmin": 0.0, "s_tmax": float("inf"), "s_noise": 1.0}
 
 
 @dataclass(frozen=True)
@@ -172,10 +181,11 @@ SCHEMES = {
     "ddim": Scheme("ddim", weak_order=1, order=1, evaluations=1, exact_for_dirac=True, options={"eta": 0.0},
                    source="Song, Meng & Ermon (2021), eq. 12 with eta; = ei with gamma = theory.gamma_of_eta",
                    library="diffusers DDIMScheduler"),
-    "euler": Scheme("euler", weak_order=1, order=1, evaluations=1, exact_for_dirac=True,
+    "euler": Scheme("euler", weak_order=1, order=1, evaluations=1, exact_for_dirac=True, options=dict(CHURN),
                     source="Euler in sigma on y / alpha; Karras et al. (2022), Alg. 1 (first stage); = ddim at eta = 0",
                     library="diffusers EulerDiscreteScheduler; k-diffusion sample_euler"),
     "heun_sigma": Scheme("heun_sigma", weak_order=2, order=2, evaluations=2, exact_for_dirac=True,
+                         options=dict(CHURN),
                          source="Heun in sigma on y / alpha; Karras et al. (2022), Alg. 1",
                          library="diffusers HeunDiscreteScheduler; k-diffusion sample_heun"),
     "euler_ancestral": Scheme("euler_ancestral", weak_order=1, order=None, evaluations=1, exact_for_dirac=True,
@@ -225,10 +235,17 @@ def check_scheme_options(scheme, options):
             raise InputError(f"`eta` of scheme 'ddim' must be in [0, 1]; got {values['eta']!r}")
     if scheme == "euler_ancestral":
         values["eta"] = as_float(values["eta"], "eta", nonnegative=True)
+    if scheme in ("euler", "heun_sigma"):
+        for name in ("s_churn", "s_tmin", "s_noise"):
+            values[name] = as_float(values[name], name, nonnegative=True)
+        values["s_tmax"] = float(values["s_tmax"])
+        if not values["s_tmax"] >= values["s_tmin"]:
+            raise InputError(f"`s_tmax` must be >= `s_tmin`; got s_tmin={values['s_tmin']!r}, "
+                             f"s_tmax={values['s_tmax']!r}")
     return values
 
 
-def plan_step(scheme, dynamics, t, t_next, options, t_previous=None):
+def plan_step(scheme, dynamics, t, t_next, options, t_previous=None, steps=1):
     """The stages of one step of ``scheme`` from forward time ``t`` to ``t_next``.
 
     ``dynamics`` is the :class:`~fpdiff.dynamics.ReverseDynamics`; the stages'
@@ -236,10 +253,13 @@ def plan_step(scheme, dynamics, t, t_next, options, t_previous=None):
     :meth:`~fpdiff.dynamics.ReverseDynamics.exponential_step`). A step goes down in
     forward time; a noiseless ``"heun"`` step may also go up (``t_next > t``:
     the likelihood's probability-flow ODE from ``t_min`` to ``T``). A multistep
-    scheme reads the time of the previous step, ``t_previous`` (``None`` on the first step).
+    scheme reads the time of the previous step, ``t_previous`` (``None`` on the first step);
+    Karras' churn the number of ``steps`` of the run.
     """
     h = t - t_next
     process = dynamics.process
+    if scheme in ("euler", "heun_sigma") and options.get("s_churn", 0.0) > 0.0:
+        return _churn_stages(scheme, process, t, t_next, options, steps)
     if scheme in LIBRARY_SCHEMES:
         return [_library_stage(scheme, process, t, t_next, options, t_previous)]
     if scheme == "pc":
@@ -306,6 +326,31 @@ def _library_stage(scheme, process, t, t_next, options, t_previous):
                  t, t, _random.STEP, 0, False)
 
 
+def _churn_stages(scheme, process, t, t_next, options, steps):
+    r"""Karras et al. (2022), Alg. 2 (k-diffusion ``sample_euler``/``sample_heun`` with ``s_churn``).
+
+    :math:`\gamma_n = \min(S_{churn}/N, \sqrt2 - 1)` where :math:`S_{tmin} \le \sigma_n \le S_{tmax}`,
+    :math:`\hat\sigma = \sigma_n(1 + \gamma_n)`: noise raises :math:`\tilde y = y/\alpha` to the level
+    :math:`\hat\sigma`, :math:`\tilde y \leftarrow \tilde y + S_{noise}\sqrt{\hat\sigma^2 - \sigma_n^2}\,\xi`
+    (at the time :math:`\hat t` of :math:`\hat\sigma`), then the Euler or Heun step from :math:`\hat t`.
+    """
+    sigma = float(process.sigma(t))
+    churn = min(options["s_churn"] / steps, np.sqrt(2.0) - 1.0) if options["s_tmin"] <= sigma <= options["s_tmax"] \
+        else 0.0
+    if churn == 0.0:
+        return [_library_stage(scheme, process, t, t_next, options, None)]
+    sigma_hat = sigma * (1.0 + churn)
+    top = float(process.sigma(process.t_max)) if np.isfinite(process.t_max) else np.inf
+    if sigma_hat > top:
+        raise InputError(f"the churn of scheme {scheme!r} raises sigma = {sigma!r} (t = {t!r}) to {sigma_hat!r}, "
+                         f"beyond the largest sigma of {process!r}, {top!r}: lower `s_tmax` below it or `s_churn`")
+    t_hat = float(process.t_of_sigma(sigma_hat))
+    alpha_hat = float(process.alpha(t_hat))
+    std = alpha_hat * options["s_noise"] * np.sqrt(sigma_hat * sigma_hat - sigma * sigma)
+    noise = Stage(NOISE, np.array([alpha_hat / float(process.alpha(t)), std]), t, t, _random.STEP, 0, True)
+    return [noise, _library_stage(scheme, process, t_hat, t_next, options, None)]
+
+
 def _ei_stage(phi, c_x0, std, alpha, variance, t):
     return Stage(EI, np.array([phi, c_x0, std, alpha, variance]), t, t, _random.STEP, 0, std != 0.0)
 
@@ -321,6 +366,8 @@ def reference_stage(stage, y, score_a, score_b, noise, history=None):
     """
     c = stage.coefficients
     noise = noise if stage.noisy else np.zeros_like(y)
+    if stage.code == NOISE:
+        return c[0] * y + c[1] * noise
     s = score_a(y)
     if stage.code == EM:
         return y + (c[0] * y + c[1] * s) + c[2] * noise

@@ -256,6 +256,8 @@ def sample_reverse(process, score, n_or_y0, T=None, gamma=1.0, t_min=None, steps
         for ``"pc"``: ``predictor`` (``"ei"``/``"em"``), ``corrector_steps``
         (1), ``snr`` (0.16), ``corrector_step`` (``"expected"``/``"per-particle"``);
         ``eta`` for ``"ddim"`` (0, in [0, 1]) and ``"euler_ancestral"`` (1);
+        Karras' churn for ``"euler"`` and ``"heun_sigma"``: ``s_churn`` (0, off), ``s_tmin`` (0),
+        ``s_tmax`` (inf), ``s_noise`` (1), in noise levels :math:`\sigma`;
         ``steps_offset`` (0) for the ``"diffusers-leading"`` grid;
         ``noise``: the normals of every step, an array (steps of the final
         grid, M, d) used in place of the counter-based stream (to replay
@@ -324,7 +326,7 @@ def sample_reverse(process, score, n_or_y0, T=None, gamma=1.0, t_min=None, steps
     times, saved = merge_times(times, check_save_times(save_at, t_min, T, [T, t_min]))
     n_steps = len(times) - 1
     plan = [plan_step(scheme, dynamics, float(times[n]), float(times[n + 1]), scheme_options,
-                      float(times[n - 1]) if n else None)
+                      float(times[n - 1]) if n else None, n_steps)
             for n in range(n_steps)]
     evaluations = sum(EVALUATIONS[stage.code] for stages in plan for stage in stages)
     snapshots = None
