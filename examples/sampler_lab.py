@@ -18,7 +18,7 @@ printed for the largest runs.
 What to look for in ``sampler_lab.png``: the first-order samplers (``ddim``, ``euler``, ``ddpm``,
 ``euler_ancestral``) fall with slope about -1 (observed orders 0.8-1.4); ``heun_sigma`` starts worst (its
 few long first steps from a large sigma) and falls faster than second order towards the floor; ``dpmpp_2m``
-is the most accurate at every budget and reaches the floor first, with 24 evaluations below ``ddim`` with
+is the most accurate from 12 evaluations on and reaches the floor first, with 24 evaluations below ``ddim`` with
 48 (the published claim, DPM-Solver++ with 20 against DDIM with 50, holds here). ``euler`` lies on ``ddim``
 and ``euler_ancestral`` on ``ddpm``: the same steps written in another variable (``docs/theory.md``, 5.1).
 On diffusers' trailing timesteps every sampler is first order: their last timestep is ``n / steps - 1``, so the
