@@ -11,6 +11,8 @@ under which it holds.
 - :func:`gamma_ei_coefficients`, :func:`ddpm_coefficients`,
   :func:`ddim_coefficients`: one step of the gamma exponential integrator
   (DDPM for gamma = 1, DDIM for gamma = 0);
+- :func:`gamma_of_eta`, :func:`eta_of_gamma`: DDIM's ``eta`` as the gamma of
+  an exponential-integrator step, and back;
 - :func:`dirac_bridge`, :func:`dirac_bridge_moments`: the explicit solution of
   the reverse SDE when :math:`p_0` is a single point (OU, beta = 1,
   sigma = sqrt 2).
@@ -28,6 +30,8 @@ __all__ = [
     "gamma_ei_coefficients",
     "ddpm_coefficients",
     "ddim_coefficients",
+    "gamma_of_eta",
+    "eta_of_gamma",
     "dirac_bridge",
     "dirac_bridge_moments",
 ]
@@ -359,6 +363,82 @@ def ddim_coefficients(process, t_from, t_to):
     :math:`\hat x_0`. Returns ``(phi, c_x0, noise_std)`` with ``noise_std == 0.0``.
     """
     return gamma_ei_coefficients(process, t_from, t_to, 0.0)
+
+
+def _log_snr_step(process, t, t_next):
+    r""":math:`\lambda_n - \lambda_{n+1} < 0` of the step from ``t`` down to ``t_next`` (both > 0)."""
+    _check_process(process)
+    t = as_float(t, "t", positive=True)
+    t_next = as_float(t_next, "t_next", positive=True)
+    if t_next >= t:
+        raise InputError(f"`t_next` must be < `t` (a reverse step goes down in forward time); got t={t!r}, "
+                         f"t_next={t_next!r}")
+    step = float(process.log_snr(t)) - float(process.log_snr(t_next))
+    if not step < 0:
+        raise InputError(f"the log-SNR of {process!r} must decrease from t_next={t_next!r} to t={t!r}; got a "
+                         f"difference of {step!r}")
+    return step
+
+
+def gamma_of_eta(process, eta, t, t_next):
+    r"""The gamma of the exponential-integrator step equal to a DDIM step with ``eta``, from ``t`` to ``t_next``.
+
+    DDIM (Song, Meng & Ermon 2021, eq. 12) adds the noise
+    :math:`s_\eta^2 = \eta^2 v_{n+1}(1 - e^{\lambda_n - \lambda_{n+1}})` (:math:`\eta^2` times DDPM's
+    posterior variance), the gamma exponential integrator (:func:`gamma_ei_coefficients`)
+    :math:`v_{n+1}(1 - e^{\gamma^2(\lambda_n - \lambda_{n+1})})`; both keep the variance
+    :math:`v_{n+1}` of a point mass exact, so equal noises make equal steps
+    (``docs/theory.md``, section 5.1):
+
+    .. math::  \gamma_n^2 = \frac{\log(1 - s_\eta^2/v_{n+1})}{\lambda_n - \lambda_{n+1}}
+               = \frac{\log(1 + \eta^2\,\mathrm{expm1}(\lambda_n - \lambda_{n+1}))}{\lambda_n - \lambda_{n+1}},
+
+    :math:`\lambda = \log(\alpha^2/v)`. :math:`\eta = 0 \mapsto \gamma = 0`,
+    :math:`\eta = 1 \mapsto \gamma = 1` on every step; in between :math:`\gamma_n` depends on the step.
+
+    Parameters
+    ----------
+    process : LinearProcess
+    eta : float
+        DDIM's eta, ``0 <= eta < 1 / sqrt(1 - exp(lambda_n - lambda_n+1))`` (any eta in [0, 1]).
+    t, t_next : float
+        The step's forward times, ``t > t_next > 0``.
+
+    Returns
+    -------
+    float
+        :math:`\gamma_n \ge 0`.
+    """
+    step = _log_snr_step(process, t, t_next)
+    eta = as_float(eta, "eta", nonnegative=True)
+    argument = eta * eta * np.expm1(step)  # -(s_eta^2 / v_{n+1}) > -1
+    if not argument > -1.0:
+        raise InputError(f"`eta` = {eta!r} asks for a noise of at least v_(n+1) on the step from t={t!r} to "
+                         f"t_next={t_next!r}: it must be < {1.0 / np.sqrt(-np.expm1(step))!r}")
+    return float(np.sqrt(np.log1p(argument) / step))
+
+
+def eta_of_gamma(process, gamma, t, t_next):
+    r"""DDIM's eta equal to the gamma exponential-integrator step from ``t`` to ``t_next``: :func:`gamma_of_eta` inverted.
+
+    .. math::  \eta^2 = \frac{\mathrm{expm1}(\gamma^2(\lambda_n - \lambda_{n+1}))}{\mathrm{expm1}(\lambda_n - \lambda_{n+1})}.
+
+    Parameters
+    ----------
+    process : LinearProcess
+    gamma : float
+        ``gamma >= 0``.
+    t, t_next : float
+        The step's forward times, ``t > t_next > 0``.
+
+    Returns
+    -------
+    float
+        :math:`\eta \ge 0` (above 1 when :math:`\gamma > 1`).
+    """
+    step = _log_snr_step(process, t, t_next)
+    gamma = as_float(gamma, "gamma", nonnegative=True)
+    return float(np.sqrt(np.expm1(gamma * gamma * step) / np.expm1(step)))
 
 
 # ------------------------------------------------------------------ Dirac bridge

@@ -9,7 +9,15 @@ of ``steps + 1`` forward-time labels.
   :math:`\lambda(t) = \log(\alpha_t^2 / v_t)` (Kingma et al. 2021; Lu et al. 2022, DPM-Solver).
 * ``karras``: the :math:`\rho`-schedule of Karras et al. (2022, eq. 5) in the noise
   level :math:`s(t) = \sqrt{v_t}/\alpha_t`:
-  :math:`s_i = (s_{max}^{1/\rho} + \tfrac{i}{N}(s_{min}^{1/\rho} - s_{max}^{1/\rho}))^\rho`.
+  :math:`s_i = (s_{max}^{1/\rho} + \tfrac{i}{N}(s_{min}^{1/\rho} - s_{max}^{1/\rho}))^\rho`;
+  on :class:`~fpdiff.EDM` (:math:`s(t) = t`) the ``N + 1`` sigmas of k-diffusion's
+  ``get_sigmas_karras(N + 1, t_min, T, rho)`` without its appended zero.
+* ``diffusers-leading``, ``diffusers-trailing``, ``diffusers-linspace``: the
+  timesteps of diffusers' DDPM and DDIM schedulers for a :class:`~fpdiff.Discrete`
+  table of ``n`` steps (:func:`diffusers_timesteps`; Lin et al. 2024, Table 2),
+  mapped to times by ``process.t_of_index``, then :math:`t = 0`: the libraries'
+  last step goes to the data (:math:`\bar\alpha = 1`). These grids fix their
+  own ``T`` (and end at 0, not ``t_min``).
 
 :func:`merge_save_times` adds the times a solver must save to its step times (both views).
 """
@@ -78,13 +86,82 @@ def karras(process, T, t_min, steps, rho=7.0):
     return np.concatenate([[T], process.t_of_sigma(targets[1:-1] ** rho), [t_min]])
 
 
+#: diffusers' timestep spacings
+SPACINGS = ("leading", "trailing", "linspace")
+
+
+def diffusers_timesteps(n, steps, spacing="leading", steps_offset=0):
+    r"""The ``steps`` integer timesteps (descending) of diffusers' ``DDPMScheduler``/``DDIMScheduler``.
+
+    For a table of ``n`` training steps, with ``r = n // steps`` (leading) or ``n / steps`` (trailing):
+
+    * ``"leading"``: :math:`\mathrm{round}(i\,r) + \text{steps\_offset}`, :math:`i = N-1, \dots, 0`;
+    * ``"trailing"``: :math:`\mathrm{round}(n - i\,r) - 1`, :math:`i = 0, \dots, N-1`;
+    * ``"linspace"``: :math:`\mathrm{round}` of ``linspace(0, n - 1, steps)``, descending.
+
+    diffusers' DDIM steps from timestep :math:`k` to :math:`k - n /\!/ N`, which is the next one
+    of this list for ``"leading"``, and for ``"trailing"`` when ``steps`` divides ``n``; DDPM steps to the
+    next one of the list always. Its Euler and Heun schedulers keep the ``"linspace"`` timesteps
+    unrounded and interpolate the sigmas linearly in the index: replay those with
+    ``time_grid=process.t_of_sigma(scheduler.sigmas)``.
+    """
+    n = as_int(n, "n", minimum=2)
+    steps = as_int(steps, "steps", minimum=1)
+    check_choice(spacing, "spacing", SPACINGS)
+    steps_offset = as_int(steps_offset, "steps_offset", minimum=0)
+    if steps > n:
+        raise InputError(f"`steps` must be <= the table's {n} training steps; got {steps}")
+    if steps_offset and spacing != "leading":
+        raise InputError(f"`steps_offset` shifts the 'leading' spacing only (as in diffusers); got "
+                         f"steps_offset={steps_offset} with spacing {spacing!r}")
+    if spacing == "leading":
+        timesteps = (np.arange(steps) * (n // steps)).round()[::-1] + steps_offset
+        if timesteps[0] > n - 1:
+            raise InputError(f"`steps_offset` = {steps_offset} puts the first timestep at {timesteps[0]}, beyond "
+                             f"the table's last index {n - 1}")
+    elif spacing == "trailing":
+        timesteps = np.round(np.arange(n, 0, -n / steps)) - 1
+    else:
+        timesteps = np.linspace(0, n - 1, steps).round()[::-1]
+    return timesteps.astype(np.int64)
+
+
+def diffusers_grid(process, steps, spacing="leading", steps_offset=0):
+    """The times of :func:`diffusers_timesteps` for a :class:`~fpdiff.Discrete` ``process``, then 0."""
+    if not (hasattr(process, "t_of_index") and hasattr(process, "n")):
+        raise InputError(f"the diffusers time grids need a discrete-time process (fpdiff.Discrete, LinearDiscrete, "
+                         f"ScaledLinear) with `t_of_index`; got {process!r}")
+    timesteps = diffusers_timesteps(process.n, steps, spacing, steps_offset)
+    return np.concatenate([process.t_of_index(timesteps), [0.0]])
+
+
+#: grids from ``T`` to ``t_min`` (every solver)
 TIME_GRIDS = ("uniform", "geometric", "log-snr", "karras")
+#: grids of the libraries' samplers, which end at t = 0 (:func:`fpdiff.sample_reverse` only)
+LIBRARY_GRIDS = tuple(f"diffusers-{name}" for name in SPACINGS)
 
 
-def make_time_grid(time_grid, process, T, t_min, steps, rho=7.0):
-    """Build a named time grid, or validate an explicit decreasing array of times from ``T`` to ``t_min``."""
+def make_time_grid(time_grid, process, T, t_min, steps, rho=7.0, steps_offset=0, library=False):
+    """Build a named time grid, or validate an explicit decreasing array of times.
+
+    A ``"diffusers-..."`` grid or an array fixes its own ends: ``T`` and
+    ``t_min`` may be ``None`` and, if given, must equal them. Other grids run
+    from ``T`` to ``t_min`` (default 1e-3). With ``library=True`` (the library
+    samplers of :func:`fpdiff.sample_reverse`) the grids of
+    :data:`LIBRARY_GRIDS` are allowed and an array may end at 0 (the data);
+    otherwise every time is > 0.
+    """
     if isinstance(time_grid, str):
-        check_choice(time_grid, "time_grid", TIME_GRIDS)
+        check_choice(time_grid, "time_grid", TIME_GRIDS + (LIBRARY_GRIDS if library else ()))
+        if steps_offset != 0 and time_grid != "diffusers-leading":
+            raise InputError(f"`steps_offset` shifts the 'diffusers-leading' grid only; got steps_offset="
+                             f"{steps_offset!r} with time_grid={time_grid!r}")
+        if time_grid.startswith("diffusers-"):
+            times = diffusers_grid(process, steps, time_grid[len("diffusers-"):], steps_offset)
+            return _check_ends(times, T, t_min, f"time_grid={time_grid!r}")
+        if T is None:
+            raise InputError(f"`T` (the start time) is required with time_grid={time_grid!r}")
+        t_min = 1e-3 if t_min is None else t_min
         if time_grid == "uniform":
             return uniform(T, t_min, steps)
         if time_grid == "geometric":
@@ -93,10 +170,19 @@ def make_time_grid(time_grid, process, T, t_min, steps, rho=7.0):
             return log_snr(process, T, t_min, steps)
         return karras(process, T, t_min, steps, rho)
     times = as_finite_array(time_grid, "time_grid", ndim=1)
-    if len(times) < 2 or np.any(np.diff(times) >= 0):
-        raise InputError("`time_grid` must be a name or a strictly decreasing array of times")
-    if not (np.isclose(times[0], T, rtol=1e-12) and np.isclose(times[-1], t_min, rtol=1e-12)):
-        raise InputError(f"`time_grid` must run from T={T} to t_min={t_min}; got {times[0]} .. {times[-1]}")
+    positive = times[:-1] if library and len(times) > 2 else times
+    if len(times) < 2 or np.any(np.diff(times) >= 0) or times[-1] < 0 or np.any(positive <= 0):
+        raise InputError(f"`time_grid` must be a name or a strictly decreasing array of times > 0"
+                         f"{' (the last may be 0)' if library else ''}; got {times.tolist()[:6]}")
+    return _check_ends(times, T, t_min, "`time_grid`")
+
+
+def _check_ends(times, T, t_min, what):
+    """``times``, after checking that ``T`` and ``t_min``, where given, are its ends."""
+    for name, value, end in (("T", T, times[0]), ("t_min", t_min, times[-1])):
+        if value is not None and not np.isclose(as_float(value, name), end, rtol=1e-12, atol=0.0):
+            raise InputError(f"{what} runs from {times[0]!r} to {times[-1]!r}; got {name}={value!r} (leave `{name}` "
+                             "out, or pass the grid's own)")
     return times
 
 

@@ -53,3 +53,26 @@ def test_decreasing_times_are_merged_as_their_mirror():
     np.testing.assert_array_equal(saved, up_saved[::-1])
     assert np.all(np.diff(merged) < 0) and len(merged) == len(steps) + 1
     assert set(steps) <= set(merged) and merged[saved].tolist() == [1.0, 0.5, steps[3], 1e-3]
+
+
+def test_karras_grid_is_k_diffusion_get_sigmas_karras_without_its_zero():
+    n, sigma_min, sigma_max, rho = 18, 0.002, 80.0, 7.0
+    # k-diffusion's get_sigmas_karras(n + 1, sigma_min, sigma_max, rho), written out, without the appended zero
+    ramp = np.linspace(0, 1, n + 1)
+    min_inv_rho, max_inv_rho = sigma_min ** (1 / rho), sigma_max ** (1 / rho)
+    expected = (max_inv_rho + ramp * (min_inv_rho - max_inv_rho)) ** rho
+    got = fd.timegrid.make_time_grid("karras", fd.EDM(), sigma_max, sigma_min, n)
+    np.testing.assert_allclose(got, expected, rtol=1e-14)
+
+
+def test_diffusers_timesteps_are_those_of_lin_et_al_table_2():
+    # Lin et al. (2024), "Common diffusion noise schedules and sample steps are flawed", Table 2: 1000 training
+    # steps sampled with 10 (counted here from 0, as diffusers does; the paper counts from 1)
+    leading = fd.timegrid.diffusers_timesteps(1000, 10, "leading")
+    np.testing.assert_array_equal(leading, np.arange(900, -1, -100))
+    np.testing.assert_array_equal(fd.timegrid.diffusers_timesteps(1000, 10, "leading", steps_offset=1),
+                                  np.arange(901, 0, -100))
+    np.testing.assert_array_equal(fd.timegrid.diffusers_timesteps(1000, 10, "trailing"), np.arange(999, 0, -100))
+    np.testing.assert_array_equal(fd.timegrid.diffusers_timesteps(1000, 10, "linspace"), np.arange(999, -1, -111))
+    grid = fd.timegrid.make_time_grid("diffusers-trailing", fd.LinearDiscrete(), None, None, 10, library=True)
+    np.testing.assert_allclose(grid, np.concatenate([(np.arange(999, 0, -100) + 1) / 1000, [0.0]]), rtol=1e-15)

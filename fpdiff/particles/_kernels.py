@@ -34,7 +34,7 @@ rejections in a scalar pass), the score (the block kernels of
 ``rows x d`` numbers), so LLVM compiles them to SIMD instructions (with FMA:
 ``jit(contract=True)``); a block's work arrays stay in the L1 cache between
 the loops. The stage is chosen by a code (``EM``,
-``EI``, ``HEUN``, ``CORRECTOR``) and its scalar coefficients, prepared in
+``EI``, ``HEUN``, ``CORRECTOR``, ``TWO_STAGE``, ``MULTISTEP``, ``NOISE``) and its scalar coefficients, prepared in
 Python by :mod:`fpdiff.particles.schemes`, whose numpy functions
 (:func:`fpdiff.particles.schemes.reference_stage`) are the specification.
 Particle ``m`` of a call is global particle ``first + m``; its normals come
@@ -64,7 +64,7 @@ from ..scores._kernels import (MIXTURE, TABULATED, _denoise_block, _denoise_poin
 from ._random import BLOCK, normal_rows
 
 #: stage codes
-EM, EI, HEUN, CORRECTOR = 0, 1, 2, 3
+EM, EI, HEUN, CORRECTOR, TWO_STAGE, MULTISTEP, NOISE = 0, 1, 2, 3, 4, 5, 6
 
 
 # ---------------------------------------------------------------- the scores
@@ -214,6 +214,13 @@ def _stage_rows(code, lo, hi, y, predicted, second, score, noise, kind,
     flat_y = y.reshape(y.size)[start:stop]
     flat_score = score.reshape(score.size)[start:stop]
     flat_noise = noise.reshape(noise.size)[start:stop]
+    if code == NOISE:
+        # coefficients: scale, std -> scale y + std xi (Karras' churn: noise added, no score)
+        normal_rows(key, stream, first, step, slot, noise, lo, hi)
+        scale, std = coefficients[0], coefficients[1]
+        for j in range(stop - start):
+            flat_y[j] = scale * flat_y[j] + std * flat_noise[j]
+        return _nonfinite_rows(y, lo, hi)
     score_rows(kind, y, lo, hi, lc_a, centres_a, precisions_a, alpha_a, variance_a, layout_a, score)
     if code == EM:
         # coefficients: h beta, h w, std  -> y + h (beta y + w s) + std xi
@@ -256,6 +263,34 @@ def _stage_rows(code, lo, hi, y, predicted, second, score, noise, kind,
         for j in range(stop - start):
             drift = coefficients[3] * flat_predicted[j] + coefficients[4] * flat_second[j]
             flat_y[j] += 0.5 * h * (flat_score[j] + drift) + half_noise * flat_noise[j]
+    elif code == TWO_STAGE:
+        # coefficients: p_y, p_s, q_y, q_s, q_e -> y_e = p_y y + p_s s(y), y <- q_y y + q_s s(y) + q_e s_b(y_e)
+        # (Karras' Heun in sigma on y / alpha, written in y: the scores' weights hold the alphas and sigmas)
+        flat_predicted = predicted.reshape(predicted.size)[start:stop]
+        flat_second = second.reshape(second.size)[start:stop]
+        p_y, p_s, q_y, q_s, q_e = coefficients[0], coefficients[1], coefficients[2], coefficients[3], coefficients[4]
+        for j in range(stop - start):
+            flat_predicted[j] = p_y * flat_y[j] + p_s * flat_score[j]
+        score_rows(kind, predicted, lo, hi, lc_b, centres_b, precisions_b, alpha_b, variance_b, layout_b, second)
+        for j in range(stop - start):
+            flat_y[j] = q_y * flat_y[j] + q_s * flat_score[j] + q_e * flat_second[j]
+    elif code == MULTISTEP:
+        # coefficients: phi, c_x0, c_prev, alpha_n, v_n -> phi y + c_x0 xhat0 + c_prev xhat0_prev; `second` keeps
+        # each particle's xhat0 for the next step (the caller keeps it alive between the stages)
+        flat_previous = second.reshape(second.size)[start:stop]
+        phi, c_x0, c_prev = coefficients[0], coefficients[1], coefficients[2]
+        alpha, variance = coefficients[3], coefficients[4]
+        inverse = 1.0 / alpha
+        if c_prev != 0.0:
+            for j in range(stop - start):
+                denoised = (flat_y[j] + variance * flat_score[j]) * inverse
+                flat_y[j] = phi * flat_y[j] + c_x0 * denoised + c_prev * flat_previous[j]
+                flat_previous[j] = denoised
+        else:  # a first-order step: the history is written, never read (it may be uninitialised)
+            for j in range(stop - start):
+                denoised = (flat_y[j] + variance * flat_score[j]) * inverse
+                flat_y[j] = phi * flat_y[j] + c_x0 * denoised
+                flat_previous[j] = denoised
     else:
         # CORRECTOR, coefficients: snr, rule (0: expected norms, 1: per particle), step of rule 0
         normal_rows(key, stream, first, step, slot, noise, lo, hi)

@@ -21,7 +21,7 @@ import time
 import numba
 import numpy as np
 
-from .._validation import as_finite_array, as_float, as_int, check_choice, check_no_unknown_options, check_time_interval
+from .._validation import as_finite_array, as_float, as_int, check_choice, check_no_unknown_options
 from ..dynamics import Dynamics, forward_dynamics, reverse_dynamics
 from ..errors import BlowUpError, InputError
 from ..processes.base import check_process
@@ -29,10 +29,10 @@ from ..scores.base import Score, as_score, refuse_space_only
 from ..solution import ParticleSolution
 from ..timegrid import make_time_grid, merge_save_times
 from . import _random, sharded
-from ._kernels import EM, HEUN, advance_particles, step_particles
+from ._kernels import EM, HEUN, MULTISTEP, advance_particles, step_particles
 from ..scores._kernels import EMPIRICAL, MIXTURE
 from ._scores import NO_LAYOUT, KernelScore
-from .schemes import SCHEMES, Stage, check_scheme_options, plan_step, reference_stage
+from .schemes import EVALUATIONS, LIBRARY_SCHEMES, SCHEMES, Stage, check_scheme_options, plan_step, reference_stage
 
 #: particles advanced per kernel call (the work arrays hold this many rows)
 DEFAULT_BATCH = 65536
@@ -105,6 +105,8 @@ class _Runner:
 
     #: global index of the first particle (a shard of a larger run: ``sample_reverse(first_particle=...)``)
     first_particle = 0
+    #: normals per step (steps, M, d) in place of the counter-based stream (``sample_reverse(noise=...)``)
+    given_noise = None
 
     def __init__(self, kernel_score, seed, batch_size, dim):
         self.kernel_score = kernel_score
@@ -113,6 +115,7 @@ class _Runner:
         self.batch_size = batch_size
         self.work = None
         self.dim = dim
+        self.history = None  # MULTISTEP stages: every particle's denoiser of the previous step
 
     def _work(self, rows):
         if self.work is None:
@@ -121,11 +124,17 @@ class _Runner:
 
     def run(self, stage, y, step):
         """Apply ``stage`` to all particles ``y`` (in place); returns the number that became non-finite."""
-        if not self.kernel_score.fast:
-            noise = _random.normals(self.seed, stage.stream, self.first_particle, len(y), y.shape[1], step,
-                                    stage.slot)
+        if stage.code == MULTISTEP and self.history is None:
+            self.history = np.zeros_like(y)
+        if not self.kernel_score.fast or self.given_noise is not None:
+            if self.given_noise is not None:
+                noise = self.given_noise[step]
+            else:
+                noise = _random.normals(self.seed, stage.stream, self.first_particle, len(y), y.shape[1], step,
+                                        stage.slot)
             score = self.kernel_score.python_score
-            y[...] = reference_stage(stage, y, lambda x: score(x, stage.t_a), lambda x: score(x, stage.t_b), noise)
+            y[...] = reference_stage(stage, y, lambda x: score(x, stage.t_a), lambda x: score(x, stage.t_b), noise,
+                                     self.history)
             return int(np.sum(~np.all(np.isfinite(y), axis=1)))
         data_a = self.kernel_score.data(stage.t_a)
         data_b = self.kernel_score.data(stage.t_b)
@@ -135,6 +144,8 @@ class _Runner:
             block = y[first:first + self.batch_size]
             predicted, second, score, noise = self._work(min(self.batch_size, count))
             rows = len(block)
+            if stage.code == MULTISTEP:  # the history of these particles, kept between the steps
+                second = self.history[first:first + self.batch_size]
             bad += step_particles(stage.code, block, predicted[:rows], second[:rows], score[:rows], noise[:rows],
                                   self.kernel_score.kind, *data_a, *data_b, stage.coefficients, self.key,
                                   stage.stream, self.first_particle + first, step, stage.slot,
@@ -145,7 +156,7 @@ class _Runner:
 # ------------------------------------------------------------ sample_reverse
 
 
-def sample_reverse(process, score, n_or_y0, T, gamma=1.0, t_min=1e-3, steps=100, scheme="ei", seed=0,
+def sample_reverse(process, score, n_or_y0, T=None, gamma=1.0, t_min=None, steps=100, scheme="ei", seed=0,
                    time_grid="log-snr", save_at=None, client=None, shards=None, **options):
     r"""Sample the gamma-family reverse (generative) SDE with particles.
 
@@ -180,20 +191,33 @@ def sample_reverse(process, score, n_or_y0, T, gamma=1.0, t_min=1e-3, steps=100,
         of the answer) and :math:`N(0, v_T)` for VE and Brownian; pass
         samples of ``p0.evolve(process, T)`` to start from :math:`p_T`.
     T : float
-        Start time (forward-time label), ``> t_min``.
+        Start time (forward-time label), ``> t_min``. Optional with a
+        ``"diffusers-..."`` grid or an explicit array: their first time (if
+        given, it must equal it).
     gamma : float or callable
-        :math:`\gamma \ge 0`, or a function ``gamma(t)`` of forward time.
+        :math:`\gamma \ge 0`, or a function ``gamma(t)`` of forward time. The
+        library schemes (``"ddpm"``, ``"ddim"``, ``"euler"``, ``"heun_sigma"``,
+        ``"euler_ancestral"``, ``"dpmpp_2m"``) ignore it: their noise is the scheme's (``eta``).
     t_min : float
-        Stop time, ``> 0``.
+        Stop time, ``> 0`` (default 1e-3). Optional with a ``"diffusers-..."``
+        grid or an explicit array: their last time (which may be 0, see ``time_grid``).
     steps : int
         Number of time steps (before save times are merged into the grid).
-    scheme : {"ei", "em", "heun", "pc"}
+    scheme : {"ei", "em", "heun", "pc", "ddpm", "ddim", "euler", "heun_sigma", "euler_ancestral", "dpmpp_2m"}
         See :mod:`fpdiff.particles.schemes` (:data:`SCHEMES` lists their
-        declared orders).
+        declared orders and their names in diffusers and k-diffusion).
     seed : int
         Seed of the counter-based noise, ``0 <= seed < 2**63``.
-    time_grid : {"log-snr", "uniform", "geometric", "karras"} or array
-        Step placement (:func:`fpdiff.timegrid.make_time_grid`). The default
+    time_grid : {"log-snr", "uniform", "geometric", "karras", "diffusers-leading", "diffusers-trailing", \
+"diffusers-linspace"} or array
+        Step placement (:func:`fpdiff.timegrid.make_time_grid`). The
+        ``"diffusers-..."`` spacings (for a :class:`~fpdiff.Discrete` process,
+        option ``steps_offset``) are the ``steps`` timesteps of diffusers'
+        DDPM/DDIM schedulers mapped to ``process.t_of_index``, then :math:`t = 0`.
+        An array is a strictly decreasing list of forward times; it may end at
+        0, the data: that last step returns the denoiser :math:`\hat x_0` at the
+        time before it, as the libraries' samplers do (``time_grid=
+        process.t_of_sigma(scheduler.sigmas)`` replays a diffusers sigma schedule). The default
         ``"log-snr"`` (uniform in :math:`\log(\alpha_t^2 / v_t)`) puts steps
         where the score changes fastest, near ``t_min``: for the demo's
         mixture at 200 ``"ei"`` steps and gamma = 2 it cuts W1 from 0.048
@@ -220,7 +244,14 @@ def sample_reverse(process, score, n_or_y0, T, gamma=1.0, t_min=1e-3, steps=100,
         particles ``a, ..., a + n - 1`` of a larger run (the shards of a
         distributed run);
         for ``"pc"``: ``predictor`` (``"ei"``/``"em"``), ``corrector_steps``
-        (1), ``snr`` (0.16), ``corrector_step`` (``"expected"``/``"per-particle"``).
+        (1), ``snr`` (0.16), ``corrector_step`` (``"expected"``/``"per-particle"``);
+        ``eta`` for ``"ddim"`` (0, in [0, 1]) and ``"euler_ancestral"`` (1);
+        Karras' churn for ``"euler"`` and ``"heun_sigma"``: ``s_churn`` (0, off), ``s_tmin`` (0),
+        ``s_tmax`` (inf), ``s_noise`` (1), in noise levels :math:`\sigma`;
+        ``steps_offset`` (0) for the ``"diffusers-leading"`` grid;
+        ``noise``: the normals of every step, an array (steps of the final
+        grid, M, d) used in place of the counter-based stream (to replay
+        another library's noise; the steps then run in numpy, stage by stage).
 
     Returns
     -------
@@ -236,22 +267,27 @@ def sample_reverse(process, score, n_or_y0, T, gamma=1.0, t_min=1e-3, steps=100,
     """
     started = time.perf_counter()
     if client is not None:
-        if "first_particle" in options:
-            raise InputError("`first_particle` is set by the shards of a distributed run: pass it without `client`")
+        for name in ("first_particle", "noise"):  # set per shard: a shard's rows of particles
+            if name in options:
+                raise InputError(f"`{name}` is set by the shards of a distributed run: pass it without `client`")
         return sharded.sample_sharded(sample_reverse, process, score, *start_arguments(score, n_or_y0),
                                       client=client, shards=shards, T=T, gamma=gamma, t_min=t_min, steps=steps,
                                       scheme=scheme, time_grid=time_grid, seed=seed, save_at=save_at, **options)
     if shards is not None:
         raise InputError(f"`shards` splits a distributed run: it needs `client`; got shards={shards!r}, client=None")
     check_process(process)
-    T, t_min = check_time_interval(T, t_min)
     steps = as_int(steps, "steps", minimum=1)
     seed = _random.check_seed(seed)
     scheme_options = check_scheme_options(scheme, options)
     rho = options.pop("rho", 7.0)
+    steps_offset = options.pop("steps_offset", 0)
+    given_noise = options.pop("noise", None)
     batch_size = check_batch_size(options.pop("batch_size", DEFAULT_BATCH))
     first_particle = as_int(options.pop("first_particle", 0), "first_particle", minimum=0)
     check_no_unknown_options(options, "sample_reverse")
+    times = make_time_grid(time_grid, process, T, t_min, steps, rho, steps_offset=steps_offset, library=True)
+    T, t_min = float(times[0]), float(times[-1])
+    last = float(times[-2]) if t_min == 0.0 else t_min  # the last time the score is evaluated at
 
     refuse_space_only(score)
     if isinstance(n_or_y0, (int, np.integer)) and not isinstance(n_or_y0, bool):
@@ -267,20 +303,28 @@ def sample_reverse(process, score, n_or_y0, T, gamma=1.0, t_min=1e-3, steps=100,
         dim = y.shape[1]
         start = "given"
     score = as_score(score, dim, process)
-    dynamics = reverse_dynamics(process, score, gamma, T, t_min)
+    if t_min == 0.0 and SCHEMES[scheme].library == "":
+        raise InputError(f"`time_grid` ends at t = 0, the data, which only the library schemes "
+                         f"{', '.join(LIBRARY_SCHEMES)} step to (their last step returns xhat0); scheme {scheme!r} "
+                         "needs a last time > 0")
+    dynamics = reverse_dynamics(process, score, gamma, T, last)
     score.check_time(T)
-    score.check_time(t_min)
+    score.check_time(last)
     score.check_domain(y, f"the {len(y)} start particles ({'drawn from the prior' if start == 'prior' else 'given'})")
     kernel_score = KernelScore(score)
 
-    times = make_time_grid(time_grid, process, T, t_min, steps, rho)
     times, saved = merge_save_times(times, check_save_times(save_at, t_min, T, [T, t_min]))
     n_steps = len(times) - 1
-    plan = [plan_step(scheme, dynamics, float(times[n]), float(times[n + 1]), scheme_options)
+    plan = [plan_step(scheme, dynamics, float(times[n]), float(times[n + 1]), scheme_options,
+                      float(times[n - 1]) if n else None, n_steps)
             for n in range(n_steps)]
-    evaluations = sum(2 if stage.code == HEUN else 1 for stages in plan for stage in stages)
+    evaluations = sum(EVALUATIONS[stage.code] for stages in plan for stage in stages)
     snapshots = None
-    if kernel_score.kind in FUSED_KINDS:
+    if given_noise is not None:
+        given_noise = _check_given_noise(given_noise, n_steps, y.shape, scheme)
+        snapshots = _run_stepwise(kernel_score, plan, times, saved, y, seed, batch_size, first_particle, scheme,
+                                  given_noise)
+    elif kernel_score.kind in FUSED_KINDS:
         snapshots = _run_fused(kernel_score, plan, times, saved, y, seed, first_particle)
     if snapshots is None:  # not fused, or a particle blew up: step by step (raising with the step and time)
         if kernel_score.kind in FUSED_KINDS:
@@ -294,6 +338,7 @@ def sample_reverse(process, score, n_or_y0, T, gamma=1.0, t_min=1e-3, steps=100,
         "seed": seed,
         "gamma": gamma if not callable(gamma) else repr(gamma),
         "time_grid": time_grid if isinstance(time_grid, str) else "explicit",
+        **({"noise": "given"} if given_noise is not None else {}),
         "particles": len(y),
         "dim": dim,
         "start": start,
@@ -335,10 +380,26 @@ def _run_fused(kernel_score, plan, times, saved, y, seed, first_particle):
     return None if np.any(bad_step >= 0) else snapshots
 
 
-def _run_stepwise(kernel_score, plan, times, saved, y, seed, batch_size, first_particle, scheme):
-    """Stage by stage (any score); returns the snapshots, or raises :class:`BlowUpError` at the first blow-up."""
+def _check_given_noise(noise, n_steps, shape, scheme):
+    """The ``noise=`` option: a finite float64 array (steps of the final grid, M, d), for one-noise-per-step schemes."""
+    if scheme == "pc":
+        raise InputError("`noise` gives one block of normals per step; scheme 'pc' draws more (its corrector "
+                         "steps): use the `seed`")
+    noise = as_finite_array(noise, "noise")
+    if noise.shape != (n_steps,) + tuple(shape):
+        raise InputError(f"`noise` must have shape (steps, M, d) = {(n_steps,) + tuple(shape)} (one block of "
+                         f"normals per step of the grid, save times included); got {noise.shape}")
+    return np.asarray(noise, dtype=np.float64)
+
+
+def _run_stepwise(kernel_score, plan, times, saved, y, seed, batch_size, first_particle, scheme, given_noise=None):
+    """Stage by stage (any score); returns the snapshots, or raises :class:`BlowUpError` at the first blow-up.
+
+    With ``given_noise`` (steps, M, d), the numpy stages (:func:`reference_stage`) run with those normals.
+    """
     runner = _Runner(kernel_score, seed, batch_size, y.shape[1])
     runner.first_particle = first_particle
+    runner.given_noise = given_noise
     snapshots = [y.copy()] if saved[0] else []
     for n, stages in enumerate(plan):
         for stage in stages:
