@@ -1,7 +1,7 @@
 """Dask distributed, an optional dependency: whether it is installed, and the workers of a client.
 
 At the bottom of the layers (it imports nothing of fpdiff but its errors), so that both the sharded particle
-runs (:mod:`fpdiff.particles.sharded`, what ``sample_reverse(..., client=...)`` calls) and the task engine above
+runs (``fpdiff.particles.sharded``, what ``sample_reverse(..., client=...)`` calls) and the task engine above
 them (:mod:`fpdiff.distributed`) use it. Dask is imported inside the functions: fpdiff runs without it.
 """
 
@@ -18,7 +18,18 @@ class DistributedUnavailable(FpdiffError, ImportError):
 
 
 def require_distributed(what="this"):
-    """Import and return ``distributed``, or raise :class:`DistributedUnavailable` saying how to install it."""
+    """Import and return ``distributed``, or raise :class:`DistributedUnavailable` saying how to install it.
+
+    Parameters
+    ----------
+    what : str
+        What needs Dask, for the error message.
+
+    Returns
+    -------
+    module
+        The ``distributed`` package.
+    """
     try:
         import distributed
     except ImportError:
@@ -38,7 +49,17 @@ def check_client(client, name="client"):
 
 
 def workers_of(client):
-    """The scheduler's workers: ``{address: info}`` (all of them: ``scheduler_info`` lists 5 by default)."""
+    """The scheduler's workers, all of them (``scheduler_info`` lists 5 by default).
+
+    Parameters
+    ----------
+    client : dask.distributed.Client
+
+    Returns
+    -------
+    dict
+        ``{address: info}``, ``info`` the scheduler's record of the worker (``nthreads``, ...).
+    """
     if "n_workers" in inspect.signature(client.scheduler_info).parameters:
         return client.scheduler_info(n_workers=-1)["workers"]
     return client.scheduler_info()["workers"]

@@ -197,8 +197,20 @@ def l1(p, q, grid=None):
 def tv(p, q, grid=None):
     r"""Total-variation distance :math:`\mathrm{TV}(p, q) = \frac12 \int |p - q| \, dx` (half of :func:`l1`).
 
-    In :math:`[0, 1]` for probability densities: the largest difference of the
-    probabilities the two give to an event. Same arguments as :func:`l1`.
+    The largest difference of the probabilities the two give to an event.
+
+    Parameters
+    ----------
+    p, q : array_like of shape ``grid.shape``, DensitySolution or distribution
+        The densities, as in :func:`l1`.
+    grid : Grid, optional
+        The grid they live on; may be left out when ``p`` or ``q`` is a
+        :class:`DensitySolution`.
+
+    Returns
+    -------
+    float
+        In :math:`[0, 1]` for probability densities.
     """
     return 0.5 * l1(p, q, grid)
 
@@ -610,8 +622,20 @@ def energy_distance(a, b):
     statistics: a class of statistics based on distances", J. Stat. Plann.
     Inference 143, 2013, §2). The within-set means leave out each point's
     distance to itself (U-statistics), so the estimate is unbiased and, for two
-    samples of one law, spreads around 0 with either sign. ``a``, ``b``:
-    samples as in :func:`w1` (>= 2 each); :math:`O((M+N)^2 d)` time, in blocks of rows.
+    samples of one law, spreads around 0 with either sign. :math:`O((M+N)^2 d)`
+    time, in blocks of rows.
+
+    Parameters
+    ----------
+    a, b : array_like (M, d) and (N, d), ParticleSolution or Empirical
+        The two sample sets, as in :func:`w1` (at least 2 samples each; 1-D
+        samples may be given as shape (M,)).
+
+    Returns
+    -------
+    float
+        The unbiased estimate of :math:`D^2` (may be slightly negative for
+        samples of one law).
     """
     x = _samples(a, "a")
     y = _samples(b, "b", x.shape[1], "`a`")
@@ -655,6 +679,11 @@ def _tv_floor(probabilities, n):
 @dataclasses.dataclass(frozen=True)
 class Comparison:
     r"""A density against samples: the result of :func:`compare`.
+
+    Parameters
+    ----------
+    tv, tv_floor, w1, w1_kind, outside, n_samples, density_mass
+        The attributes below, as :func:`compare` computes them.
 
     Attributes
     ----------

@@ -15,6 +15,11 @@ from .errors import InputError
 class Result:
     r"""What every solver returns: time labels ``t``, ``diagnostics``, and a one-line ``repr``.
 
+    Parameters
+    ----------
+    t, diagnostics
+        The attributes below (``diagnostics`` optional).
+
     Attributes
     ----------
     t : ndarray
@@ -78,6 +83,12 @@ class Result:
 
 class DensitySolution(Result):
     """Snapshots of a density on a grid, labelled by forward time.
+
+    Parameters
+    ----------
+    grid, t, values, diagnostics
+        The attributes below (``values`` of shape ``(len(t),) + grid.shape``;
+        ``diagnostics`` optional), as the solvers make them.
 
     Attributes
     ----------
@@ -148,6 +159,12 @@ class DensitySolution(Result):
 
 class ParticleSolution(Result):
     """Snapshots of particles, labelled by forward time: the sample view's result.
+
+    Parameters
+    ----------
+    t, snapshots, diagnostics
+        The attributes below (``snapshots`` of shape ``(len(t), M, d)``;
+        ``diagnostics`` optional), as the samplers make them.
 
     Attributes
     ----------

@@ -346,7 +346,18 @@ def ddpm_coefficients(process, t_from, t_to):
 
     for VP these are the posterior :math:`q(x_{t-1} | x_t, x_0)` coefficients
     of Ho, Jain & Abbeel (NeurIPS 2020), eq. 7, with
-    :math:`\bar\alpha = \alpha(t)^2`. Returns ``(phi, c_x0, noise_std)``.
+    :math:`\bar\alpha = \alpha(t)^2`.
+
+    Parameters
+    ----------
+    process : LinearProcess
+    t_from, t_to : float
+        Forward-time labels of the step, ``t_from > t_to > 0``.
+
+    Returns
+    -------
+    phi, c_x0, noise_std : float
+        As in :func:`gamma_ei_coefficients`.
     """
     return gamma_ei_coefficients(process, t_from, t_to, 1.0)
 
@@ -360,7 +371,18 @@ def ddim_coefficients(process, t_from, t_to):
 
     for VP this is Song, Meng & Ermon (ICLR 2021), eq. 12 with
     :math:`\sigma_t = 0`, rewritten from :math:`\hat\epsilon` to
-    :math:`\hat x_0`. Returns ``(phi, c_x0, noise_std)`` with ``noise_std == 0.0``.
+    :math:`\hat x_0`.
+
+    Parameters
+    ----------
+    process : LinearProcess
+    t_from, t_to : float
+        Forward-time labels of the step, ``t_from > t_to > 0``.
+
+    Returns
+    -------
+    phi, c_x0, noise_std : float
+        As in :func:`gamma_ei_coefficients`; ``noise_std == 0.0``.
     """
     return gamma_ei_coefficients(process, t_from, t_to, 0.0)
 
@@ -525,12 +547,25 @@ def dirac_bridge(T, x0, y0, s, seed=None):
               + \sqrt{\frac{2\sinh(T-s)\sinh s}{\sinh T}}\; \varepsilon, \qquad \varepsilon \sim N(0, I),
 
     for OU with :math:`\beta = 1`, :math:`\sigma = \sqrt 2` only, ``s`` in
-    ``[0, T]`` the reverse time from the start. Arguments as in
-    :func:`dirac_bridge_moments`; ``seed`` seeds ``numpy.random.default_rng``.
+    ``[0, T]`` the reverse time from the start.
+
+    Parameters
+    ----------
+    T : float
+        Horizon, ``T > 0``.
+    x0 : array_like, shape (d,)
+        The data point.
+    y0 : array_like, shape (M, d)
+        Start points :math:`Y_0` (a 1-D array is M points when d = 1).
+    s : float
+        Reverse time, ``0 <= s <= T``.
+    seed : int or None
+        Seed of ``numpy.random.default_rng``.
 
     Returns
     -------
     ndarray, shape (M, d)
+        One sample of :math:`Y_s` per start point.
 
     Notes
     -----

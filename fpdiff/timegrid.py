@@ -37,13 +37,39 @@ def _check(T, t_min, steps):
 
 
 def uniform(T, t_min, steps):
-    """Equal steps in ``t`` from ``T`` to ``t_min``."""
+    """Equal steps in ``t`` from ``T`` to ``t_min``.
+
+    Parameters
+    ----------
+    T, t_min : float
+        Start and end times (forward-time labels), ``T > t_min > 0``.
+    steps : int
+        Number of steps, >= 1.
+
+    Returns
+    -------
+    ndarray (steps + 1,)
+        The times, strictly decreasing from ``T`` to ``t_min``.
+    """
     T, t_min, steps = _check(T, t_min, steps)
     return np.linspace(T, t_min, steps + 1)
 
 
 def geometric(T, t_min, steps):
-    """Equal steps in ``log t`` from ``T`` to ``t_min``."""
+    """Equal steps in ``log t`` from ``T`` to ``t_min``.
+
+    Parameters
+    ----------
+    T, t_min : float
+        Start and end times (forward-time labels), ``T > t_min > 0``.
+    steps : int
+        Number of steps, >= 1.
+
+    Returns
+    -------
+    ndarray (steps + 1,)
+        The times, strictly decreasing from ``T`` to ``t_min``.
+    """
     T, t_min, steps = _check(T, t_min, steps)
     return np.geomspace(T, t_min, steps + 1)
 
@@ -53,6 +79,20 @@ def invert_monotone(function, targets, T, t_min):
 
     Each time is bracketed to a relative width of 1e-15 (or an absolute
     1e-300 at 0), within 1,200 halvings.
+
+    Parameters
+    ----------
+    function : callable
+        ``function(t)``, vectorised over an array of times, monotone on ``[t_min, T]``.
+    targets : array_like
+        The values to reach, between ``function(t_min)`` and ``function(T)``.
+    T, t_min : float
+        The interval searched, ``T > t_min``.
+
+    Returns
+    -------
+    ndarray
+        The times, of the shape of ``targets``.
     """
     lo = np.full(np.shape(targets), t_min)
     hi = np.full(np.shape(targets), T)
@@ -70,7 +110,22 @@ def invert_monotone(function, targets, T, t_min):
 
 
 def log_snr(process, T, t_min, steps):
-    r"""Equal steps in :math:`\lambda = \log(\alpha_t^2 / v_t)` from ``T`` to ``t_min``."""
+    r"""Equal steps in :math:`\lambda = \log(\alpha_t^2 / v_t)` from ``T`` to ``t_min``.
+
+    Parameters
+    ----------
+    process : LinearProcess
+        Gives :math:`\lambda` (``log_snr``) and its inverse (``t_of_log_snr``).
+    T, t_min : float
+        Start and end times (forward-time labels), ``T > t_min > 0``.
+    steps : int
+        Number of steps, >= 1.
+
+    Returns
+    -------
+    ndarray (steps + 1,)
+        The times, strictly decreasing from ``T`` to ``t_min``.
+    """
     T, t_min, steps = _check(T, t_min, steps)
 
     targets = np.linspace(process.log_snr(T), process.log_snr(t_min), steps + 1)
@@ -78,7 +133,27 @@ def log_snr(process, T, t_min, steps):
 
 
 def karras(process, T, t_min, steps, rho=7.0):
-    r"""Karras et al. (2022) :math:`\rho`-schedule in the noise level :math:`\sqrt{v_t}/\alpha_t`."""
+    r"""Karras et al. (2022) :math:`\rho`-schedule in the noise level :math:`\sqrt{v_t}/\alpha_t`.
+
+    Equal steps in :math:`\sigma^{1/\rho}`, :math:`\sigma = \sqrt{v_t}/\alpha_t` (``process.sigma``),
+    from :math:`\sigma(T)` to :math:`\sigma(t_{min})` (the module docstring gives the formula).
+
+    Parameters
+    ----------
+    process : LinearProcess
+        Gives :math:`\sigma` (``sigma``) and its inverse (``t_of_sigma``).
+    T, t_min : float
+        Start and end times (forward-time labels), ``T > t_min > 0``.
+    steps : int
+        Number of steps, >= 1.
+    rho : float
+        The exponent :math:`\rho > 0` (Karras et al.: 7).
+
+    Returns
+    -------
+    ndarray (steps + 1,)
+        The times, strictly decreasing from ``T`` to ``t_min``.
+    """
     T, t_min, steps = _check(T, t_min, steps)
     rho = as_float(rho, "rho", positive=True)
 
@@ -104,6 +179,22 @@ def diffusers_timesteps(n, steps, spacing="leading", steps_offset=0):
     next one of the list always. Its Euler and Heun schedulers keep the ``"linspace"`` timesteps
     unrounded and interpolate the sigmas linearly in the index: replay those with
     ``time_grid=process.t_of_sigma(scheduler.sigmas)``.
+
+    Parameters
+    ----------
+    n : int
+        Training steps of the table (diffusers' ``num_train_timesteps``), >= 2.
+    steps : int
+        Inference steps ``N`` (diffusers' ``num_inference_steps``), ``1 <= steps <= n``.
+    spacing : {"leading", "trailing", "linspace"}
+        diffusers' ``timestep_spacing``.
+    steps_offset : int
+        diffusers' ``steps_offset`` (``"leading"`` only), >= 0.
+
+    Returns
+    -------
+    ndarray of int64 (steps,)
+        The timesteps (table indices), descending.
     """
     n = as_int(n, "n", minimum=2)
     steps = as_int(steps, "steps", minimum=1)
@@ -127,7 +218,25 @@ def diffusers_timesteps(n, steps, spacing="leading", steps_offset=0):
 
 
 def diffusers_grid(process, steps, spacing="leading", steps_offset=0):
-    """The times of :func:`diffusers_timesteps` for a :class:`~fpdiff.Discrete` ``process``, then 0."""
+    """The times of :func:`diffusers_timesteps` for a :class:`~fpdiff.Discrete` ``process``, then 0.
+
+    Parameters
+    ----------
+    process : Discrete
+        A discrete-time table (:class:`~fpdiff.Discrete`, :class:`~fpdiff.LinearDiscrete`,
+        :class:`~fpdiff.ScaledLinear`): its ``n`` and ``t_of_index``.
+    steps : int
+        Inference steps.
+    spacing : {"leading", "trailing", "linspace"}
+        diffusers' ``timestep_spacing``.
+    steps_offset : int
+        diffusers' ``steps_offset`` (``"leading"`` only).
+
+    Returns
+    -------
+    ndarray (steps + 1,)
+        The timesteps' forward times (``process.t_of_index``), decreasing, then 0 (the data).
+    """
     if not (hasattr(process, "t_of_index") and hasattr(process, "n")):
         raise InputError(f"the diffusers time grids need a discrete-time process (fpdiff.Discrete, LinearDiscrete, "
                          f"ScaledLinear) with `t_of_index`; got {process!r}")
@@ -150,6 +259,29 @@ def make_time_grid(time_grid, process, T, t_min, steps, rho=7.0, steps_offset=0,
     samplers of :func:`fpdiff.sample_reverse`) the grids of
     :data:`LIBRARY_GRIDS` are allowed and an array may end at 0 (the data);
     otherwise every time is > 0.
+
+    Parameters
+    ----------
+    time_grid : str or array_like
+        A name of :data:`TIME_GRIDS` (or, with ``library=True``, of
+        :data:`LIBRARY_GRIDS`), or the times themselves, strictly decreasing.
+    process : LinearProcess
+        The forward process (``"log-snr"``, ``"karras"`` and the diffusers grids read it).
+    T, t_min : float or None
+        Start and end times; see above.
+    steps : int
+        Number of steps of a named grid.
+    rho : float
+        The exponent of the ``"karras"`` grid.
+    steps_offset : int
+        diffusers' ``steps_offset`` (``"diffusers-leading"`` only).
+    library : bool
+        Allow the library grids and a last time of 0.
+
+    Returns
+    -------
+    ndarray
+        The times, strictly decreasing.
     """
     if isinstance(time_grid, str):
         check_choice(time_grid, "time_grid", TIME_GRIDS + (LIBRARY_GRIDS if library else ()))
@@ -196,6 +328,20 @@ def merge_save_times(times, save_times):
     order of ``times`` (increasing for the grid view's solver time, decreasing
     for a reverse run's forward-time labels) is kept. Save times must lie in
     the span of ``times`` (the solvers check them first).
+
+    Parameters
+    ----------
+    times : array_like (n,)
+        Step times, strictly monotone.
+    save_times : float or array_like
+        Times to save, within the span of ``times``.
+
+    Returns
+    -------
+    times : ndarray
+        The merged step times, in the order of the input.
+    saved : ndarray of bool
+        Which of them were asked for.
     """
     times = np.asarray(times, dtype=np.float64)
     save_times = np.atleast_1d(np.asarray(save_times, dtype=np.float64))

@@ -22,12 +22,12 @@ def sweep(fn_or_config, axes, client=None, *, progress=False, numba_threads=1):
     fn_or_config : callable, or experiment (path, dict or Experiment)
         A function ``fn(**point) -> dict of metrics`` (see
         :func:`fpdiff.distributed.sweep`). Or an experiment (a TOML file's
-        path, its dict, or an :class:`~fpdiff.app.experiment.Experiment`):
+        path, its dict, or an ``Experiment``):
         then the axis names are dotted keys of the file (``"time.t_min"``,
         ``"grid.cells"``, ``"score.source"``; ``"reverse.gamma"`` stands for
         ``reverse.gammas = [value]``), each point runs every view of the
         experiment in memory (nothing is written), and the rows are the
-        metrics of :mod:`fpdiff.app.runner` per point and gamma.
+        metrics of ``fpdiff.app.runner`` per point and gamma.
     axes : dict
         ``{name: [values]}``; the product is run, the last axis varying fastest.
     client : dask.distributed.Client, optional

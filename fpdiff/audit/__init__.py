@@ -62,7 +62,7 @@ def audit(learned, reference, process=None, *, grid=None, times=None, T=None, t_
        and **weighted as in the DSM loss**, :math:`\lambda(t) = v_t`:
        :math:`v_t\, e(t) = E|\hat\varepsilon - \varepsilon^*|^2` (the excess of
        the eps-prediction loss over its minimum) and its integral
-       :math:`\int_{t_{min}}^T v_t\, e(t)\, dt` (:func:`checks.dsm_error`).
+       :math:`\int_{t_{min}}^T v_t\, e(t)\, dt` (``checks.dsm_error``).
     2. **Girsanov bound** (:math:`\gamma = 1` only; Chen et al., "Sampling is as
        easy as learning the score", ICLR 2023, §5 and eq. (5); Song et al.,
        "Maximum likelihood training of score-based diffusion models", NeurIPS
@@ -78,7 +78,7 @@ def audit(learned, reference, process=None, *, grid=None, times=None, T=None, t_
        trapezoidal rule over the audit times of the Monte-Carlo errors, whose
        samples share their random numbers across times, so its standard
        error is that of the per-sample integrals
-       (:func:`checks.time_integral`); :math:`\mathrm{KL}(p_T\|\pi)` is by
+       (``checks.time_integral``); :math:`\mathrm{KL}(p_T\|\pi)` is by
        Monte Carlo without a grid. With a grid it is compared with the
        realised :math:`\mathrm{KL}(p_{t_{min}} \| q)` of
        :func:`~fpdiff.solve_reverse`. The reference score's own numbers split
@@ -125,7 +125,7 @@ def audit(learned, reference, process=None, *, grid=None, times=None, T=None, t_
        read.
 
     A check that was asked for (or applies) but could not run or failed is
-    recorded in :attr:`AuditResult.failed` with the reason, and shown as failed
+    recorded in ``AuditResult.failed`` with the reason, and shown as failed
     by the summary and the figure.
 
     The law :math:`p_t` of the reference is used exactly where it is known in
@@ -142,7 +142,7 @@ def audit(learned, reference, process=None, *, grid=None, times=None, T=None, t_
     over the stored times (the standard errors of the times added: an upper
     bound, as the points of different times may be correlated). These
     averages are :math:`E_{p_t}` when the points are draws of :math:`p_t`
-    (e.g. noised data); :attr:`AuditResult.stored_points` checks that, by the
+    (e.g. noised data); ``AuditResult.stored_points`` checks that, by the
     energy distance of the points to exact samples of :math:`p_t` against
     its floor. The reference must be an ExactScore or EmpiricalScore; ``grid``,
     ``times``, ``steps``, ``particles``, ``train``, ``held_out`` and the

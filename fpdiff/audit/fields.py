@@ -73,12 +73,6 @@ def score_fp_residual(score, pdf, t_range=(0.0, np.inf)):
     (``edge_order=2``). The nested gradients are second order on nodes at
     least two away from the box's faces, so only those nodes are weighted.
 
-    Returns a :class:`FieldCheck`: ``value`` the weighted RMS of :math:`|R|`
-    (weights :math:`p_t(x_j)` times the node volumes), ``scale`` the larger of
-    the weighted RMS of :math:`\partial_t s` and of the gradient term (the two
-    sides of the equation, equal for a true score), so ``relative`` lies in
-    :math:`[0, 2]`.
-
     Parameters
     ----------
     score : TabulatedScore
@@ -87,6 +81,14 @@ def score_fp_residual(score, pdf, t_range=(0.0, np.inf)):
         The weight :math:`p_t`.
     t_range : (float, float)
         Times where ``pdf`` may be evaluated.
+
+    Returns
+    -------
+    FieldCheck
+        ``value`` the weighted RMS of :math:`|R|` (weights :math:`p_t(x_j)`
+        times the node volumes), ``scale`` the larger of the weighted RMS of
+        :math:`\partial_t s` and of the gradient term (the two sides of the
+        equation, equal for a true score), so ``relative`` lies in :math:`[0, 2]`.
     """
     _check_table(score, times=3, nodes=5, what="the Fokker–Planck residual")
     process, axes, d = score.process, score.axes, score.dim
@@ -123,6 +125,20 @@ def score_curl(score, pdf, t_range=(0.0, np.inf)):
     :math:`\big(\sum_{ij} (\partial_j s_i)^2\big)^{1/2}`. Derivatives by
     :func:`numpy.gradient` (second order, non-uniform axes allowed); weights
     :math:`p_t(x_j)` times the node volumes on nodes not on the box's faces.
+
+    Parameters
+    ----------
+    score : TabulatedScore
+        In d >= 2 dimensions, with at least 3 nodes per axis.
+    pdf : callable ``pdf(x, t) -> (M,)``
+        The weight :math:`p_t`.
+    t_range : (float, float)
+        Times where ``pdf`` may be evaluated (the table times outside are left out).
+
+    Returns
+    -------
+    FieldCheck
+        ``name = "curl"``, one ``value`` and ``scale`` per table time.
     """
     if score.dim < 2:
         raise InputError(f"the curl needs a field in d >= 2 dimensions; got d = {score.dim}")

@@ -18,6 +18,21 @@ def memorisation_check(generated, train, held_out, held_out_source="held_out"):
     is *memorised* when :math:`d_1 / d_2 <` :data:`MEMORISATION_RATIO`
     (Yoon et al. 2023; Gu et al. 2023, eq. (1)). The same for the held-out
     points gives the baseline of data the model never saw.
+
+    Parameters
+    ----------
+    generated : array_like (M, d)
+        Samples of the model.
+    train : array_like (n, d)
+        The training points.
+    held_out : array_like (K, d)
+        Points of the data law not trained on (or fresh samples of the reference).
+    held_out_source : {"held_out", "reference"}
+        Where ``held_out`` comes from, recorded in the result.
+
+    Returns
+    -------
+    Memorisation
     """
     tree = cKDTree(train)
     neighbours = min(2, len(train))

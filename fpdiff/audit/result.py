@@ -14,12 +14,16 @@ SUMMARY_ROWS = 12
 class GirsanovCheck:
     r"""The Girsanov bound against the realised KL on the grid.
 
-    Attributes
+    Each parameter is kept as the attribute of the same name.
+
+    Parameters
     ----------
     prior_kl : float
         :math:`\mathrm{KL}(p_T \| \pi)`, ``prior_kl_method`` says how.
     prior_kl_stderr : float or None
         Its Monte-Carlo standard error (None on a grid).
+    prior_kl_method : str
+        How ``prior_kl`` was computed.
     integral : float
         :math:`\frac12 \int_{t_{min}}^T \sigma^2 E_{p_t}|\hat s - s|^2 dt` by the
         trapezoidal rule over the audit times (``quadrature``).
@@ -31,6 +35,8 @@ class GirsanovCheck:
     quadrature_error : float or None
         :math:`|I_h - I_{2h}|/3`, the trapezoid against itself on every other
         time (odd number of times only): an estimate of the quadrature error.
+    quadrature : str
+        The rule and the times it ran over.
     bound : float
         ``prior_kl + integral``.
     applies : bool
@@ -78,9 +84,11 @@ class GirsanovCheck:
 
 @dataclasses.dataclass
 class DSMError:
-    r"""The score error weighted as in the DSM loss, :math:`\lambda(t) = v_t` (:func:`fpdiff.audit.checks.dsm_error`).
+    r"""The score error weighted as in the DSM loss, :math:`\lambda(t) = v_t` (``fpdiff.audit.checks.dsm_error``).
 
-    Attributes
+    Each parameter is kept as the attribute of the same name.
+
+    Parameters
     ----------
     times : ndarray (n,)
     weighted, weighted_stderr : ndarray (n,)
@@ -120,6 +128,19 @@ class StoredPoints:
     spread of ``floor`` says the points are not distributed as :math:`p_t`,
     so the score error is an average over the stored points, not
     :math:`E_{p_t}`, and the Girsanov integral is not the bound's.
+
+    Each parameter is kept as the attribute of the same name.
+
+    Parameters
+    ----------
+    times : ndarray (n,)
+        The score file's times audited.
+    energy : ndarray (n,)
+        The energy distance of the stored points to exact samples, per time.
+    floor : ndarray (n,)
+        The same between two sets of exact samples.
+    n_points : int
+        Points compared per time.
     """
 
     times: np.ndarray
@@ -140,7 +161,7 @@ class RealisedErrors:
     map metric names to values: density view ``l1``, ``kl``, ``w1`` (exact in
     1-D, sliced W1 in more); particle view ``w1`` (or sliced) against exact
     samples of :math:`p_{t_{min}}` and ``energy`` (:func:`fpdiff.metrics.energy_distance`
-    against them, on at most :data:`~fpdiff.audit.checks.ENERGY_SAMPLES` points
+    against them, on at most ``fpdiff.audit.checks.ENERGY_SAMPLES`` points
     of each), and with a grid ``l1_histogram`` (L1 of the
     samples' histogram against the reference cell averages) with its
     Monte-Carlo floor ``l1_histogram_floor`` (:func:`metrics.compare`).
@@ -154,6 +175,25 @@ class RealisedErrors:
     two independent sets of exact samples of the same sizes). ``failed`` holds the message of a
     :class:`BlowUpError` instead of numbers when a run failed (keys
     ``"learned"``, ``"reference"``, ``"reference_from_p_T"``).
+
+    Each parameter is kept as the attribute of the same name.
+
+    Parameters
+    ----------
+    view : {"density", "particles"}
+        The view.
+    w1_kind : {"w1", "sliced_w1"}
+        Exact :math:`W_1` (1-D) or sliced.
+    learned, reference, reference_from_p_T, prior_mismatch : dict
+        Metric names to values, of the runs described above.
+    floor : dict
+        Monte-Carlo floors of the metrics (particle view).
+    settings : dict
+        The run's settings (scheme, time grid, steps, sample sizes).
+    failed : dict
+        The runs that failed, to their error messages.
+    samples : ndarray (M, d) or None
+        The learned score's end samples (particle view), for the memorisation check.
     """
 
     view: str
@@ -175,7 +215,9 @@ class RealisedErrors:
 class Memorisation:
     r"""Generated samples against the training set.
 
-    Attributes
+    Each parameter is kept as the attribute of the same name.
+
+    Parameters
     ----------
     generated_distance, held_out_distance : ndarray
         Distance of each generated / held-out point to its nearest training point.
@@ -191,6 +233,8 @@ class Memorisation:
     held_out_source : str
         ``"held_out"`` (given points) or ``"reference"`` (fresh samples of the
         reference's :math:`p_{t_{min}}`).
+    n_train : int
+        Number of training points.
     """
 
     generated_distance: np.ndarray
@@ -221,6 +265,21 @@ class FieldCheck:
     are ``value`` and ``relative`` of the reference score tabulated on the
     same nodes and times: what the discretisation alone leaves (NaN at a time
     the reference does not cover).
+
+    Each parameter is kept as the attribute of the same name.
+
+    Parameters
+    ----------
+    name : {"fp_residual", "curl"}
+        The check.
+    times : ndarray (n,)
+        The table times checked.
+    value, scale, relative : ndarray (n,)
+        The weighted RMS of the defect, of what it is compared with, and their ratio.
+    note : str
+        The discretisation.
+    floor, floor_relative : ndarray (n,) or None
+        ``value`` and ``relative`` of the reference score on the same table.
     """
 
     name: str
@@ -241,7 +300,9 @@ class FieldCheck:
 class AuditResult:
     r"""What :func:`~fpdiff.audit.audit` found; :meth:`summary` prints it, :func:`fpdiff.plot.audit_figure` draws it.
 
-    Attributes
+    Each parameter is kept as the attribute of the same name.
+
+    Parameters
     ----------
     times : ndarray (n,)
         The audit times, ascending.

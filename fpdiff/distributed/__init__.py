@@ -28,7 +28,7 @@ Modules: :mod:`.cluster` (:func:`connect`, the task engine :func:`run_tasks`),
 :mod:`.sweeps` (:func:`sweep`, :class:`SweepTable`), :mod:`.ensembles`
 (:func:`sample_sharded`, :func:`sample_ensemble`). Below the particle solvers,
 so that ``sample_reverse(..., client=...)`` needs nothing from this package:
-the shards themselves (:mod:`fpdiff.particles.sharded`) and Dask's
+the shards themselves (``fpdiff.particles.sharded``) and Dask's
 availability and a client's workers (:mod:`fpdiff._dask`).
 """
 

@@ -91,7 +91,17 @@ def connect(scheduler=None, workers=None, timeout=CONNECT_TIMEOUT, processes=Tru
 
 
 def dashboard_link(client):
-    """The Dask dashboard's address, or None when there is none (bokeh not installed)."""
+    """The Dask dashboard's address, or None when there is none (bokeh not installed).
+
+    Parameters
+    ----------
+    client : dask.distributed.Client
+
+    Returns
+    -------
+    str or None
+        The dashboard's URL.
+    """
     try:
         info = client.scheduler_info()
         if "dashboard" not in info.get("services", {}):
@@ -128,6 +138,27 @@ def run_tasks(function, tasks, client=None, on_result=None, progress=False, desc
     worker dies, Dask reruns its tasks elsewhere; only the copy that
     completes reaches ``on_result``, so a consumer that writes results never
     writes a point twice. A tqdm bar counts completed tasks.
+
+    Parameters
+    ----------
+    function : callable
+        The task; picklable to run on a cluster (a module-level function).
+    tasks : iterable of (int, tuple, dict)
+        ``(index, args, kwargs)`` of each task.
+    client : dask.distributed.Client, optional
+        Run on Dask (None: one after another in this process).
+    on_result : callable, optional
+        ``on_result(index, value, error)``, as above.
+    progress : bool
+        Show a tqdm bar.
+    desc : str
+        The bar's label.
+    numba_threads : int
+        Numba threads per task (0 leaves them as they are).
+    initial : int
+        The bar's start count (a resumed run counts the tasks already done).
+    total : int, optional
+        The bar's total (default: the tasks plus ``initial``).
 
     Returns
     -------

@@ -24,10 +24,14 @@ def sample_sharded(process, score, n_or_y0, *, client, shards=None, **kwargs):
     The particles are split into ``shards`` contiguous index ranges, each run
     on a worker with the noise of its own particles, and gathered: the result
     equals the local run with the same seed bit for bit
-    (:mod:`fpdiff.particles.sharded` says how).
+    (``fpdiff.particles.sharded`` says how).
 
     Parameters
     ----------
+    process : LinearProcess
+    score : Score or callable
+    n_or_y0 : int or array_like (M, d)
+        As in :func:`fpdiff.sample_reverse`.
     client : dask.distributed.Client
     shards : int, optional
         Number of index ranges (default: the cluster's worker threads).
@@ -46,6 +50,11 @@ def sample_sharded(process, score, n_or_y0, *, client, shards=None, **kwargs):
 
 class EnsembleSummary:
     r"""What :func:`sample_ensemble` reduces the end samples of an ensemble to (mergeable shard by shard).
+
+    Parameters
+    ----------
+    count, mean, m2, edges, histogram, outside, levels, sketch, weights
+        The attributes below, as :func:`sample_ensemble` computes them.
 
     Attributes
     ----------

@@ -12,7 +12,18 @@ from .cluster import run_tasks
 
 
 def sweep_points(axes):
-    """The product of the sweep ``axes`` (``{name: [values]}``), as a list of dicts (last axis fastest)."""
+    """The product of the sweep ``axes``, as a list of dicts (last axis fastest).
+
+    Parameters
+    ----------
+    axes : dict
+        ``{name: [values]}``, each list non-empty.
+
+    Returns
+    -------
+    list of dict
+        One ``{name: value}`` per point (numpy scalars as Python numbers).
+    """
     if not isinstance(axes, dict) or not axes:
         raise InputError(f"`axes` must be a non-empty dict of name -> list of values; got {axes!r}")
     for name, values in axes.items():
@@ -32,6 +43,14 @@ def _plain(value):
 
 class SweepTable:
     """The result of a sweep: one row per point (or per point and gamma for experiments), as columns.
+
+    Parameters
+    ----------
+    axes : list of str
+        The sweep's axis names.
+    rows : list of dict
+        The rows (``point``, the axes, the metrics, ``error``); missing
+        metrics are filled with NaN and a missing ``error`` with ``""``.
 
     Attributes
     ----------
@@ -112,7 +131,7 @@ def sweep(fn, axes, client=None, *, progress=False, numba_threads=1):
         rows for the point), called once per point of the product with the
         axis values as keyword arguments; it must be picklable to run on a
         cluster (a module-level function). (``fd.sweep`` also takes an
-        experiment: :func:`fpdiff.app.sweeps.sweep`.)
+        experiment: :func:`fpdiff.sweep`.)
     axes : dict
         ``{name: [values]}``; the product is run, the last axis varying fastest.
     client : dask.distributed.Client, optional
@@ -144,8 +163,30 @@ def sweep(fn, axes, client=None, *, progress=False, numba_threads=1):
 def run_sweep(function, points, arguments, axes, client=None, *, progress=False, numba_threads=1):
     """Run ``function(*args, **kwargs)`` for each ``(args, kwargs)`` of ``arguments``; rows labelled by ``points``.
 
-    The engine of :func:`sweep`: ``points`` are the coordinates of each task
-    (dicts over ``axes``), in the same order as ``arguments``.
+    The engine of :func:`sweep`.
+
+    Parameters
+    ----------
+    function : callable
+        Returns a dict of metrics (or a list of them: several rows); picklable for a cluster.
+    points : list of dict
+        The coordinates of each task (dicts over ``axes``), in the order of ``arguments``.
+    arguments : list of (tuple, dict)
+        The ``(args, kwargs)`` of each task.
+    axes : list of str
+        The axis names.
+    client : dask.distributed.Client, optional
+        Run the tasks on Dask (None: serially in this process).
+    progress : bool
+        A tqdm bar over the completed tasks.
+    numba_threads : int
+        Numba threads per task (0 leaves them as they are).
+
+    Returns
+    -------
+    SweepTable
+        One row per point (per metrics dict of a list); a failed task has
+        one row with its error text.
     """
     if client is not None:
         check_client(client)

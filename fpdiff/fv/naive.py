@@ -54,10 +54,36 @@ def high_frequency_content(p):
 def solve_naive_reversal(process, grid, q0, T, t_min=1e-3, steps=100, save_at=None):
     """Integrate the naive (ill-posed) reversal; raise :class:`BlowUpError` when it blows up.
 
-    Parameters are those of :func:`solve_reverse` without a score. Explicit
-    SSP-RK3 with the limited transport flux; the blow-up is caught by
-    negative mass, non-finite values, or grid-scale content above
-    :data:`HIGH_FREQUENCY_LIMIT` (see :func:`high_frequency_content`).
+    Explicit SSP-RK3 with the limited transport flux; the blow-up is caught
+    by negative mass, non-finite values, or grid-scale content (the sum of
+    the absolute second differences over the sum of the absolute values)
+    above ``HIGH_FREQUENCY_LIMIT`` = 0.5.
+
+    Parameters
+    ----------
+    process : LinearProcess
+    grid : Grid
+    q0 : array, distribution or None
+        Start density, as in :func:`solve_reverse` (``None``: the process's prior).
+    T : float
+        Start time (forward-time label), > ``t_min``.
+    t_min : float
+        Stop time, >= 0.
+    steps : int
+        Number of uniform time steps.
+    save_at : sequence of float, optional
+        Forward times in ``[t_min, T]`` to save (default ``[T, t_min]``).
+
+    Returns
+    -------
+    DensitySolution
+        The snapshots, only when the run ends before the blow-up (a short
+        ``T - t_min`` or a coarse grid).
+
+    Raises
+    ------
+    BlowUpError
+        With the forward time of the blow-up (``error.t``).
     """
     check_process(process)
     T = as_float(T, "T", positive=True)

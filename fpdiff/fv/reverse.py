@@ -59,7 +59,7 @@ def solve_reverse(process, grid, score, T, q0=None, gamma=1.0, t_min=1e-3, steps
         Stop time, > 0.
     steps : int, optional
         Number of time steps; by default ``dt = h / 2``
-        (:func:`~fpdiff.fv.solve.default_steps`, whose notes say where that
+        (``fpdiff.fv.solve.default_steps``, whose notes say where that
         keeps the time error below the space error and where it does not).
     method : {"trbdf2", "cn", "be", "ssprk3"}, optional
         Default ``"trbdf2"``; ``"ssprk3"`` (the only choice) with ``flux="muscl"``.
@@ -87,7 +87,7 @@ def solve_reverse(process, grid, score, T, q0=None, gamma=1.0, t_min=1e-3, steps
     comoving : bool or float, optional
         Solve on a grid that follows the spread (see :func:`solve_forward`):
         ``grid`` is the grid at ``t = 0``, an array ``q0`` lives on it scaled
-        by ``c(T)``, and snapshots are reported on :meth:`grid_at` ``(t)``.
+        by ``c(T)``, and snapshots are reported on ``grid_at(t)``.
 
     Returns
     -------

@@ -240,17 +240,46 @@ def integrate_density(dynamics, grid, p0, taus, saved, method, negative_toleranc
     ``"muscl"`` (limited transport, :class:`TransportOperator`, explicit
     methods only). ``monitor(p, t)``, if given, is called after every step
     and may raise. With ``rtol``, each step of ``taus`` is covered by
-    adaptive sub-steps (:class:`StepController`).
+    adaptive sub-steps (``StepController``).
 
     Autonomous implicit solves (``"be"``, ``"trbdf2"``, ``"cn"`` with the
     ``"sg"`` flux, no monitor, no ``rtol``) run their time loop in compiled code
-    (:class:`fpdiff.fv.fused.FusedLoop`), with the same checks.
+    (``fpdiff.fv.fused.FusedLoop``), with the same checks.
 
     Checks after every step that the density is finite, that its negative
     part stays below ``negative_tolerance`` times the initial mass (halving
-    the step up to :data:`MAX_REFINEMENT` times to get there), and (on grids
+    the step up to ``MAX_REFINEMENT`` = 6 times to get there), and (on grids
     without absorbing boundaries) that mass is conserved; each failure raises
     :class:`BlowUpError` naming the time.
+
+    Parameters
+    ----------
+    dynamics : Dynamics
+        The equation's drift and diffusion in solver time ``tau`` (its
+        ``time_label`` gives the forward times of the result).
+    grid : Grid
+    p0 : ndarray, shape ``grid.shape``
+        Cell averages of the start density.
+    taus : ndarray (n + 1,)
+        Increasing solver times, from 0; every interval is one step.
+    saved : ndarray of bool (n + 1,)
+        Which of ``taus`` to keep as snapshots.
+    method : str
+        A stepper of :data:`METHODS`.
+    negative_tolerance : float
+        Negative mass tolerated, relative to the initial mass.
+    flux : {"sg", "muscl"}
+        The face flux.
+    monitor : callable, optional
+        ``monitor(p, t)``, called after every step with the forward time.
+    rtol : float, optional
+        Relative tolerance of the adaptive sub-steps.
+
+    Returns
+    -------
+    DensitySolution
+        The saved snapshots, labelled by forward time, with the run's
+        ``diagnostics`` (``method``, ``steps``, ``substeps``, ``mass_drift``, ...).
     """
     stepper = METHODS[method]
     operator = OPERATORS[flux](dynamics, grid)
@@ -392,7 +421,7 @@ def solve_forward(process, grid, p0, T, steps=None, method=None, save_at=None, *
         Final time, > 0.
     steps : int, optional
         Number of (uniform) time steps; by default ``dt = h / 2``
-        (:func:`default_steps`), which keeps the time error below the space
+        (``default_steps``), which keeps the time error below the space
         error for OU and VP on unit-scale data but not for VE, whose noise
         changes fast: there pass ``rtol`` (e.g. ``1e-3``) or more steps.
     method : {"trbdf2", "cn", "be", "ssprk3"}
@@ -408,18 +437,18 @@ def solve_forward(process, grid, p0, T, steps=None, method=None, save_at=None, *
     rtol : float, optional
         Adaptive time steps: each of the ``steps`` nominal steps is covered
         by sub-steps whose step-doubling error estimate keeps the global
-        error near ``rtol`` (relative L1; see :class:`StepController`).
+        error near ``rtol`` (relative L1; see ``StepController``).
     comoving : bool or float, optional
         Solve on a grid that follows the spread, ``x = c(t) z`` with
         ``c = sqrt(alpha_t^2 + v_t / s0^2)`` (``True``: ``s0 = 1``; a float is
         the data scale ``s0``); ``grid`` is the grid at ``t = 0``. See
-        :mod:`fpdiff.fv.comoving`.
+        ``fpdiff.fv.comoving``.
 
     Returns
     -------
     DensitySolution
         Snapshots at ``save_at`` with diagnostics (a
-        :class:`ComovingDensitySolution` with ``comoving``).
+        ``ComovingDensitySolution`` with ``comoving``).
 
     Raises
     ------

@@ -217,10 +217,15 @@ def log_green(process, r, x, y, *, quadrature_step=None, method=None):
         End and start points of the kernel :math:`G_r(y \to x)`.
     quadrature_step : float or None
         Step ``h`` in :math:`\log t` of the trapezoidal rule (OU, or ``method="quadrature"``); None chooses it
-        from the largest distance (see :func:`green_nodes`).
+        from the largest distance (see ``green_nodes``).
     method : {None, "closed", "quadrature"}
         ``None``: the Bessel closed form for Brownian motion, quadrature for OU. ``"quadrature"`` forces the
         log-time trapezoidal rule (used to test it against the closed form).
+
+    Returns
+    -------
+    ndarray (...)
+        :math:`\log G_r(y \to x)`.
     """
     r, x, y, d, method = _arguments(process, r, x, y, method)
     if method == "closed":
@@ -229,12 +234,48 @@ def log_green(process, r, x, y, *, quadrature_step=None, method=None):
 
 
 def green(process, r, x, y, **options):
-    r""":math:`G_r(y \to x) = \int_0^\infty e^{-rt} p_t(y \to x)\, dt`, shape ``(...)``; see :func:`log_green`."""
+    r""":math:`G_r(y \to x) = \int_0^\infty e^{-rt} p_t(y \to x)\, dt`: the exponential of :func:`log_green`.
+
+    Parameters
+    ----------
+    process : Brownian or OU
+        The forward process.
+    r : float
+        Killing rate, > 0.
+    x, y : array_like (..., d)
+        End and start points of the kernel :math:`G_r(y \to x)`, broadcastable.
+    **options
+        ``quadrature_step`` and ``method``, as in :func:`log_green`.
+
+    Returns
+    -------
+    ndarray (...)
+        :math:`G_r(y \to x)`.
+    """
     return np.exp(log_green(process, r, x, y, **options))
 
 
 def grad_log_green(process, r, x, y, *, quadrature_step=None, method=None):
-    r""":math:`\nabla_x \log G_r(y \to x)`, shape ``(..., d)``; 0 where ``x == y`` (see the module docstring)."""
+    r""":math:`\nabla_x \log G_r(y \to x)`; 0 where ``x == y`` (see the module docstring).
+
+    Parameters
+    ----------
+    process : Brownian or OU
+        The forward process.
+    r : float
+        Killing rate, > 0.
+    x, y : array_like (..., d)
+        End and start points of the kernel :math:`G_r(y \to x)`, broadcastable.
+    quadrature_step : float or None
+        Step in :math:`\log t` of the trapezoidal rule, as in :func:`log_green`.
+    method : {None, "closed", "quadrature"}
+        As in :func:`log_green`.
+
+    Returns
+    -------
+    ndarray (..., d)
+        The gradient in ``x``.
+    """
     r, x, y, d, method = _arguments(process, r, x, y, method)
     if method == "closed":
         return -_brownian_grad_factor(process.diffusion_constant, r, _distance(x, y), d)[..., None] * (x - y)
@@ -252,8 +293,23 @@ def _method(process, method):
 
 
 def invariant_log_density(process, x):
-    r""":math:`\log m(x)` of the symmetrising measure: 0 for Brownian motion (:math:`m = 1`), the stationary
-    Gaussian :math:`N(0, \sigma^2/(2\beta) I)` for OU. ``x`` is ``(..., d)``; returns ``(...)``."""
+    r""":math:`\log m(x)` of the symmetrising measure of ``process``.
+
+    0 for Brownian motion (:math:`m = 1`), the stationary Gaussian
+    :math:`N(0, \sigma^2/(2\beta) I)` for OU.
+
+    Parameters
+    ----------
+    process : Brownian or OU
+        The forward process.
+    x : array_like (..., d)
+        Points.
+
+    Returns
+    -------
+    ndarray (...)
+        :math:`\log m(x)`.
+    """
     check_process(process)
     x = as_finite_array(x, "x")
     if x.ndim == 0:

@@ -219,9 +219,9 @@ def resolvent_density(process, points, r, grid):
 
     .. math::  (r I - A) f = r\,\alpha, \qquad \alpha = \frac{1}{n}\sum_i \alpha_i,
 
-    with :math:`A` the Scharfetter–Gummel matrix of :math:`L^*` (:func:`forward_generator`)
+    with :math:`A` the Scharfetter–Gummel matrix of :math:`L^*` (``forward_generator``)
     and :math:`\alpha_i` point :math:`x_i`'s unit mass spread over the cells around it by
-    :func:`data_cell_weights`, divided by the cell volume. It approximates
+    ``data_cell_weights``, divided by the cell volume. It approximates
     :math:`f(x) = \frac rn\sum_i G_r(x_i\to x)`, second order in the cell width
     away from the data (where :math:`f` is log-singular in 2-D); see the module
     docstring for the error of the finite domain.
@@ -320,6 +320,11 @@ def grid_homogeneous_score(process, points, r, grid, density=None):
 
 class AbsorbedMass:
     """Result of :func:`absorbed_mass`.
+
+    Parameters
+    ----------
+    mass, probability, unabsorbed, scheme, diagnostics
+        The attributes below, as :func:`absorbed_mass` computes them.
 
     Attributes
     ----------
@@ -438,7 +443,7 @@ def absorbed_mass(process, points, r, grid, start, *, scheme="reversal", score=N
 
     ``"reversal"`` (default)
         The exact time reversal of the discretised killed forward process: with
-        :math:`A` the matrix of :func:`forward_generator` and
+        :math:`A` the matrix of ``forward_generator`` and
         :math:`f = r(rI - A)^{-1}\alpha`, the reversed chain jumps
         :math:`x\to y` at rate :math:`f(y)A_{xy}/f(x)` (a discrete Doob
         transform of the forward Scharfetter–Gummel rates, whose mean drift is
@@ -470,7 +475,7 @@ def absorbed_mass(process, points, r, grid, start, *, scheme="reversal", score=N
         As in :func:`resolvent_density`.
     start : array_like
         Start points, shape ``(M, d)`` (or ``(d,)`` for one), each a delta spread
-        over the cells around it by :func:`data_cell_weights`; or a start
+        over the cells around it by ``data_cell_weights``; or a start
         density on the cells, shape ``grid.shape``, non-negative with positive mass.
     scheme : {"reversal", "absorbing"}
     score : callable, optional

@@ -66,6 +66,13 @@ _FIT_KEYS = ("fitter", "homogeneous", "r", "delta", "points", "n_data", "dim", "
 class LearnedHomogeneousScore:
     r"""A learned space-only score :math:`s(x) \approx \nabla\log\tilde h(x)`, stored as a one-slice score table.
 
+    Parameters
+    ----------
+    table : TabulatedScore
+        One time slice, parametrization ``"score"``, with ``meta["homogeneous"] = 1``,
+        ``meta["r"]`` and ``meta["points"]`` (as :func:`fit_homogeneous_dsm` writes it,
+        also after :func:`fpdiff.load_score`).
+
     Attributes
     ----------
     table : TabulatedScore

@@ -63,6 +63,11 @@ MAX_STEPS = 100_000
 class HomogeneousSample(Result):
     """Result of :func:`sample_homogeneous` (a :class:`fpdiff.solution.Result`).
 
+    Parameters
+    ----------
+    samples, reached, steps, times, energy, start, diagnostics
+        The attributes below (``times`` is also ``t``), as :func:`sample_homogeneous` makes them.
+
     Attributes
     ----------
     samples : ndarray (M, d)
@@ -98,7 +103,7 @@ class HomogeneousSample(Result):
 
     @property
     def times(self):
-        """Process time each path ran for (its stopping time): the same array as :attr:`t`."""
+        """Process time each path ran for (its stopping time): the same array as ``t``."""
         return self.t
 
     @property

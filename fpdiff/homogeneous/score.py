@@ -49,7 +49,7 @@ class HomogeneousScore:
         The symmetric forward process (``Brownian(sigma)``: generator :math:`\tfrac{\sigma^2}{2}\Delta`,
         :math:`m = 1`; ``OU(beta, sigma)``: :math:`m = N(0, \sigma^2/(2\beta) I)`).
     points : array_like (n, d)
-        The data :math:`x_1, \dots, x_n`, ``d >= 2`` (points are polar only then; see :func:`check_points`).
+        The data :math:`x_1, \dots, x_n`, ``d >= 2`` (points are polar only then; see ``check_points``).
     r : float
         Killing rate of :math:`\zeta \sim \mathrm{Exp}(r)`, > 0.
     min_distance, max_distance : float, optional
@@ -62,14 +62,14 @@ class HomogeneousScore:
 
     Notes
     -----
-    The numba kernel (:mod:`._kernels`) sums over the data points with a streaming log-sum-exp, in parallel
+    The numba kernel (``_kernels``) sums over the data points with a streaming log-sum-exp, in parallel
     over evaluation points; :meth:`reference_score` is its numpy specification built on
     :func:`fpdiff.homogeneous.green.grad_log_green` (``scipy.special.kve``). Cost per evaluation point:
     :math:`O(n d)` for Brownian motion, :math:`O(n (d + K))` for OU with :math:`K` quadrature nodes (50 to 150).
 
     It is not a :class:`fpdiff.Score` (the score of the noising process's marginals :math:`p_t`, which the
     reverse solvers and the audit take): it has no time and belongs to no :math:`p_t`, so the reverse solvers
-    refuse it (:func:`fpdiff.scores.base.as_score` reads :attr:`space_only`). docs/architecture.md ("Contracts")
+    refuse it (:func:`fpdiff.scores.as_score` reads ``space_only``). docs/architecture.md ("Contracts")
     says why in full.
     """
 
@@ -112,11 +112,11 @@ class HomogeneousScore:
 
     @property
     def point_work(self):
-        """Inner-loop iterations of the score at one point: data points x quadrature nodes (:mod:`fpdiff._parallel`)."""
+        """Inner-loop iterations of the score at one point: data points x quadrature nodes (``fpdiff._parallel``)."""
         return self.n_points * len(self._nodes[0])
 
     def kernel_data(self):
-        """The arrays and scalars the kernels take after ``kind``, in order (see :func:`._kernels.score_point`)."""
+        """The arrays and scalars the kernels take after ``kind``, in order (see ``_kernels.score_point``)."""
         log_weights, scale, variance = self._nodes
         return (self.points, self._point_squares, self.two_nu, self.kappa, log_weights, scale, variance,
                 self._inverse_stationary)
@@ -156,7 +156,7 @@ class HomogeneousScore:
         return x[:, None, :], self.points[None, :, :]
 
     def log_green_matrix(self, x):
-        r""":math:`\log G_r(x_i \to x)` for ``x`` (M, d): an ``(M, n)`` array (numpy, :mod:`.green`)."""
+        r""":math:`\log G_r(x_i \to x)` for ``x`` (M, d): an ``(M, n)`` array (numpy, :func:`log_green`)."""
         x, points = self._pairs(x)
         return log_green(self.process, self.r, x, points)
 
@@ -176,7 +176,7 @@ class HomogeneousScore:
         return weights / weights.sum(axis=1, keepdims=True)
 
     def reference_score(self, x):
-        """Numpy specification of :meth:`score` (from :func:`.green.grad_log_green`), ``(M, d)``."""
+        """Numpy specification of :meth:`score` (from :func:`fpdiff.homogeneous.grad_log_green`), ``(M, d)``."""
         x_pairs, points = self._pairs(x)
         log_g = log_green(self.process, self.r, x_pairs, points)
         gradients = grad_log_green(self.process, self.r, x_pairs, points)

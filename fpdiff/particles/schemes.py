@@ -126,6 +126,11 @@ CHURN = {"s_churn": 0.0, "s_tmin": 0.0, "s_tmax": float("inf"), "s_noise": 1.0}
 class Scheme:
     """Declared properties of a particle scheme (the registry's entries).
 
+    Parameters
+    ----------
+    name, weak_order, order, evaluations, source, options, exact_for_dirac, floor, library, multistep
+        The attributes below.
+
     Attributes
     ----------
     name : str

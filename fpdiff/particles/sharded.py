@@ -25,7 +25,20 @@ from ..solution import ParticleSolution
 
 
 def shard_bounds(count, shards):
-    """Boundaries ``[0, b_1, ..., count]`` of ``shards`` near-equal index ranges (at most ``count`` shards)."""
+    """Boundaries ``[0, b_1, ..., count]`` of ``shards`` near-equal index ranges (at most ``count`` shards).
+
+    Parameters
+    ----------
+    count : int
+        Number of particles.
+    shards : int
+        Number of ranges wanted (at least 1 is made, at most ``count``).
+
+    Returns
+    -------
+    list of int
+        ``b_k = count * k // shards``: shard ``k`` holds the indices ``b_k <= i < b_{k+1}``.
+    """
     shards = max(1, min(int(shards), int(count)))
     return [count * k // shards for k in range(shards + 1)]
 

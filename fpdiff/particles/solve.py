@@ -204,13 +204,14 @@ def sample_reverse(process, score, n_or_y0, T=None, gamma=1.0, t_min=None, steps
     steps : int
         Number of time steps (before save times are merged into the grid).
     scheme : {"ei", "em", "heun", "pc", "ddpm", "ddim", "euler", "heun_sigma", "euler_ancestral", "dpmpp_2m"}
-        See :mod:`fpdiff.particles.schemes` (:data:`SCHEMES` lists their
+        See ``fpdiff.particles.schemes`` and :doc:`the sampler lab </guide/sampler-lab>` (:data:`SCHEMES` lists their
         declared orders and their names in diffusers and k-diffusion).
     seed : int
         Seed of the counter-based noise, ``0 <= seed < 2**63``.
-    time_grid : {"log-snr", "uniform", "geometric", "karras", "diffusers-leading", "diffusers-trailing", \
-"diffusers-linspace"} or array
-        Step placement (:func:`fpdiff.timegrid.make_time_grid`). The
+    time_grid : str or array
+        Step placement (:func:`fpdiff.timegrid.make_time_grid`): ``"log-snr"``,
+        ``"uniform"``, ``"geometric"``, ``"karras"``, ``"diffusers-leading"``,
+        ``"diffusers-trailing"``, ``"diffusers-linspace"``, or the times. The
         ``"diffusers-..."`` spacings (for a :class:`~fpdiff.Discrete` process,
         option ``steps_offset``) are the ``steps`` timesteps of diffusers'
         DDPM/DDIM schedulers mapped to ``process.t_of_index``, then :math:`t = 0`.
@@ -227,7 +228,7 @@ def sample_reverse(process, score, n_or_y0, T=None, gamma=1.0, t_min=None, steps
         they are added to the time grid.
     client : dask.distributed.Client, optional
         Run the particles as ``shards`` index ranges on this Dask cluster
-        (:mod:`fpdiff.particles.sharded`) and gather them: the
+        (``fpdiff.particles.sharded``) and gather them: the
         result equals the local run with the same seed bit for bit. To reduce
         ensembles too large to gather (histograms, moments, quantile
         sketches, samples written to HDF5), use

@@ -98,7 +98,7 @@ def solve_forward_fipy(process, grid, p0, T, steps, save_at=None):
     ``fpdiff.solve_forward(..., method="be")`` agree to round-off. Each step
     is backward Euler with the coefficients evaluated at the end of the step
     (the equation is rebuilt every step for a time-dependent process, see
-    :func:`_equation`), solved with FiPy's sparse LU solver. In 2-D and 3-D
+    ``_equation``), solved with FiPy's sparse LU solver. In 2-D and 3-D
     the step is *unsplit* (one sparse solve over all cells), whereas fpdiff's
     ``method="be"`` splits by dimension: the two then differ by the O(dt)
     splitting error.

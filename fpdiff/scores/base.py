@@ -109,7 +109,7 @@ class Score:
         return values.reshape(points.shape[:-1])
 
     def compiled(self):
-        """How the compiled paths evaluate this score: a :class:`CompiledScore`, or None for the Python path.
+        """How the compiled paths evaluate this score: a ``CompiledScore``, or None for the Python path.
 
         The base returns None: the particle solvers then call :meth:`score`
         from Python once per stage (the slow path). :class:`ExactScore`,
@@ -118,7 +118,7 @@ class Score:
         field (overrides ``_score`` or ``score``) must return None from here,
         or the kernels would evaluate its parent's field; the scores here
         return None by themselves when they see ``score``, ``_score`` or a
-        method their field is computed by overridden (:meth:`_keeps_field`).
+        method their field is computed by overridden (``_keeps_field``).
         """
         return None
 
@@ -136,7 +136,7 @@ class Score:
         """
 
     def check_time(self, t):
-        """Return ``t`` as a float, or raise if it is outside :attr:`t_range`."""
+        """Return ``t`` as a float, or raise if it is outside ``t_range``."""
         t = as_float(t, "t")
         lo, hi = self.t_range
         if not lo <= t <= hi:
@@ -163,7 +163,19 @@ class CallableScore(Score):
     """A user's score function ``fn(x, t) -> (M, d)`` (numpy-vectorised or numba).
 
     The slow path: the solvers call it from Python once per stage time.
-    ``process`` is needed only for :meth:`xhat0`.
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(x, t)``: points ``x`` of shape (M, d) and a float ``t`` to the
+        score, shape (M, d).
+    dim : int
+        The dimension ``d``.
+    process : LinearProcess, optional
+        The forward process the score belongs to: needed only for
+        :meth:`xhat0`, and checked against a solver's process when given.
+    t_range : (float, float)
+        The times where ``fn`` may be called.
     """
 
     def __init__(self, fn, dim, process=None, t_range=(0.0, np.inf)):
@@ -202,6 +214,22 @@ def as_score(score, dim, process, name="score"):
     of another process is a different field (a VE score in an OU solve gives
     a finite, wrong answer). A score without a process (a plain callable) is
     taken as given.
+
+    Parameters
+    ----------
+    score : Score or callable
+        A score object, or ``fn(x, t) -> (M, d)``.
+    dim : int
+        The problem's dimension.
+    process : LinearProcess or None
+        The solver's forward process (None: not checked).
+    name : str
+        The argument's name in error messages.
+
+    Returns
+    -------
+    Score
+        ``score`` itself, or a :class:`CallableScore` wrapping the callable.
     """
     refuse_space_only(score, name)
     if not isinstance(score, Score):

@@ -20,6 +20,13 @@ class EmpiricalScore(Score):
     diffusion with it reproduces the training points (memorisation). Numba,
     parallel over evaluation points, O(M n d), stable for tiny :math:`v_t`.
     Valid for ``t > 0``.
+
+    Parameters
+    ----------
+    process : LinearProcess
+        The forward process.
+    points : array_like (n, d)
+        The training points :math:`x_i` (shape (n,) in one dimension).
     """
 
     def __init__(self, process, points):

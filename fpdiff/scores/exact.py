@@ -16,6 +16,13 @@ class ExactScore(Score):
     (:meth:`GaussianMixture.evolve`); its score is computed stably (online
     log-sum-exp) by a numba kernel, parallel over points.
     An :class:`Empirical` ``dist0`` gives the :class:`EmpiricalScore`.
+
+    Parameters
+    ----------
+    process : LinearProcess
+        The forward process.
+    dist0 : GaussianMixture or Empirical
+        The data law :math:`p_0`.
     """
 
     def __init__(self, process, dist0):

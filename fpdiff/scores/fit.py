@@ -122,7 +122,7 @@ def fit_dsm(process, data_points, times, axes=None, *, path=None, n_features=32,
         Seed of ``np.random.default_rng``; time :math:`t_j` uses the ``j``-th
         spawned child of ``np.random.SeedSequence(seed)``. Same seed, same fit.
     parametrization : {"score", "eps", "x0", "v"}
-        What the table stores (:mod:`fpdiff.scores.tabulated`); the score is the same.
+        What the table stores (``fpdiff.scores.tabulated``); the score is the same.
     outside : {"raise", "clamp"}
         Policy of the returned table outside its box.
     meta : dict, optional
@@ -225,9 +225,21 @@ def fit_features(x, target, n_features, bandwidth, ridge, rng):
 def evaluate_model(model, index, x):
     r"""The fitted noise prediction :math:`\hat\varepsilon_\theta(x, t_j)`, shape (M, d), of a :func:`fit_dsm` model.
 
-    ``model`` is ``table.meta["model"]`` (also after :func:`fpdiff.load_score`),
-    ``index`` the time index ``j``, ``x`` points of shape (M, d). The score is
-    :math:`-\hat\varepsilon_\theta/\sqrt{v_{t_j}}`.
+    The score is :math:`-\hat\varepsilon_\theta/\sqrt{v_{t_j}}`.
+
+    Parameters
+    ----------
+    model : dict
+        ``table.meta["model"]`` of a fitted table (also after :func:`fpdiff.load_score`).
+    index : int
+        The time index ``j`` of the table's times.
+    x : array_like (M, d)
+        Points.
+
+    Returns
+    -------
+    ndarray (M, d)
+        :math:`\hat\varepsilon_\theta(x, t_j)`.
     """
     centres, widths = np.asarray(model["centres"][index]), np.asarray(model["widths"][index])
     shift, scale = np.asarray(model["shift"][index]), np.asarray(model["scale"][index])

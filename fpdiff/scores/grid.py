@@ -14,9 +14,18 @@ class GridScore(Score):
     difference quotient :math:`(\log p_{n} - \log p_{n-1})/h` — with
     Scharfetter–Gummel fluxes and ``gamma = 1`` this makes the reverse drift
     the discrete counterpart of the forward one. Elsewhere the cell-centred
-    gradient is interpolated multilinearly. Densities are floored at
-    ``floor`` (default 1e-300) before taking logs. Its domain is the box of
+    gradient is interpolated multilinearly. Its domain is the box of
     the cell centres (``box``); a point outside raises :class:`DomainError`.
+
+    Parameters
+    ----------
+    density_solution : DensitySolution
+        A forward solution with at least two snapshots at distinct times.
+    process : LinearProcess, optional
+        Its forward process (default: the one recorded in the solution's
+        ``diagnostics``, as :func:`solve_forward` does).
+    floor : float
+        Densities are floored at ``floor`` before taking logs.
     """
 
     outside = "raise"

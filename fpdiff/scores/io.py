@@ -69,9 +69,14 @@ def load_score(path, outside="raise", max_bytes=MAX_FIELD_BYTES):
         Policy of the :class:`TabulatedScore` outside its box.
     max_bytes : int
         Most bytes the datasets ``t``, ``axes/*``, ``points`` and ``values``
-        may declare together (default :data:`MAX_FIELD_BYTES`, 1 GiB),
+        may declare together (default ``MAX_FIELD_BYTES``, 1 GiB),
         checked before anything is read; raise it for a larger table you
         trust, memory permitting.
+
+    Returns
+    -------
+    TabulatedScore or ScoreSamples
+        As the file's layout says, with its process, parametrisation and ``meta``.
 
     Raises
     ------

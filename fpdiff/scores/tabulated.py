@@ -176,8 +176,24 @@ class TabulatedScore(Score):
 def tabulate_score(score, t, axes, process=None, parametrization="score", outside="raise"):
     """Sample any fpdiff score on the nodes of ``axes`` at times ``t``: a :class:`TabulatedScore`.
 
-    ``parametrization`` chooses what the table stores (it matters only for
-    :meth:`TabulatedScore.save`); ``process`` defaults to the score's own.
+    Parameters
+    ----------
+    score : Score or callable
+        Any fpdiff score (or ``fn(x, t)`` with ``process`` given).
+    t : array_like, shape (n_t,)
+        Strictly increasing times > 0, where ``score`` may be evaluated.
+    axes : sequence of d array_like
+        Strictly increasing node coordinates of each axis.
+    process : LinearProcess, optional
+        The forward process (default: the score's own).
+    parametrization : {"score", "eps", "x0", "v"}
+        What the table stores (it matters only for :meth:`TabulatedScore.save`).
+    outside : {"raise", "clamp"}
+        The table's policy outside its box.
+
+    Returns
+    -------
+    TabulatedScore
     """
     process = score.process if process is None else process
     if process is None:
@@ -195,8 +211,22 @@ def tabulate_score(score, t, axes, process=None, parametrization="score", outsid
 class ScoreSamples:
     """A score field at scattered points (the point layout of the format): for audits, not for solving.
 
-    ``t`` (n_t,), ``points`` (n_t, M, d) and ``values`` (n_t, M, d) in
-    ``parametrization``; :attr:`scores` holds them converted to the score.
+    ``scores`` holds the values converted to the score, shape (n_t, M, d).
+
+    Parameters
+    ----------
+    process : LinearProcess
+        The forward process the field belongs to (converts the parametrisation).
+    t : array_like, shape (n_t,)
+        Strictly increasing times > 0.
+    points : array_like, shape (n_t, M, d)
+        The evaluation points at each time.
+    values : array_like, shape (n_t, M, d)
+        The field at the points, in ``parametrization``.
+    parametrization : {"score", "eps", "x0", "v"}
+        What ``values`` hold.
+    meta : dict, optional
+        Free-form information; kept and saved.
     """
 
     def __init__(self, process, t, points, values, parametrization="score", meta=None):
