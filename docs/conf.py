@@ -161,7 +161,7 @@ def example_title(app, docname, source):
     head, found, rest = source[0].partition(label)
     if found and not rest.startswith(".."):
         title, _, body = rest.partition("\n\n")
-        title = " ".join(title.split())
+        title = " ".join(title.split()).rstrip(".")  # a page title, not a sentence
         # the scripts' docstrings name fpdiff's objects as the package's own docstrings do
         source[0] = f"{head}{label}{title}\n{'=' * len(title)}\n\n.. currentmodule:: fpdiff\n\n{body}"
 

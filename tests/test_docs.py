@@ -108,6 +108,29 @@ def test_the_api_reference_lists_only_what_exists():
         assert hasattr(importlib.import_module(module), name), f"docs/api/index.rst lists {module}.{name}"
 
 
+def test_the_sampler_lab_table_states_the_registry():
+    """docs/guide/sampler-lab.md's table of the library schemes says what ``fd.SCHEMES`` declares."""
+    from fpdiff.particles.schemes import LIBRARY_SCHEMES, SCHEMES
+
+    text = (DOCS / "guide" / "sampler-lab.md").read_text()
+    table = text[text.index("| scheme | order"):].split("\n\n", 1)[0]  # the first table, to its blank line
+    rows = {}
+    for line in table.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        name = re.match(r"`(\w+)`", cells[0])
+        if name:
+            rows[name.group(1)] = cells
+    assert sorted(rows) == sorted(LIBRARY_SCHEMES)
+    for name, cells in rows.items():
+        scheme = SCHEMES[name]
+        order, weak_order, evaluations = cells[1], cells[2], cells[3]
+        assert order == ("-" if scheme.order is None else str(scheme.order)), name
+        assert weak_order == str(scheme.weak_order), name
+        assert evaluations.split()[0] == str(scheme.evaluations), name
+        libraries = scheme.library.replace(";", " ").split()
+        assert all(part.strip("`") in libraries for part in re.findall(r"`\w+`", cells[4])), name
+
+
 # ------------------------------------------------------------------ the docstrings
 
 

@@ -79,7 +79,7 @@ TIME_SHAPES = ("batch", "scalar")
 
 
 class ModelScore(Score):
-    r"""The score of a model ``fn(x, time)`` that predicts eps, x0, v or the score (see the module docstring).
+    r"""The score of a model ``fn(x, time)`` that predicts eps, x0, v or the score (the conversions: :doc:`/models`).
 
     Evaluated from Python once per stage by the particle solvers (the slow
     path, whose overhead over the model's own batched evaluation is measured
@@ -261,7 +261,7 @@ class ModelScore(Score):
         return f"ModelScore of {self.name} ({self.parametrization}, time input {time})"
 
     def score(self, x, t):
-        """:math:`\\nabla_x \\log p(x, t)` from the model's output (the table of the module docstring)."""
+        """:math:`\\nabla_x \\log p(x, t)` from the model's output (the conversions of :doc:`/models`)."""
         t = self.check_time(t)
         return self._score(self._points(x), t)
 
