@@ -24,13 +24,11 @@ Where a *density* is expected, pass
 - a distribution (e.g. :class:`~fpdiff.GaussianMixture`) or a callable pdf,
   cell-averaged by :meth:`Grid.cell_average`.
 
-Densities may dip below zero by round-off (negative mass up to
-``1e-10`` times the total, the tolerance of the finite-volume solvers);
-such values are set to zero, larger negative parts raise :class:`InputError`.
+Densities may dip below zero by round-off (negative mass up to ``1e-10`` times the total, the tolerance of the
+finite-volume solvers); such values are set to zero, larger negative parts raise :class:`InputError`.
 
-Where *samples* are expected, pass an array of shape ``(M, d)`` (or ``(M,)``
-in one dimension), a :class:`~fpdiff.ParticleSolution` (its final
-``samples``) or an :class:`~fpdiff.Empirical` (its points).
+Where *samples* are expected, pass an array of shape ``(M, d)`` (or ``(M,)`` in one dimension), a
+:class:`~fpdiff.ParticleSolution` (its final ``samples``) or an :class:`~fpdiff.Empirical` (its points).
 """
 
 import dataclasses
@@ -173,9 +171,8 @@ def l1(p, q, grid=None):
 
     .. math::  \|p - q\|_1 = \int |p - q| \, dx \approx \sum_i |p_i - q_i| \, |C|,
 
-    the sum over cells of the cell averages (exact for the piecewise-constant
-    densities; for smooth ones the error is :math:`O(h^2)`, coming from the
-    cells where :math:`p - q` changes sign).
+    the sum over cells of the cell averages (exact for the piecewise-constant densities; for smooth ones the error
+    is :math:`O(h^2)`, coming from the cells where :math:`p - q` changes sign).
 
     Parameters
     ----------
@@ -197,20 +194,16 @@ def l1(p, q, grid=None):
 def tv(p, q, grid=None):
     r"""Total-variation distance :math:`\mathrm{TV}(p, q) = \frac12 \int |p - q| \, dx` (half of :func:`l1`).
 
-    The largest difference of the probabilities the two give to an event.
-
     Parameters
     ----------
-    p, q : array_like of shape ``grid.shape``, DensitySolution or distribution
-        The densities, as in :func:`l1`.
-    grid : Grid, optional
-        The grid they live on; may be left out when ``p`` or ``q`` is a
-        :class:`DensitySolution`.
+    p, q, grid
+        As in :func:`l1`.
 
     Returns
     -------
     float
-        In :math:`[0, 1]` for probability densities.
+        In :math:`[0, 1]` for probability densities: the largest difference of the probabilities the two give to
+        an event.
     """
     return 0.5 * l1(p, q, grid)
 
@@ -223,13 +216,11 @@ def kl(p, q, grid=None, floor=0.0):
         \mathrm{KL}(p \,\|\, q) = \int p \log\frac{p}{q} \, dx
             \approx \sum_i p_i \log\frac{p_i}{q_i} \, |C|,
 
-    with :math:`0 \log(0/q) = 0`; it is :math:`+\infty` when :math:`q_i = 0`
-    in a cell where :math:`p_i > 0`. Not symmetric; :math:`\geq 0` for
-    probability densities (Gibbs' inequality). On cell averages the error for
-    smooth densities is :math:`O(h^2)`. A solver's density can be exactly 0
-    (or round-off below it) far in the tails where the exact :math:`p` is,
-    say, 1e-80; ``floor`` > 0 replaces :math:`q_i` by :math:`\max(q_i, \text{floor})`,
-    which leaves such cells' negligible contribution finite.
+    with :math:`0 \log(0/q) = 0`; it is :math:`+\infty` when :math:`q_i = 0` in a cell where :math:`p_i > 0`. Not
+    symmetric; :math:`\geq 0` for probability densities (Gibbs' inequality). On cell averages the error for smooth
+    densities is :math:`O(h^2)`. A solver's density can be exactly 0 (or round-off below it) far in the tails where
+    the exact :math:`p` is, say, 1e-80; ``floor`` > 0 replaces :math:`q_i` by :math:`\max(q_i, \text{floor})`, which
+    leaves such cells' negligible contribution finite.
 
     Parameters
     ----------
@@ -290,11 +281,9 @@ def histogram(samples, grid):
 
     .. math::  h_i = \frac{\#\{m : x_m \in C_i\}}{M \, |C|},
 
-    with the cells of ``grid`` (:func:`numpy.histogramdd` on ``grid.edges``:
-    half-open cells, the last one on each axis closed). Samples outside the
-    box are counted in :math:`M` but in no cell, so
-    ``grid.integrate(h)`` is the fraction of samples inside the box (1 when
-    all are), and :math:`h` compares directly with a density of mass 1.
+    with the cells of ``grid`` (:func:`numpy.histogramdd` on ``grid.edges``: half-open cells, the last one on each
+    axis closed). Samples outside the box are counted in :math:`M` but in no cell, so ``grid.integrate(h)`` is the
+    fraction of samples inside the box (1 when all are), and :math:`h` compares directly with a density of mass 1.
 
     Parameters
     ----------
@@ -416,9 +405,8 @@ def _law_dim(law):
 def normalised_density(values, grid, name):
     """``(values / mass, mass)``: cell densities scaled to mass 1 on purpose, with the mass they had.
 
-    For callers that compare the law inside the box and report the missing
-    mass beside it (:func:`compare`, the audit); raises :class:`InputError`
-    for a density without positive mass.
+    For callers that compare the law inside the box and report the missing mass beside it (:func:`compare`, the
+    audit); raises :class:`InputError` for a density without positive mass.
     """
     mass = _positive_mass(values, grid, name)
     return values / mass, mass
@@ -435,9 +423,8 @@ def _positive_mass(values, grid, name):
 def _density_mass(law, name):
     """Cell masses of a density law, which must be a probability law on the grid (mass 1 within the limit).
 
-    A transport distance needs two laws of equal mass. Renormalising a
-    density whose box cuts off part of the law would compare the law
-    conditioned on the box, and hide what is missing.
+    A transport distance needs two laws of equal mass. Renormalising a density whose box cuts off part of the law
+    would compare the law conditioned on the box, and hide what is missing.
     """
     values, grid = law[1], law[2]
     mass = _positive_mass(values, grid, name)
@@ -493,12 +480,10 @@ def w1(a, b, grid=None):
     :math:`F` the cumulative distribution functions.
 
     - **One dimension**: exact, for any mix of samples and densities. Samples
-      are atoms of mass :math:`1/M`; a density is the piecewise-constant law
-      of its cell averages (uniform within each cell; its mass must be 1
-      within :data:`~fpdiff.grid.BOX_MASS_LIMIT`, and is then
-      normalised to exactly 1; a law the box cuts off raises), so a density
-      and exact samples from it agree to :math:`O(M^{-1/2})`
-      with no grid-size bias.
+      are atoms of mass :math:`1/M`; a density is the piecewise-constant law of its cell averages (uniform within
+      each cell; its mass must be 1 within :data:`~fpdiff.grid.BOX_MASS_LIMIT`, and is then normalised to exactly 1;
+      a law the box cuts off raises), so a density and exact samples from it agree to :math:`O(M^{-1/2})` with no
+      grid-size bias.
     - **d > 1**: exact for two equal-size sample sets of at most 2000 points,
       by optimal assignment (:func:`scipy.optimize.linear_sum_assignment` on
       Euclidean distances; :math:`W_1` between two uniform laws on M points
@@ -508,12 +493,10 @@ def w1(a, b, grid=None):
     Parameters
     ----------
     a, b : samples or density
-        Samples: array of shape (M, d), or (M,) in one dimension, a
-        ParticleSolution or an Empirical. Density: cell values on ``grid``,
-        a DensitySolution, or a distribution (cell-averaged on ``grid``).
-        An array is read as a density when ``grid`` is given and its shape
-        is ``grid.shape``, and as samples otherwise (in one dimension pass
-        samples as shape (M, 1) if M equals the number of cells).
+        Samples: array of shape (M, d), or (M,) in one dimension, a ParticleSolution or an Empirical. Density: cell
+        values on ``grid``, a DensitySolution, or a distribution (cell-averaged on ``grid``). An array is read as a
+        density when ``grid`` is given and its shape is ``grid.shape``, and as samples otherwise (in one dimension
+        pass samples as shape (M, 1) if M equals the number of cells).
     grid : Grid, optional
         The grid of array/distribution densities; a DensitySolution brings
         its own (which must equal ``grid`` when one is given).
@@ -557,13 +540,11 @@ def sliced_w(a, b, grid=None, n_projections=128, seed=0, p=1):
         SW_p(a, b) = \Big(\frac1L \sum_{l=1}^L W_p^p\big(\langle u_l, \cdot\rangle_\# a,\;
             \langle u_l, \cdot\rangle_\# b\big)\Big)^{1/p},
 
-    with :math:`u_l` uniform random unit vectors (normalised standard normal
-    draws of :func:`numpy.random.default_rng` ``(seed)``): a Monte-Carlo
-    estimate of the average over the sphere (Bonneel et al., "Sliced and
-    Radon Wasserstein barycenters of measures", J. Math. Imaging Vis. 51,
-    2015, eq. 3). Each projected :math:`W_p` is exact. :math:`SW_p \le W_p`;
-    for a translation by :math:`s`, :math:`SW_1 = |s| \, E|u_1|`
-    (:math:`2/\pi \, |s|` in two dimensions).
+    with :math:`u_l` uniform random unit vectors (normalised standard normal draws of
+    :func:`numpy.random.default_rng` ``(seed)``): a Monte-Carlo estimate of the average over the sphere (Bonneel et
+    al., "Sliced and Radon Wasserstein barycenters of measures", J. Math. Imaging Vis. 51, 2015, eq. 3). Each
+    projected :math:`W_p` is exact. :math:`SW_p \le W_p`; for a translation by :math:`s`, :math:`SW_1 = |s| \,
+    E|u_1|` (:math:`2/\pi \, |s|` in two dimensions).
 
     In one dimension every direction is :math:`\pm 1` and this is the exact
     :math:`W_p` (densities as their piecewise-constant law, as in :func:`w1`).
@@ -618,24 +599,20 @@ def _sliced(law_a, law_b, dim, n_projections, rng, p, names):
 def energy_distance(a, b):
     r"""Squared energy distance :math:`D^2 = 2E|X-Y| - E|X-X'| - E|Y-Y'|` of two sample sets, any dimension.
 
-    :math:`D^2 \ge 0`, zero iff the laws are equal (Székely & Rizzo, "Energy
-    statistics: a class of statistics based on distances", J. Stat. Plann.
-    Inference 143, 2013, §2). The within-set means leave out each point's
-    distance to itself (U-statistics), so the estimate is unbiased and, for two
-    samples of one law, spreads around 0 with either sign. :math:`O((M+N)^2 d)`
-    time, in blocks of rows.
+    :math:`D^2 \ge 0`, zero iff the laws are equal (Székely & Rizzo, "Energy statistics: a class of statistics based
+    on distances", J. Stat. Plann. Inference 143, 2013, §2). The within-set means leave out each point's distance to
+    itself (U-statistics), so the estimate is unbiased and, for two samples of one law, spreads around 0 with either
+    sign. :math:`O((M+N)^2 d)` time, in blocks of rows.
 
     Parameters
     ----------
-    a, b : array_like (M, d) and (N, d), ParticleSolution or Empirical
-        The two sample sets, as in :func:`w1` (at least 2 samples each; 1-D
-        samples may be given as shape (M,)).
+    a, b : samples
+        As in :func:`w1`, at least 2 each.
 
     Returns
     -------
     float
-        The unbiased estimate of :math:`D^2` (may be slightly negative for
-        samples of one law).
+        The unbiased estimate of :math:`D^2`.
     """
     x = _samples(a, "a")
     y = _samples(b, "b", x.shape[1], "`a`")
@@ -680,27 +657,22 @@ def _tv_floor(probabilities, n):
 class Comparison:
     r"""A density against samples: the result of :func:`compare`.
 
-    Parameters
-    ----------
-    tv, tv_floor, w1, w1_kind, outside, n_samples, density_mass
-        The attributes below, as :func:`compare` computes them.
+    Each parameter is kept as the attribute of the same name.
 
-    Attributes
+    Parameters
     ----------
     tv : float
         :math:`\frac12 \int |p - h| dx`, ``h`` the :func:`histogram` of the
         samples on the density's grid (samples outside the box count as mass
         the histogram misses).
     tv_floor : float
-        The expected ``tv`` of a histogram of ``n_samples`` exact samples
-        from the density itself: the Monte-Carlo floor. A ``tv`` within a
-        small multiple of it (about 1.5x for hundreds of occupied cells)
-        means the samples cannot tell the two apart.
+        The expected ``tv`` of a histogram of ``n_samples`` exact samples from the density itself: the Monte-Carlo
+        floor. A ``tv`` within a small multiple of it (about 1.5x for hundreds of occupied cells) means the samples
+        cannot tell the two apart.
     w1 : float
-        Transport distance between the density, normalised to mass 1, and
-        the samples: exact :math:`W_1` in one dimension, sliced :math:`W_1`
-        in more. When ``density_mass`` is not 1 this compares the law
-        conditioned on the box.
+        Transport distance between the density, normalised to mass 1, and the samples: exact :math:`W_1` in one
+        dimension, sliced :math:`W_1` in more. When ``density_mass`` is not 1 this compares the law conditioned on
+        the box.
     w1_kind : str
         ``"w1"`` (exact) or ``"sliced_w1"``.
     outside : float

@@ -135,8 +135,10 @@ def log_snr(process, T, t_min, steps):
 def karras(process, T, t_min, steps, rho=7.0):
     r"""Karras et al. (2022) :math:`\rho`-schedule in the noise level :math:`\sqrt{v_t}/\alpha_t`.
 
-    Equal steps in :math:`\sigma^{1/\rho}`, :math:`\sigma = \sqrt{v_t}/\alpha_t` (``process.sigma``),
-    from :math:`\sigma(T)` to :math:`\sigma(t_{min})` (the module docstring gives the formula).
+    Equal steps in :math:`\sigma^{1/\rho}`, :math:`\sigma = \sqrt{v_t}/\alpha_t` (``process.sigma``), from
+    :math:`\sigma_{max} = \sigma(T)` to :math:`\sigma_{min} = \sigma(t_{min})`:
+    :math:`\sigma_i = (\sigma_{max}^{1/\rho} + \tfrac iN(\sigma_{min}^{1/\rho} - \sigma_{max}^{1/\rho}))^\rho`,
+    :math:`t_i = t(\sigma_i)` (``process.t_of_sigma``).
 
     Parameters
     ----------
