@@ -47,6 +47,8 @@ def test_noise_levels_outside_the_range_are_refused():
         fd.Cosine().t_of_sigma(1e20)
     with pytest.raises(fd.InputError, match="beyond the range of LinearDiscrete"):
         fd.LinearDiscrete().t_of_sigma(1e3)
+    table = fd.LinearDiscrete()  # a sigma one rounding above the table's last (diffusers' float32 sigmas) is the end
+    assert table.t_of_sigma(table.sigma(1.0) * (1 + 4e-16)) == pytest.approx(1.0, rel=1e-14)
     with pytest.raises(fd.InputError, match=r"defined for t in \[0, 1\]"):
         fd.ScaledLinear().alpha(1.5)
 
