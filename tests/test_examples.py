@@ -130,9 +130,9 @@ def test_sampler_lab(run_example):
         for schedule in ("linear table (diffusers-trailing)", "cosine (log-SNR grid)", "EDM (Karras grid)"):
             runs = {sampler: r[(dim, schedule, sampler)] for sampler in ("ddim", "euler", "ddpm", "euler_ancestral",
                                                                           "dpmpp_2m")}
-            # the coincidences of docs/theory.md 5.1: the same samples, so the same W1
-            np.testing.assert_array_equal(runs["euler"]["w1"], runs["ddim"]["w1"])
-            np.testing.assert_array_equal(runs["euler_ancestral"]["w1"], runs["ddpm"]["w1"])
+            # the coincidences of docs/theory.md 5.1: the same samples (to round-off), so the same W1
+            np.testing.assert_allclose(runs["euler"]["w1"], runs["ddim"]["w1"], rtol=1e-10)
+            np.testing.assert_allclose(runs["euler_ancestral"]["w1"], runs["ddpm"]["w1"], rtol=1e-10)
             assert 0.8 <= runs["ddim"]["order"] <= 1.4, (dim, schedule, runs["ddim"])  # first order
             if schedule != "linear table (diffusers-trailing)":  # the published claim, on the smooth grids
                 evaluations = list(runs["ddim"]["evaluations"])
