@@ -26,6 +26,8 @@ Usage::
 """
 
 import argparse
+import contextlib
+import io
 import sys
 import time
 from pathlib import Path
@@ -40,7 +42,7 @@ sys.path.insert(0, str(HERE))
 import fpdiff as fd  # noqa: E402
 from fpdiff.particles import sample_reverse  # noqa: E402
 
-from _machine import describe  # noqa: E402
+from _machine import describe, write_section  # noqa: E402
 
 WEIGHTS = np.array([0.4, 0.6])
 MEANS = np.array([[-1.5, 1.0], [1.5, -1.0]])
@@ -55,6 +57,9 @@ SCHEMES = [("ddpm", {}, "DDPMScheduler", {"clip_sample": False}),
            ("euler_ancestral", {}, "EulerAncestralDiscreteScheduler", {}),
            ("dpmpp_2m", {}, "DPMSolverMultistepScheduler", {})]
 
+
+
+SECTION = "## Sampler lab"
 
 def exact_eps(x, alpha, variance):
     """The mixture's exact noise prediction at a noise level (numpy, vectorised over the particles)."""
@@ -149,9 +154,22 @@ def accuracy(particles):
 
 
 def main():
+    """Parse the arguments, run :func:`report`, print (and with ``--write`` record) its output."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10^4 particles, 1 repeat")
+    parser.add_argument("--write", action="store_true", help="record the output in benchmarks/RESULTS.md")
     args = parser.parse_args()
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        report(args)
+    print(printed.getvalue(), end="")
+    if args.write:
+        command = "`PYTHONPATH=. python benchmarks/bench_samplers.py --write`"
+        write_section(HERE / "RESULTS.md", SECTION, f"{SECTION}\n\n```\n{printed.getvalue()}```\n\nCommand: {command}\n")
+
+
+def report(args):
+    """Run the measurements and print their tables."""
     particles, repeats = (10_000, 1) if args.quick else (100_000, 3)
     print(describe())
     print()

@@ -125,7 +125,13 @@ def test_blessing_of_dimensionality(run_example):
 
 
 def test_sampler_lab(run_example):
-    r = run_example("sampler_lab", ["sampler_lab.png"])
+    r = run_example("sampler_lab", ["sampler_lab.png", "sampler_lab_eta.png"])
+    # the grid view of DDIM(eta) is the gamma-family at gamma = eta: the two views agree within the histogram's
+    # Monte-Carlo floor, and with the model's error a larger eta lands closer to the data
+    eta = r.pop("eta")
+    for value in eta.values():
+        assert value["tv"] < 2 * value["tv_floor"], eta
+    assert eta[1.0]["l1"] < eta[0.5]["l1"] < eta[0.0]["l1"], eta
     for dim in ("1-D", "2-D"):
         for schedule in ("linear table (diffusers-trailing)", "cosine (log-SNR grid)", "EDM (Karras grid)"):
             runs = {sampler: r[(dim, schedule, sampler)] for sampler in ("ddim", "euler", "ddpm", "euler_ancestral",
