@@ -30,8 +30,6 @@ Usage::
 """
 
 import argparse
-import contextlib
-import io
 import os
 import sys
 import time
@@ -51,7 +49,7 @@ sys.path.insert(0, str(HERE))
 import fpdiff as fd  # noqa: E402
 from fpdiff.particles import _random  # noqa: E402
 
-from _machine import describe, write_section  # noqa: E402
+from _machine import describe, print_and_record  # noqa: E402
 
 PROCESS = fd.VP()
 T, T_MIN = 1.0, 1e-3
@@ -168,14 +166,7 @@ def main():
     parser.add_argument("--threads", type=int, default=1, help="threads of numpy's BLAS, torch and numba")
     parser.add_argument("--write", action="store_true", help="record the output in benchmarks/RESULTS.md")
     args = parser.parse_args()
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        report(args)
-    print(printed.getvalue(), end="")
-    if args.write:
-        command = "`PYTHONPATH=. python benchmarks/bench_model_score.py --write`"
-        write_section(HERE / "RESULTS.md", SECTION, f"{SECTION}\n\n```\n{printed.getvalue()}```\n\nCommand: {command}\n")
-
+    print_and_record(lambda: report(args), SECTION, "PYTHONPATH=. python benchmarks/bench_model_score.py --write", args.write)
 
 def report(args):
     """Run the measurements and print their tables."""
