@@ -81,3 +81,30 @@ def write_section(results, section, text):
     except BaseException:
         os.unlink(temporary)
         raise
+
+
+def best_time(function, repeats=3):
+    """The shortest of ``repeats`` wall times of ``function()`` (other processes on the machine only ever add time)."""
+    import time
+
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def print_and_record(report, section, command, write):
+    """Run ``report()`` (which prints), print its output, and with ``write`` record it under ``section`` in RESULTS.md."""
+    import contextlib
+    import io
+    from pathlib import Path
+
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        report()
+    print(printed.getvalue(), end="")
+    if write:
+        write_section(Path(__file__).resolve().parent / "RESULTS.md", section,
+                      f"{section}\n\n```\n{printed.getvalue()}```\n\nCommand: `{command}`\n")

@@ -49,12 +49,15 @@ sys.path.insert(0, str(HERE))
 import fpdiff as fd  # noqa: E402
 from fpdiff.particles import _random  # noqa: E402
 
-from _machine import describe  # noqa: E402
+from _machine import describe, print_and_record  # noqa: E402
 
 PROCESS = fd.VP()
 T, T_MIN = 1.0, 1e-3
 DIM, WIDTH = 2, 64
 
+
+
+SECTION = "## Model callables in the particle solver"
 
 def weights(seed=0):
     """Fixed random weights of the MLP (x, t) -> WIDTH -> WIDTH -> DIM (Glorot-like scale, the last layer 0.01x)."""
@@ -155,12 +158,18 @@ def measure(label, score, timed, alone, particles, steps, repeats):
 
 
 def main():
+    """Parse the arguments, run :func:`report`, print (and with ``--write`` record) its output."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--particles", type=int, default=100_000)
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1, help="threads of numpy's BLAS, torch and numba")
+    parser.add_argument("--write", action="store_true", help="record the output in benchmarks/RESULTS.md")
     args = parser.parse_args()
+    print_and_record(lambda: report(args), SECTION, "PYTHONPATH=. python benchmarks/bench_model_score.py --write", args.write)
+
+def report(args):
+    """Run the measurements and print their tables."""
     numba.set_num_threads(args.threads)
     n, steps = args.particles, args.steps
     layers = weights()

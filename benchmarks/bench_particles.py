@@ -71,7 +71,7 @@ from fpdiff._vmath import vexp  # noqa: E402
 from fpdiff.particles import sample_reverse  # noqa: E402
 from fpdiff.theory import gamma_ei_coefficients  # noqa: E402
 
-from _machine import describe, write_section  # noqa: E402
+from _machine import best_time, describe, write_section  # noqa: E402
 
 SECTION = "## Particles"
 RESULTS = HERE / "RESULTS.md"
@@ -487,16 +487,6 @@ def numpy_denoiser(x, points, alpha, variance, chunk=1000):
                      + alpha * alpha * np.sum(points * points, axis=1)[None, :])
         out[first:first + chunk] = softmax(-0.5 * distances / variance, axis=1) @ points
     return out
-
-
-def best_time(function, repeats=3):
-    """The shortest of ``repeats`` wall times (other processes on the machine only ever add time)."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def measure_empirical(quick):

@@ -27,7 +27,6 @@ Usage::
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +39,7 @@ sys.path.insert(0, str(HERE))
 import fpdiff as fd  # noqa: E402
 from fpdiff.particles import sample_reverse  # noqa: E402
 
-from _machine import describe  # noqa: E402
+from _machine import best_time, describe, print_and_record  # noqa: E402
 
 WEIGHTS = np.array([0.4, 0.6])
 MEANS = np.array([[-1.5, 1.0], [1.5, -1.0]])
@@ -56,21 +55,15 @@ SCHEMES = [("ddpm", {}, "DDPMScheduler", {"clip_sample": False}),
            ("dpmpp_2m", {}, "DPMSolverMultistepScheduler", {})]
 
 
+
+SECTION = "## Sampler lab"
+
 def exact_eps(x, alpha, variance):
     """The mixture's exact noise prediction at a noise level (numpy, vectorised over the particles)."""
     spread = alpha * alpha * VARIANCES[None] + variance
     offset = x[:, None, :] - alpha * MEANS[None]
     log_terms = np.log(WEIGHTS) - 0.5 * np.sum(np.log(2 * np.pi * spread) + offset**2 / spread, axis=2)
     return np.sqrt(variance) * np.sum(softmax(log_terms, axis=1)[:, :, None] * offset / spread, axis=1)
-
-
-def best_of(repeats, run):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def fpdiff_run(scheme, options, y0, steps, numpy_path=False):
@@ -120,10 +113,10 @@ def throughput(particles, steps, repeats):
     rows = []
     for scheme, options, name, config in SCHEMES:
         fpdiff_run(scheme, options, y0[:100], steps)  # compile
-        compiled = best_of(repeats, lambda: fpdiff_run(scheme, options, y0, steps))
+        compiled = best_time(lambda: fpdiff_run(scheme, options, y0, steps), repeats)
         slow_repeats = min(repeats, 2)
-        numpy_time = best_of(slow_repeats, lambda: fpdiff_run(scheme, options, y0, steps, numpy_path=True))
-        library = best_of(slow_repeats, lambda: diffusers_run(name, config, options, y0, steps)) \
+        numpy_time = best_time(lambda: fpdiff_run(scheme, options, y0, steps, numpy_path=True), slow_repeats)
+        library = best_time(lambda: diffusers_run(name, config, options, y0, steps), slow_repeats) \
             if have_diffusers else None
         rows.append((scheme, name, compiled, numpy_time, library))
     lines = [f"Throughput: {particles:,} particles, {steps} steps, 2-D mixture, LinearDiscrete, {GRID} (seconds)", "",
@@ -149,9 +142,15 @@ def accuracy(particles):
 
 
 def main():
+    """Parse the arguments, run :func:`report`, print (and with ``--write`` record) its output."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10^4 particles, 1 repeat")
+    parser.add_argument("--write", action="store_true", help="record the output in benchmarks/RESULTS.md")
     args = parser.parse_args()
+    print_and_record(lambda: report(args), SECTION, "PYTHONPATH=. python benchmarks/bench_samplers.py --write", args.write)
+
+def report(args):
+    """Run the measurements and print their tables."""
     particles, repeats = (10_000, 1) if args.quick else (100_000, 3)
     print(describe())
     print()

@@ -15,7 +15,6 @@ Usage::
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -24,22 +23,12 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import fpdiff as fd  # noqa: E402
-from _machine import describe, write_section  # noqa: E402
+from _machine import best_time, describe, write_section  # noqa: E402
 
 SECTION = "## Schedules in the particle path"
 REPEATS = 3
 MIXTURE = fd.GaussianMixture([0.4, 0.6], [[-1.5, 1.0], [1.5, -1.0]],
                              [[[0.3, 0.1], [0.1, 0.2]], [[0.25, -0.05], [-0.05, 0.4]]])
-
-
-def best_time(run):
-    run()  # warm-up: compiles (or loads the cache) outside the timing
-    times = []
-    for _ in range(REPEATS):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main():
@@ -59,7 +48,11 @@ def main():
     for name, (process, T, t_min) in cases.items():
         start = MIXTURE.evolve(process, T).sample(args.particles, seed=1)
         score = fd.ExactScore(process, MIXTURE)
-        seconds = best_time(lambda: fd.sample_reverse(process, score, start, T, t_min=t_min, steps=args.steps))
+        def run():
+            return fd.sample_reverse(process, score, start, T, t_min=t_min, steps=args.steps)
+
+        run()  # warm-up: compiles (or loads the cache) outside the timing
+        seconds = best_time(run, REPEATS)
         baseline = baseline or seconds
         rows.append(f"| {name} | {seconds:.3f} | {seconds / baseline:.2f} |")
     table = "\n".join([

@@ -348,3 +348,25 @@ def test_info_shows_the_schedule_of_a_score_file(tmp_path, process, parameters):
                 f"{table[-1]:.6g} (step {len(table) - 1})") in lines
     else:
         assert not any(line.startswith("  table") for line in lines)
+
+
+def test_a_sweep_compares_library_samplers_and_eta(tmp_path):
+    # [views] eta reaches the sampler: ddim at eta = 1 is ddpm step for step (the same noise), so their W1 agree;
+    # a scheme without eta refuses it, naming the key
+    config = {**SMALL, "process": {"kind": "VP"}, "time": {"T": 1.0, "t_min": 0.01, "particle_steps": 30},
+              "reverse": {"gammas": [1.0], "start": "data"},
+              "views": {"density": False, "particles": 3000, "reference_samples": 3000, "scheme": "ddim"},
+              "sweep": {"views.eta": [0.0, 1.0]}, "output": {"folder": "out"}}
+    experiment = experiment_from_dict(config, base=str(tmp_path))
+    _, rows, _ = read_results(run_experiment(experiment, progress=False))
+    ddpm = experiment_from_dict({key: value for key, value in config.items() if key != "sweep"}
+                                | {"views": {**config["views"], "scheme": "ddpm"}, "output": {"folder": "ddpm"}},
+                                base=str(tmp_path))
+    (ddpm_row,) = read_results(run_experiment(ddpm, progress=False))[1]
+    assert [row["views.eta"] for row in rows] == [0.0, 1.0]
+    assert rows[1]["w1"] == pytest.approx(ddpm_row["w1"], rel=1e-9)
+    assert rows[0]["w1"] != pytest.approx(rows[1]["w1"], rel=1e-3)
+    bad = {key: value for key, value in config.items() if key != "sweep"} | {
+        "views": {**config["views"], "scheme": "heun", "eta": 0.5}}
+    with pytest.raises(fd.InputError, match=r"\[views\]\.eta: the scheme 'heun' takes no eta"):
+        experiment_from_dict(bad, base=str(tmp_path))

@@ -122,3 +122,24 @@ def test_blessing_of_dimensionality(run_example):
     for measured, error, exact, bound in zip(r["measured"], r["standard_error"], r["exact"], r["bound"]):
         assert np.all(measured >= bound)  # the theorem's lower bound, every observation
         assert np.all(np.abs(measured - exact) <= 4 * error + 0.03)  # Monte-Carlo error plus the time-step bias
+
+
+def test_sampler_lab(run_example):
+    r = run_example("sampler_lab", ["sampler_lab.png", "sampler_lab_eta.png"])
+    # the grid view of DDIM(eta) is the gamma-family at gamma = eta: the two views agree within the histogram's
+    # Monte-Carlo floor, and with the model's error a larger eta lands closer to the data
+    eta = r.pop("eta")
+    for value in eta.values():
+        assert value["tv"] < 2 * value["tv_floor"], eta
+    assert eta[1.0]["l1"] < eta[0.5]["l1"] < eta[0.0]["l1"], eta
+    for dim in ("1-D", "2-D"):
+        for schedule in ("linear table (diffusers-trailing)", "cosine (log-SNR grid)", "EDM (Karras grid)"):
+            runs = {sampler: r[(dim, schedule, sampler)] for sampler in ("ddim", "euler", "ddpm", "euler_ancestral",
+                                                                          "dpmpp_2m")}
+            # the coincidences of docs/theory.md 5.1: the same samples (to round-off), so the same W1
+            np.testing.assert_allclose(runs["euler"]["w1"], runs["ddim"]["w1"], rtol=1e-10)
+            np.testing.assert_allclose(runs["euler_ancestral"]["w1"], runs["ddpm"]["w1"], rtol=1e-10)
+            assert 0.8 <= runs["ddim"]["order"] <= 1.4, (dim, schedule, runs["ddim"])  # first order
+            if schedule != "linear table (diffusers-trailing)":  # the published claim, on the smooth grids
+                evaluations = list(runs["ddim"]["evaluations"])
+                assert runs["dpmpp_2m"]["w1"][evaluations.index(24)] < runs["ddim"]["w1"][evaluations.index(48)]

@@ -318,3 +318,12 @@ def test_churn_beyond_a_bounded_schedule_is_refused():
     score = fd.ExactScore(TABLE, MIXTURE_2D)
     with pytest.raises(InputError, match="s_tmax"):
         sample_reverse(TABLE, score, 10, scheme="euler", time_grid="diffusers-trailing", steps=10, s_churn=5.0)
+
+
+def test_gamma_of_eta_tends_to_eta_as_the_step_shrinks():
+    # gamma_n^2 = log(1 + eta^2 expm1(-d)) / (-d), d the step's log-SNR increment: eta^2 + O(d), so the grid view
+    # of DDIM(eta) is the gamma-family at gamma = eta (examples/sampler_lab.py draws it)
+    process, t, eta = fd.VP(), 0.5, 0.5
+    steps = np.array([0.1, 0.05, 0.025, 0.0125])
+    errors = [abs(theory.gamma_of_eta(process, eta, t, t - h) - eta) for h in steps]
+    assert 0.9 <= fd.metrics.observed_order(steps, errors) <= 1.1, errors

@@ -47,6 +47,8 @@ def test_noise_levels_outside_the_range_are_refused():
         fd.Cosine().t_of_sigma(1e20)
     with pytest.raises(fd.InputError, match="beyond the range of LinearDiscrete"):
         fd.LinearDiscrete().t_of_sigma(1e3)
+    table = fd.LinearDiscrete()  # a sigma one rounding above the table's last (diffusers' float32 sigmas) is the end
+    assert table.t_of_sigma(table.sigma(1.0) * (1 + 4e-16)) == pytest.approx(1.0, rel=1e-14)
     with pytest.raises(fd.InputError, match=r"defined for t in \[0, 1\]"):
         fd.ScaledLinear().alpha(1.5)
 
@@ -222,3 +224,16 @@ def test_likelihood_converges_at_second_order_on_every_schedule(name):
     steps = [50, 100, 200]
     errors = [np.max(np.abs(fd.log_likelihood(process, score, x, T, t_min=t_min, steps=n) - fine)) for n in steps]
     assert observed_order(1 / np.asarray(steps), errors) >= 1.8, errors
+
+
+@pytest.mark.parametrize("name", ["Cosine", "EDM"])
+def test_the_audit_runs_on_every_schedule(name):
+    # the audit of the exact score against itself: zero score error; a shifted model: a positive error and a
+    # Girsanov bound (its law, samples and both views run on the schedule's own time range)
+    process, T, t_min, half, _ = SOLVER_CASES[name]
+    exact = fd.ExactScore(process, MIXTURE)
+    model = fd.ExactScore(process, fd.GaussianMixture(MIXTURE.weights, 1.1 * MIXTURE.means, MIXTURE.covariances))
+    same = fd.audit(exact, exact, process, T=T, t_min=t_min, particles=2000, n_samples=2000)
+    shifted = fd.audit(model, exact, process, T=T, t_min=t_min, particles=2000, n_samples=2000)
+    assert np.max(same.score_error) < 1e-20
+    assert np.all(shifted.score_error > 0) and shifted.girsanov.integral > 10 * shifted.girsanov.integral_stderr

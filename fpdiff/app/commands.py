@@ -248,9 +248,10 @@ def _short(value, width=60):
     return text if len(text) <= width else text[:width - 3] + "..."
 
 
-BENCHMARKS = ("forward", "density", "reverse", "particles", "threads", "distributed")
+BENCHMARKS = ("forward", "density", "reverse", "particles", "threads", "schedules", "samplers", "model_score", "audit",
+              "parallel_threshold", "distributed")
 #: run by a plain ``fpdiff bench``; ``distributed`` needs Dask and several minutes, so it runs when named
-DEFAULT_BENCHMARKS = ("forward", "density", "reverse", "particles", "threads")
+DEFAULT_BENCHMARKS = BENCHMARKS[:-1]
 
 
 def bench(args):

@@ -167,6 +167,7 @@ class Experiment:
     comoving: object = False
     reference_samples: int = 100_000
     allow_mass_outside: bool = False
+    eta: float = None
 
     @property
     def recorded_config(self):
@@ -381,7 +382,8 @@ def experiment_from_dict(config, base=".", overrides=None):
                                            positive=True, integer=True)
 
 
-    section = _table(config, "views", {"density", "particles", "scheme", "method", "comoving", "reference_samples"})
+    section = _table(config, "views", {"density", "particles", "scheme", "eta", "method", "comoving",
+                                       "reference_samples"})
     density = section.setdefault("density", True)
     if not isinstance(density, bool):
         _fail(("views", "density"), f"expected true or false; got {density!r}")
@@ -392,6 +394,12 @@ def experiment_from_dict(config, base=".", overrides=None):
 
     if scheme not in SCHEMES:
         _fail(("views", "scheme"), f"must be one of {sorted(SCHEMES)}; got {scheme!r}")
+    eta = section.get("eta")  # None: the scheme's own default (ddim: 0, euler_ancestral: 1)
+    if eta is not None:
+        eta = float(_number(eta, ("views", "eta"), nonnegative=True))
+        if "eta" not in SCHEMES[scheme].options:
+            _fail(("views", "eta"), f"the scheme {scheme!r} takes no eta; the schemes that do: "
+                                    f"{', '.join(name for name, s in SCHEMES.items() if 'eta' in s.options)}")
     method = section.get("method")  # None: the density solver's choice (TR-BDF2; SSP-RK3 for gamma = 0)
     if method is not None:
         _choice(method, ("views", "method"), tuple(METHODS))
@@ -427,7 +435,7 @@ def experiment_from_dict(config, base=".", overrides=None):
     experiment = Experiment(config, process, data, grid, float(T), float(t_min), steps, int(particle_steps), gammas,
                             start, source, score_options, density, int(particles), scheme, os.path.join(base, folder),
                             int(seed), sweep, scheduler, workers, base, time_grid, particle_time_grid, method,
-                            comoving, int(reference_samples), allow_mass_outside)
+                            comoving, int(reference_samples), allow_mass_outside, eta)
     if sweep is not None:
         _check_sweep_values(experiment, sweep)
     return experiment

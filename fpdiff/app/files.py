@@ -18,8 +18,7 @@ import numpy as np
 
 from ..errors import FormatError, FpdiffError, InputError
 from .._hdf5 import DAMAGE, LIBVER, atomic_path, check_storage, fixed_string, shorten
-from ..processes import process_from_dict
-from ..processes import describe_process
+from ..processes.base import describe_process, process_from_dict
 from ..scores._write import PROCESS_GROUP
 from .folder import writing
 from ..labelled import Dimensions

@@ -143,7 +143,7 @@ def run_task(experiment, name, score):
     initial = experiment.particles if noised is None else noised.sample(experiment.particles, seed=experiment.seed + 2)
     solution = sample_reverse(experiment.process, score, initial, steps=experiment.particle_steps,
                               scheme=experiment.scheme, time_grid=experiment.particle_time_grid, seed=experiment.seed,
-                              **common)
+                              **({} if experiment.eta is None else {"eta": experiment.eta}), **common)
     return {"samples": solution.samples}, {"seconds": time.perf_counter() - start, "gamma": gamma}
 
 

@@ -18,6 +18,8 @@ diffusers' Euler sigmas) or the log signal-to-noise ratio
 :meth:`LinearProcess.t_of_log_snr` invert them.
 """
 
+import json
+
 import numpy as np
 
 from .._validation import as_finite_array, as_float, as_int, as_points
@@ -136,10 +138,10 @@ class LinearProcess:
         while not np.isfinite(self.t_max) and np.max(targets, initial=0.0) > function(hi) and hi < 1e300:
             hi *= 2.0
         reach = float(function(hi))
-        if np.any(targets > reach):
+        if np.any(targets > reach * (1 + 1e-12)):  # a target rounded past the end (a library's float32 sigma) is the end
             raise InputError(f"`{name}` = {float(np.max(targets))!r} is beyond the range of {self!r}, whose "
                              f"{name} reaches {reach!r} at t = {hi!r}")
-        return invert_monotone(function, targets, hi, 0.0)
+        return invert_monotone(function, np.minimum(targets, reach), hi, 0.0)
 
     def _times(self, t):
         """``t`` as a float array; raise :class:`InputError` unless every time is in ``[0, t_max]``."""
@@ -233,3 +235,66 @@ def check_process(process, name="process"):
         raise InputError(f"`{name}` must be an fpdiff process (OU, VP, VE, Brownian, Cosine, Discrete, EDM, ..., or a "
                          f"LinearProcess subclass); got {type(process).__name__}")
     return process
+
+
+#: every process kind by its class name (the ``kind`` of :meth:`LinearProcess.to_dict`), filled by :func:`register`
+#: in the modules that define them (:mod:`~fpdiff.processes.sde`, :mod:`~fpdiff.processes.schedules`), which the
+#: package imports: whoever imports fpdiff has them all
+PROCESSES = {}
+#: the array parameters of each kind, stored by files as datasets (a kind not named here has numbers only)
+ARRAY_PARAMETERS = {"Discrete": ("alphas_cumprod",)}
+
+
+def register(*classes):
+    """Add fpdiff's process ``classes`` to :data:`PROCESSES` (the kinds files and experiment files name)."""
+    for cls in classes:
+        PROCESSES[cls.__name__] = cls
+
+
+def process_class(kind):
+    """The process class named ``kind``: a class name, in any case, with ``-`` or ``_`` allowed between words.
+
+    ``"VP"``, ``"cosine"``, ``"scaled-linear"``, ``"scaled_linear"`` and
+    ``"ScaledLinear"`` all name a class; anything else raises :class:`InputError`.
+    """
+    spellings = {name.lower(): name for name in PROCESSES}
+    name = spellings.get(kind.lower().replace("-", "").replace("_", "")) if isinstance(kind, str) else None
+    if name is None:
+        raise InputError(f"process `kind` must be one of {sorted(PROCESSES)} (any case; '-' or '_' between words); "
+                         f"got {kind!r}")
+    return PROCESSES[name]
+
+
+def process_from_dict(description):
+    """Rebuild a process from :meth:`LinearProcess.to_dict` output (``kind`` spelled as :func:`process_class` allows)."""
+    description = dict(description)
+    return process_class(description.pop("kind", None))(**description)
+
+
+def describe_process(process, name="process"):
+    """``(scalars, arrays)``: how a file records ``process``; InputError unless it rebuilds exactly ``process``.
+
+    ``scalars`` is :meth:`~fpdiff.processes.LinearProcess.to_dict` without
+    its array parameters (JSON-ready: ``kind`` and numbers), ``arrays`` maps
+    each array parameter (:class:`~fpdiff.Discrete`'s ``alphas_cumprod``) to
+    a float64 array, stored as a dataset rather than as a list of numbers in
+    the JSON. Only the processes of :data:`fpdiff.processes.PROCESSES` can be
+    described: a user's own :class:`~fpdiff.processes.LinearProcess` subclass
+    works in the solvers, but no reader could rebuild it from a file, so it
+    is refused here rather than written into a file that would not load.
+    """
+    check_process(process, name)
+    kind = type(process).__name__
+    if PROCESSES.get(kind) is not type(process):
+        raise InputError(f"`{name}` {kind} cannot be stored in a file: a file describes a process by its kind and "
+                         f"parameters, and only fpdiff's processes ({', '.join(PROCESSES)}) can be rebuilt from "
+                         f"them; a LinearProcess subclass of your own works in the solvers but not in files: "
+                         f"express it as one of these (a Discrete table of alphas_cumprod fits any "
+                         f"variance-preserving schedule)")
+    description = process.to_dict()
+    arrays = {key: np.asarray(description[key], dtype=np.float64) for key in ARRAY_PARAMETERS.get(kind, ())}
+    scalars = json.loads(json.dumps({key: value for key, value in description.items() if key not in arrays}))
+    if process_from_dict({**scalars, **arrays}) != process:  # a parameter that JSON or float64 cannot hold
+        raise InputError(f"`{name}` {process!r} does not survive being written: its description rebuilds "
+                         "another process")
+    return scalars, arrays

@@ -25,7 +25,7 @@ from scipy.interpolate import PchipInterpolator
 
 from .._validation import as_finite_array, as_float, as_int
 from ..errors import InputError
-from .base import LinearProcess
+from .base import LinearProcess, register
 
 
 class Cosine(LinearProcess):
@@ -347,3 +347,6 @@ def _betas_range(beta_start, beta_end, n):
         raise InputError(f"the betas must satisfy 0 < beta_start <= beta_end < 1; got beta_start={beta_start}, "
                          f"beta_end={beta_end}")
     return beta_start, beta_end, as_int(n, "n", minimum=2)
+
+
+register(Cosine, Discrete, LinearDiscrete, ScaledLinear, EDM)

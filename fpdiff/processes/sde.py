@@ -8,7 +8,7 @@ import numpy as np
 
 from .._validation import as_float
 from ..errors import InputError
-from .base import LinearProcess
+from .base import LinearProcess, register
 
 class OU(LinearProcess):
     r"""Ornstein–Uhlenbeck process :math:`dX = -\beta X dt + \sigma dW` with constant coefficients.
@@ -170,3 +170,6 @@ class Brownian(LinearProcess):
 
     def _parameters(self):
         return {"sigma": self.diffusion_constant}
+
+
+register(OU, VP, VE, Brownian)

@@ -7,7 +7,7 @@ import numpy as np
 
 from .._hdf5 import LIBVER, atomic_path, fixed_string
 from ..errors import InputError
-from ..processes import describe_process
+from ..processes.base import describe_process
 from .field import PARAMETRIZATIONS, check_field
 
 FORMAT = "fpdiff.score-field"

@@ -3,7 +3,7 @@
 import numpy as np
 
 from ..errors import DomainError, InputError
-from ..processes import process_from_dict
+from ..processes.base import process_from_dict
 from .base import Score, check_process
 
 

@@ -36,7 +36,8 @@ import numpy as np
 from .._hdf5 import DAMAGE, check_storage, decode_text, shorten
 from .._validation import as_int, check_choice, format_bytes
 from ..errors import FormatError, InputError
-from ..processes import ARRAY_PARAMETERS, Discrete, process_class, process_from_dict
+from ..processes.base import ARRAY_PARAMETERS, process_class, process_from_dict
+from ..processes.schedules import Discrete
 from ._write import FORMAT, PROCESS_GROUP, VERSION
 from .field import OUTSIDE_POLICIES, PARAMETRIZATIONS, check_field, version_1_v_scale
 from .tabulated import ScoreSamples, TabulatedScore
