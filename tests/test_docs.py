@@ -40,12 +40,12 @@ KNOWN_GAPS = {
     ("fpdiff.processes.sde.VP", "no Parameters section"),  # fpdiff/processes/ being restructured
     ("fpdiff.processes.sde.VE", "no Parameters section"),  # fpdiff/processes/ being restructured
     ("fpdiff.processes.sde.Brownian", "no Parameters section"),  # fpdiff/processes/ being restructured
-    ("fpdiff.processes.process_class", "no Parameters section"),  # fpdiff/processes/ being restructured
-    ("fpdiff.processes.process_class", "no Returns section"),  # fpdiff/processes/ being restructured
-    ("fpdiff.processes.process_from_dict", "no Parameters section"),  # fpdiff/processes/ being restructured
-    ("fpdiff.processes.process_from_dict", "no Returns section"),  # fpdiff/processes/ being restructured
-    ("fpdiff.processes.describe_process", "no Parameters section"),  # fpdiff/processes/ being restructured
-    ("fpdiff.processes.describe_process", "no Returns section"),  # fpdiff/processes/ being restructured
+    ("fpdiff.processes.base.process_class", "no Parameters section"),  # fpdiff/processes/ being restructured
+    ("fpdiff.processes.base.process_class", "no Returns section"),  # fpdiff/processes/ being restructured
+    ("fpdiff.processes.base.process_from_dict", "no Parameters section"),  # fpdiff/processes/ being restructured
+    ("fpdiff.processes.base.process_from_dict", "no Returns section"),  # fpdiff/processes/ being restructured
+    ("fpdiff.processes.base.describe_process", "no Parameters section"),  # fpdiff/processes/ being restructured
+    ("fpdiff.processes.base.describe_process", "no Returns section"),  # fpdiff/processes/ being restructured
     ("fpdiff.processes.base.check_process", "no Parameters section"),  # fpdiff/processes/ being restructured
     ("fpdiff.processes.base.check_process", "no Returns section"),  # fpdiff/processes/ being restructured
     # fpdiff/scores/_write.py being restructured: a paragraph inside its Parameters section reads as parameters
