@@ -62,8 +62,6 @@ templates_path = ["_templates"]
 nitpicky = True
 nitpick_ignore_regex = [(r"py:.*", r"(numpy|scipy|xarray|json|torch|jax)(\..*)?")]
 nitpick_ignore = [
-    # fpdiff/scores/_write.py (being restructured when this list was emptied): a module reference to make plain code
-    ("py:mod", "fpdiff.scores.tabulated"),
     # examples/export_score.py names its own functions, which are the script's, not the package's
     ("py:func", "export"),
     ("py:func", "torch_predictor"),

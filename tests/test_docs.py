@@ -35,22 +35,7 @@ PUBLIC_MODULES = ("fpdiff", "fpdiff.metrics", "fpdiff.theory", "fpdiff.processes
 #: with the reason it is not fixed yet. Each entry is a failure listed, not skipped: the test fails if a gap is
 #: fixed and still listed here (remove the entry), and for every gap not listed.
 #: fpdiff/processes/ and fpdiff/scores/_write.py were being restructured when the other gaps were fixed.
-KNOWN_GAPS = {
-    ("fpdiff.processes.sde.OU", "no Parameters section"),  # fpdiff/processes/ being restructured
-    ("fpdiff.processes.sde.VP", "no Parameters section"),  # fpdiff/processes/ being restructured
-    ("fpdiff.processes.sde.VE", "no Parameters section"),  # fpdiff/processes/ being restructured
-    ("fpdiff.processes.sde.Brownian", "no Parameters section"),  # fpdiff/processes/ being restructured
-    ("fpdiff.processes.base.process_class", "no Parameters section"),  # fpdiff/processes/ being restructured
-    ("fpdiff.processes.base.process_class", "no Returns section"),  # fpdiff/processes/ being restructured
-    ("fpdiff.processes.base.process_from_dict", "no Parameters section"),  # fpdiff/processes/ being restructured
-    ("fpdiff.processes.base.process_from_dict", "no Returns section"),  # fpdiff/processes/ being restructured
-    ("fpdiff.processes.base.describe_process", "no Parameters section"),  # fpdiff/processes/ being restructured
-    ("fpdiff.processes.base.describe_process", "no Returns section"),  # fpdiff/processes/ being restructured
-    ("fpdiff.processes.base.check_process", "no Parameters section"),  # fpdiff/processes/ being restructured
-    ("fpdiff.processes.base.check_process", "no Returns section"),  # fpdiff/processes/ being restructured
-    # fpdiff/scores/_write.py being restructured: a paragraph inside its Parameters section reads as parameters
-    ("fpdiff.scores._write.save_score", "documents parameters it does not take"),
-}
+KNOWN_GAPS = set()  # docstrings that lack a section, each with the reason it waits: none now
 
 
 # ------------------------------------------------------------------ the public names and the API reference

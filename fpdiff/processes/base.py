@@ -230,6 +230,18 @@ def check_process(process, name="process"):
 
     The one check of the solvers and scores: a user's subclass of
     :class:`LinearProcess` passes.
+
+    Parameters
+    ----------
+    process : object
+        What a caller passed as its process.
+    name : str
+        The argument's name, for the message.
+
+    Returns
+    -------
+    LinearProcess
+        ``process`` itself.
     """
     if not isinstance(process, LinearProcess):
         raise InputError(f"`{name}` must be an fpdiff process (OU, VP, VE, Brownian, Cosine, Discrete, EDM, ..., or a "
@@ -246,7 +258,13 @@ ARRAY_PARAMETERS = {"Discrete": ("alphas_cumprod",)}
 
 
 def register(*classes):
-    """Add fpdiff's process ``classes`` to :data:`PROCESSES` (the kinds files and experiment files name)."""
+    """Add fpdiff's process ``classes`` to :data:`PROCESSES` (the kinds files and experiment files name).
+
+    Parameters
+    ----------
+    *classes : type
+        :class:`LinearProcess` subclasses, registered by their class names.
+    """
     for cls in classes:
         PROCESSES[cls.__name__] = cls
 
@@ -256,6 +274,16 @@ def process_class(kind):
 
     ``"VP"``, ``"cosine"``, ``"scaled-linear"``, ``"scaled_linear"`` and
     ``"ScaledLinear"`` all name a class; anything else raises :class:`InputError`.
+
+    Parameters
+    ----------
+    kind : str
+        The name.
+
+    Returns
+    -------
+    type
+        The class, from :data:`PROCESSES`.
     """
     spellings = {name.lower(): name for name in PROCESSES}
     name = spellings.get(kind.lower().replace("-", "").replace("_", "")) if isinstance(kind, str) else None
@@ -266,7 +294,17 @@ def process_class(kind):
 
 
 def process_from_dict(description):
-    """Rebuild a process from :meth:`LinearProcess.to_dict` output (``kind`` spelled as :func:`process_class` allows)."""
+    """Rebuild a process from :meth:`LinearProcess.to_dict` output (``kind`` spelled as :func:`process_class` allows).
+
+    Parameters
+    ----------
+    description : mapping
+        ``kind`` and the class's constructor arguments.
+
+    Returns
+    -------
+    LinearProcess
+    """
     description = dict(description)
     return process_class(description.pop("kind", None))(**description)
 
@@ -282,6 +320,20 @@ def describe_process(process, name="process"):
     described: a user's own :class:`~fpdiff.processes.LinearProcess` subclass
     works in the solvers, but no reader could rebuild it from a file, so it
     is refused here rather than written into a file that would not load.
+
+    Parameters
+    ----------
+    process : LinearProcess
+        The process to describe.
+    name : str
+        The argument's name, for the messages.
+
+    Returns
+    -------
+    scalars : dict
+        JSON-ready ``kind`` and numbers.
+    arrays : dict of str to ndarray
+        The array parameters, by name.
     """
     check_process(process, name)
     kind = type(process).__name__

@@ -15,6 +15,14 @@ class OU(LinearProcess):
 
     :math:`\alpha_t = e^{-\beta t}`, :math:`v_t = \frac{\sigma^2}{2\beta}(1 - e^{-2\beta t})`;
     stationary law :math:`N(0, \sigma^2/(2\beta))`.
+
+    Parameters
+    ----------
+    beta : float
+        The drift rate, > 0 (default 1).
+    sigma : float
+        The noise coefficient, > 0 (default sqrt 2: stationary variance 1); kept as
+        :attr:`diffusion_constant`, since :meth:`sigma` is the noise level.
     """
 
     time_homogeneous = True
@@ -54,6 +62,11 @@ class VP(LinearProcess):
     :math:`b(t) = b_{min} + t (b_{max} - b_{min})`, :math:`\beta = b/2`, :math:`\sigma = \sqrt{b}`;
     with :math:`B(t) = \int_0^t b`: :math:`\alpha_t = e^{-B/2}`, :math:`v_t = 1 - e^{-B}`;
     stationary law :math:`N(0, 1)`.
+
+    Parameters
+    ----------
+    beta_min, beta_max : float
+        :math:`b` at :math:`t = 0` and :math:`t = 1`, ``0 < beta_min <= beta_max`` (default 0.1 and 20).
     """
 
     stationary_variance = 1.0
@@ -104,6 +117,11 @@ class VE(LinearProcess):
     :math:`\sigma(t) = s(t)\sqrt{2 \ln(s_{max}/s_{min})}`, so :math:`\alpha_t = 1`,
     :math:`v_t = s(t)^2 - s_{min}^2`. No stationary law: the prior at ``T`` is
     :math:`N(0, v_T)`.
+
+    Parameters
+    ----------
+    sigma_min, sigma_max : float
+        The noise levels :math:`s(0)` and :math:`s(1)`, ``0 < sigma_min < sigma_max`` (default 0.01 and 50).
     """
 
     def __init__(self, sigma_min=0.01, sigma_max=50.0):
@@ -143,7 +161,13 @@ class VE(LinearProcess):
 
 
 class Brownian(LinearProcess):
-    r"""Scaled Brownian motion :math:`dX = \sigma dW`: :math:`\alpha_t = 1`, :math:`v_t = \sigma^2 t`."""
+    r"""Scaled Brownian motion :math:`dX = \sigma dW`: :math:`\alpha_t = 1`, :math:`v_t = \sigma^2 t`.
+
+    Parameters
+    ----------
+    sigma : float
+        The noise coefficient, > 0 (default 1); kept as :attr:`diffusion_constant`.
+    """
 
     time_homogeneous = True
 

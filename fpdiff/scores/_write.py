@@ -22,6 +22,10 @@ PROCESS_GROUP = "process"
 def save_score(path, process, t, values, *, axes=None, points=None, parametrization="score", meta=None):
     """Write a score field to the HDF5 file ``path`` (atomically; an existing file is replaced).
 
+    Every array is stored in its own precision when it is float32 or float64
+    (other dtypes are stored as float64), so :func:`load_score` returns it bit
+    for bit.
+
     Parameters
     ----------
     path : str or os.PathLike
@@ -42,16 +46,16 @@ def save_score(path, process, t, values, *, axes=None, points=None, parametrizat
     points : array_like, shape (n_t, M, d), optional
         Evaluation points of the point layout (exactly one of ``axes``, ``points``).
     parametrization : {"score", "eps", "x0", "v"}
-        What ``values`` hold (see :mod:`fpdiff.scores.tabulated`).
+        What ``values`` hold (see ``fpdiff.scores.tabulated``).
     meta : dict, optional
         Free-form information, stored in the group ``meta``: string keys
         (without ``/``) mapping to nested dicts, ``None``, ``str``, ``bool``,
         ``int``, ``float``, ``complex``, numpy scalars, or arrays (and lists)
         of numbers or strings.
 
-    Every array is stored in its own precision when it is float32 or float64
-    (other dtypes are stored as float64), so :func:`load_score` returns it bit
-    for bit.
+    Returns
+    -------
+    None
     """
     scalars, arrays = describe_process(process)
     if parametrization not in PARAMETRIZATIONS:
