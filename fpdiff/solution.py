@@ -10,6 +10,7 @@ import numpy as np
 
 from ._validation import as_float
 from .errors import InputError
+from .labelled import density_to_xarray, particles_to_xarray  # xarray itself: only when asked for
 
 
 class Result:
@@ -153,7 +154,6 @@ class DensitySolution(Result):
         xarray.DataArray
             See :func:`fpdiff.labelled.density_to_xarray`.
         """
-        from .labelled import density_to_xarray  # xarray is optional: imported only when asked for
         return density_to_xarray(self)
 
 
@@ -229,5 +229,4 @@ class ParticleSolution(Result):
         xarray.DataArray
             See :func:`fpdiff.labelled.particles_to_xarray`.
         """
-        from .labelled import particles_to_xarray  # xarray is optional: imported only when asked for
         return particles_to_xarray(self)
