@@ -23,6 +23,9 @@ from scipy.special import softmax
 
 import fpdiff as fd
 
+# diffusers' schedulers call np.asarray(..., copy=False) on the float64 stand-in for torch the tests give them
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
+
 torch = pytest.importorskip("torch")
 diffusers = pytest.importorskip("diffusers")
 
