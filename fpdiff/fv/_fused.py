@@ -51,7 +51,7 @@ ones, at a cost that stops the loops from vectorising.
 
 import math
 
-from numba import get_thread_id, prange, uint64
+from numba import get_thread_id, int64, prange, uint64
 
 from .._jit import jit
 from ._kernels import GROUP, block_width, chunk_sum_min
@@ -389,8 +389,9 @@ def sum_and_min_flat(p, partial_sum, partial_min, parallel):
     """``(sum(p), min(p))`` of a flat array; NaN propagates to the sum (``partial_*``: one slot per chunk)."""
     n_chunks = partial_sum.size
     if parallel:
-        for chunk in prange(n_chunks):
-            partial_sum[chunk], partial_min[chunk] = chunk_sum_min(p, chunk * CHUNK, min(p.size, (chunk + 1) * CHUNK))
+        for chunk in prange(n_chunks):  # prange counts in uint64: int64(chunk), one compiled chunk_sum_min
+            first = int64(chunk) * CHUNK
+            partial_sum[chunk], partial_min[chunk] = chunk_sum_min(p, first, min(p.size, first + CHUNK))
     else:
         for chunk in range(n_chunks):
             partial_sum[chunk], partial_min[chunk] = chunk_sum_min(p, chunk * CHUNK, min(p.size, (chunk + 1) * CHUNK))
@@ -483,10 +484,10 @@ def advance_autonomous(method, restore, p, stage, previous, factors, products, w
                 wl, wr = weights[axis, 0], weights[axis, 1]
                 c = set_c[q]
                 if parallel:
-                    for unit in prange(units):
+                    for unit in prange(units):  # prange counts in uint64: int64(unit), one compiled variant
                         _trapezoidal_unit(wl, wr, c, p, stage, lower, pivot, sweep, forward, backward, bdf2,
-                                          denominator, coefficient, n_outer, n_cells, n_inner, kind, unit, block,
-                                          shared, tiles[get_thread_id()])
+                                          denominator, coefficient, n_outer, n_cells, n_inner, kind, int64(unit),
+                                          block, shared, tiles[get_thread_id()])
                 else:
                     for unit in range(units):
                         _trapezoidal_unit(wl, wr, c, p, stage, lower, pivot, sweep, forward, backward, bdf2,
@@ -495,8 +496,8 @@ def advance_autonomous(method, restore, p, stage, previous, factors, products, w
                 p, stage = stage, p
             elif parallel:
                 for unit in prange(units):
-                    _solve_unit(lower, pivot, sweep, forward, backward, p, n_outer, n_cells, n_inner, kind, unit, block,
-                                shared, tiles[get_thread_id()])
+                    _solve_unit(lower, pivot, sweep, forward, backward, p, n_outer, n_cells, n_inner, kind,
+                                int64(unit), block, shared, tiles[get_thread_id()])
             else:
                 for unit in range(units):
                     _solve_unit(lower, pivot, sweep, forward, backward, p, n_outer, n_cells, n_inner, kind, unit, block,
@@ -504,8 +505,8 @@ def advance_autonomous(method, restore, p, stage, previous, factors, products, w
         n_chunks = partial_sum.size
         if parallel:
             for chunk in prange(n_chunks):
-                partial_sum[chunk], partial_min[chunk] = chunk_sum_min(p, chunk * CHUNK,
-                                                                        min(p.size, (chunk + 1) * CHUNK))
+                first = int64(chunk) * CHUNK
+                partial_sum[chunk], partial_min[chunk] = chunk_sum_min(p, first, min(p.size, first + CHUNK))
         else:
             for chunk in range(n_chunks):
                 partial_sum[chunk], partial_min[chunk] = chunk_sum_min(p, chunk * CHUNK,

@@ -336,4 +336,4 @@ def chunk_sum_min(p, start, stop):
 @jit
 def sum_and_min(p):
     """``(sum(p), min(p))`` of an array; NaN propagates to the sum."""
-    return chunk_sum_min(p.reshape(p.size), 0, p.size)
+    return chunk_sum_min(p.reshape(p.size), np.int64(0), p.size)  # int64, not a literal: one compiled variant

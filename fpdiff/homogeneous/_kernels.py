@@ -20,7 +20,7 @@ Press et al., *Numerical Recipes*, 3rd ed., section 6.6.2) for :math:`z \ge 50` 
 import math
 
 import numpy as np
-from numba import prange
+from numba import int64, prange
 from scipy.special import kve
 
 from .._jit import jit
@@ -314,7 +314,7 @@ def _path_block(kind, points, point_squares, two_nu, kappa, log_weights, scale, 
             if n >= max_steps:
                 break
             dt = min(max_dt, step_factor * distance * distance / sigma_square)
-            normal_rows(key, STEP_STREAM, first_particle + m, n, 0, noise, 0, 1)
+            normal_rows(key, STEP_STREAM, first_particle + m, n, int64(0), noise, int64(0), int64(1))  # no literal variants
             root = sigma * math.sqrt(dt)
             finite = True
             square = 0.0

@@ -56,7 +56,7 @@ divergence (derivation in :mod:`fpdiff.particles.likelihood`).
 import math
 
 import numpy as np
-from numba import prange
+from numba import int64, prange
 
 from .._jit import jit
 from ..scores._kernels import (MIXTURE, TABULATED, _denoise_block, _denoise_point, _mixture_score_block,
@@ -172,7 +172,7 @@ def score_divergence(kind, y, log_coefficients, centres, precisions, alpha, vari
             _score_divergence_rows(kind, y, b * BLOCK, min(count, (b + 1) * BLOCK), log_coefficients, centres,
                                    precisions, alpha, variance, layout, out, divergence, with_divergence)
     else:
-        _score_divergence_rows(kind, y, 0, count, log_coefficients, centres, precisions, alpha, variance, layout,
+        _score_divergence_rows(kind, y, int64(0), count, log_coefficients, centres, precisions, alpha, variance, layout,
                                out, divergence, with_divergence)
 
 
@@ -363,7 +363,7 @@ def _advance_block(b, codes, coefficients, time_a, time_b, steps, streams, slots
     score, noise = np.empty((rows, dim)), np.empty((rows, dim))
     for s in range(codes.size):
         a, c = time_a[s], time_b[s]
-        if _stage_rows(codes[s], 0, rows, block, predicted, second, score, noise, kind,
+        if _stage_rows(codes[s], int64(0), rows, block, predicted, second, score, noise, kind,
                        lc_table[a], centres_table[centre_rows[a]], precisions_table[a], alpha_table[a],
                        variance_table[a], layout, lc_table[c], centres_table[centre_rows[c]], precisions_table[c],
                        alpha_table[c], variance_table[c], layout,
@@ -398,8 +398,8 @@ def advance_particles(codes, coefficients, time_a, time_b, steps, streams, slots
     """
     n_blocks = bad_step.size
     if parallel:
-        for b in prange(n_blocks):
-            bad_step[b] = _advance_block(b, codes, coefficients, time_a, time_b, steps, streams, slots, kind,
+        for b in prange(n_blocks):  # prange counts in uint64: int64(b) keeps one compiled _advance_block
+            bad_step[b] = _advance_block(int64(b), codes, coefficients, time_a, time_b, steps, streams, slots, kind,
                                          lc_table, centres_table, centre_rows, precisions_table, alpha_table,
                                          variance_table, layout, key, first, y, saved_slot, snapshots)
     else:

@@ -174,7 +174,7 @@ def normal_rows(key, stream, first_particle, step, slot, out, lo, hi):
             if abs(u) < _ZIGGURAT_RATIO[layer]:
                 rows[m] = u * _ZIGGURAT_X[layer]
             else:
-                _row_ziggurat(stage, first_particle + lo + m, rows, m, 1)
+                _row_ziggurat(stage, first_particle + lo + m, rows, m, dim)  # dim, not 1: one compiled variant
         return
     for m in range(count):
         for k in range(dim):
@@ -200,7 +200,7 @@ def fill_normals(key, stream, first_particle, step, slot, out, parallel):
         for b in prange(n_blocks):
             normal_rows(key, stream, first_particle, step, slot, out, b * BLOCK, min(count, (b + 1) * BLOCK))
     else:
-        normal_rows(key, stream, first_particle, step, slot, out, 0, count)
+        normal_rows(key, stream, first_particle, step, slot, out, int64(0), count)  # int64: not a literal variant
 
 
 def check_seed(seed):
