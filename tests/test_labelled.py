@@ -7,7 +7,6 @@ holds no global heap and reads back with fpdiff's own reader.
 
 import json
 
-import h5py
 import numpy as np
 import pytest
 
