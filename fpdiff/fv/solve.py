@@ -18,6 +18,7 @@ from ..timegrid import merge_save_times
 from . import _fused, comoving
 from ._kernels import sum_and_min
 from .fused import FUSED_METHODS, FusedLoop
+from .reverse_loop import reverse_loop
 from .operator import FluxOperator
 from .steppers import DEFAULT_METHOD, METHODS
 from .transport import TransportOperator
@@ -244,7 +245,9 @@ def integrate_density(dynamics, grid, p0, taus, saved, method, negative_toleranc
 
     Autonomous implicit solves (``"be"``, ``"trbdf2"``, ``"cn"`` with the
     ``"sg"`` flux, no monitor, no ``rtol``) run their time loop in compiled code
-    (``fpdiff.fv.fused.FusedLoop``), with the same checks.
+    (``fpdiff.fv.fused.FusedLoop``), with the same checks; so do reverse
+    solves whose score the kernels evaluate as data
+    (``fpdiff.fv.reverse_loop.ReverseLoop``).
 
     Checks after every step that the density is finite, that its negative
     part stays below ``negative_tolerance`` times the initial mass (halving
@@ -305,6 +308,8 @@ def integrate_density(dynamics, grid, p0, taus, saved, method, negative_toleranc
         loop = FusedLoop(method, operator, taus, slots, restore=method != "be" or min_density < 0)
         if not loop.usable:
             loop = None
+    elif controller is None and monitor is None and flux == "sg":
+        loop = reverse_loop(method, operator, taus, slots)
     n = 0
     while n < len(taus) - 1:
         if loop is not None:

@@ -28,6 +28,7 @@ import numpy as np
 from .._validation import as_float, as_points
 from ..errors import InputError
 from ..processes.base import check_process
+from ._kernels import MIXTURE
 
 
 class CompiledScore(NamedTuple):
@@ -50,6 +51,37 @@ class CompiledScore(NamedTuple):
     covariances: np.ndarray = None
     points: np.ndarray = None
     table: object = None
+
+    def tables(self, process, times):
+        r"""The score's data at every time of ``times`` (``MIXTURE`` and ``EMPIRICAL``), stacked by time.
+
+        Returns ``(log_coefficients, centres, precisions, alpha, variance,
+        centre_rows)``, row ``i`` at ``times[i]``; the centres of time ``i``
+        are row ``centre_rows[i]`` of ``centres`` (training points do not
+        move: one row for all times). For a mixture at time ``t``: covariances
+        :math:`\alpha_t^2 C_k + v_t I`, their inverses (symmetrised),
+        ``log w_k - log det(2 pi C_k(t)) / 2`` and centres :math:`\alpha_t \mu_k`.
+        Training points need :math:`v_t > 0`.
+        """
+        times = np.asarray(times, dtype=np.float64)
+        alpha = np.array([float(process.alpha(t)) for t in times])
+        variance = np.array([float(process.variance(t)) for t in times])
+        count = len(times)
+        if self.kind == MIXTURE:
+            dim = self.means.shape[1]
+            covariances = ((alpha * alpha)[:, None, None, None] * self.covariances
+                           + variance[:, None, None, None] * np.eye(dim))
+            precisions = np.linalg.inv(covariances)
+            precisions = 0.5 * (precisions + np.swapaxes(precisions, -1, -2))
+            log_det = np.linalg.slogdet(2 * np.pi * covariances)[1]
+            return (np.ascontiguousarray(self.log_weights - 0.5 * log_det),
+                    np.ascontiguousarray(alpha[:, None, None] * self.means), np.ascontiguousarray(precisions),
+                    alpha, variance, np.arange(count))
+        if not np.all(variance > 0):
+            t = float(times[np.argmin(variance > 0)])
+            raise InputError(f"the empirical score needs v_t > 0; got v = {process.variance(t)!r} at t = {t}")
+        return (np.zeros((count, 0)), np.ascontiguousarray(self.points, dtype=np.float64)[None],
+                np.zeros((count, 0, 1, 1)), alpha, variance, np.zeros(count, dtype=np.int64))
 
 
 class Score:

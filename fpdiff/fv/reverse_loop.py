@@ -1,0 +1,152 @@
+"""The compiled time loop of reverse solves: stage times tabulated, every step in one kernel call.
+
+:func:`fpdiff.fv.solve.integrate_density` hands its time loop to
+:class:`ReverseLoop` when the dynamics is the gamma-family reverse dynamics
+(:class:`fpdiff.dynamics.ReverseDynamics`) with a score the kernels evaluate
+as data (a Gaussian mixture or training points, :meth:`fpdiff.Score.compiled`),
+the flux is Scharfetter–Gummel, the method is ``"be"``, ``"trbdf2"`` or
+``"cn"``, and there is no per-step monitor or adaptive step.
+
+Before the loop, every stage time of every step (the steppers' splitting
+schedules and stage fractions, :mod:`fpdiff.fv.steppers`) is listed once,
+and the process's coefficients and the score's noised parameters are
+tabulated there; the kernel (:func:`fpdiff.fv._reverse_loop.advance_reverse`)
+then runs the steps, rebuilding each axis's operator at each stage time
+inside its work units. It computes what the stepper loop computes, to
+round-off.
+"""
+
+import math
+
+import numpy as np
+
+from ..dynamics import ReverseDynamics
+from ..scores._kernels import EMPIRICAL, MIXTURE
+from . import _fused, _reverse_loop
+from .fused import FUSED_METHODS
+from .steppers import TRBDF2, strang_schedule
+
+#: a mixture's tables may hold at most this many numbers (beyond, the stepper loop runs)
+MAX_TABLE = 50_000_000
+
+
+def _entries(method, ndim):
+    """``[(axis, start, solve, end, c), ...]``: one step's solves as fractions of the step (``c`` too)."""
+    if method == "be":
+        return [(axis, 0.0, 1.0, 1.0, 1.0) for axis in range(ndim)]
+    share = TRBDF2.GAMMA if method == "trbdf2" else 1.0  # the trapezoidal stage's share of an entry
+    return [(axis, start, start + share * length, start + length, 0.5 * share * length)
+            for axis, start, length in strang_schedule(ndim)]
+
+
+def _layout(lines):
+    """``O, N, I, kind, units, block`` of an axis: the fused loop's units, a single line solved whole
+    (its factors change every stage, so the segmented solve's products would too)."""
+    n_outer, n_cells, n_inner = lines
+    kind, units, block = _fused.axis_layout(lines)
+    if kind == _fused.SEGMENTED:
+        kind, units, block = _fused.GROUPED, 1, 1
+    return [n_outer, n_cells, n_inner, kind, units, block]
+
+
+class ReverseLoop:
+    """The stage-time tables, plan and work arrays of one reverse solve (see the module docstring).
+
+    ``usable`` is False when the loop cannot run this solve (a score the
+    kernels do not evaluate, tables too large); the stepper loop runs it.
+
+    Parameters
+    ----------
+    method : {"be", "trbdf2", "cn"}
+    operator : FluxOperator
+        Of a :class:`~fpdiff.dynamics.ReverseDynamics`.
+    taus : array
+        Step boundaries (solver time).
+    slots : int array
+        Row of the snapshot array of each step boundary that is saved, -1 for the others.
+    """
+
+    #: a failed step is handed back at its start, for the stepper loop to take
+    restore = True
+
+    def __init__(self, method, operator, taus, slots):
+        dynamics, grid = operator.dynamics, operator.grid
+        self.operator = operator
+        self.method = method
+        compiled = dynamics.score.compiled()
+        self.kind = None if compiled is None else compiled.kind
+        entries = _entries(method, grid.ndim)
+        taus = np.asarray(taus, dtype=np.float64)
+        start, length = taus[:-1], np.diff(taus)
+        columns = []
+        for _, *fractions, _ in entries:
+            for fraction in fractions:  # the end of a step is the next step's start, exactly
+                columns.append(taus[1:] if fraction == 1.0 else start if fraction == 0.0 else start + fraction * length)
+        times, index = np.unique(np.stack(columns, axis=1), return_inverse=True)
+        steps = len(length)
+        self.plan_times = np.ascontiguousarray(index.reshape(steps, len(entries), 3), dtype=np.int64)
+        self.plan_axis = np.ascontiguousarray(np.tile([e[0] for e in entries], (steps, 1)), dtype=np.int64)
+        self.plan_c = np.ascontiguousarray(np.outer(length, [e[4] for e in entries]))
+        self.usable = self.kind in (MIXTURE, EMPIRICAL)
+        if self.usable:  # the mixture's tables hold K d^2 numbers per time; training points are not copied
+            self.usable = self.kind == EMPIRICAL or len(times) * compiled.means.size * grid.ndim <= MAX_TABLE
+        if not self.usable:
+            return
+        t = dynamics.time_label(times)
+        for s in (t[0], t[-1]):  # the tables' times lie between these
+            dynamics.score.check_time(float(s))
+        coefficients = np.array([dynamics.coefficients(float(s)) for s in t])
+        self.beta = np.ascontiguousarray(coefficients[:, 0])
+        self.weight = np.ascontiguousarray(coefficients[:, 1])
+        self.diffusion = np.ascontiguousarray(0.5 * coefficients[:, 2] ** 2)
+        (self.log_coefficients, self.centres, self.precisions, self.alpha, self.variance,
+         self.centre_rows) = compiled.tables(dynamics.score.process, t)
+        self.centre_rows = np.ascontiguousarray(self.centre_rows, dtype=np.int64)
+        lines = operator.lines
+        self.layout = np.array([_layout(line) for line in lines], dtype=np.int64)
+        faces = max(o * (n + 1) * i for o, n, i in lines)
+        self.weights = np.zeros((grid.ndim, 2, 2, faces))
+        self.held = np.full(grid.ndim, -1, dtype=np.int64)
+        self.current = np.zeros(grid.ndim, dtype=np.int64)
+        self.values = np.zeros((grid.ndim, faces))
+        self.face_points = np.zeros((grid.ndim, faces * grid.ndim))
+        for axis in range(grid.ndim):
+            points = grid.face_points(axis).reshape(-1)
+            self.face_points[axis, : points.size] = points
+        self.spacing = np.array(grid.spacing, dtype=np.float64)
+        self.absorbing = np.array([[operator.absorbing[axis]] * 2 for axis in range(grid.ndim)], dtype=np.bool_)
+        self.factors = np.empty((3, grid.size))
+        self.stage = np.empty(grid.size)
+        self.previous = np.empty(grid.size)
+        self.saved_slot = np.ascontiguousarray(slots[1:], dtype=np.int64)
+        n_chunks = math.ceil(grid.size / _fused.CHUNK)
+        self.partial_sum = np.empty(n_chunks)
+        self.partial_min = np.empty(n_chunks)
+
+    def run(self, p, start, mass0, negative_limit, conserving, mass_tolerance, snapshots):
+        """Steps ``start, ...`` on the flat density ``p``, as :meth:`fpdiff.fv.fused.FusedLoop.run`.
+
+        Returns ``(steps done, status, min density, max mass drift, density)``;
+        ``status`` is ``DONE``, or ``NEGATIVE`` for a step handed back at its start.
+        """
+        operator = self.operator
+        done, status, low, drift, evaluations, result = _reverse_loop.advance_reverse(
+            FUSED_METHODS[self.method], self.kind, p, self.stage, self.previous, self.weights, self.held,
+            self.current, self.factors, self.values, self.face_points, self.plan_axis, self.plan_times, self.plan_c,
+            self.layout, self.spacing, self.absorbing, self.log_coefficients, self.centres, self.centre_rows,
+            self.precisions, self.alpha, self.variance, self.beta, self.weight, self.diffusion, start,
+            operator.grid.cell_volume, mass0, negative_limit, conserving, mass_tolerance, self.saved_slot, snapshots,
+            self.partial_sum, self.partial_min, operator.parallel,
+        )
+        operator.evaluations += evaluations
+        if not np.may_share_memory(result, p):  # the stages swapped the arrays: the other is the work space
+            self.stage = p
+        return done, status, low, drift, result
+
+
+def reverse_loop(method, operator, taus, slots):
+    """A usable :class:`ReverseLoop` for this solve, or None (the stepper loop runs it)."""
+    if type(operator.dynamics) is not ReverseDynamics or method not in FUSED_METHODS:
+        return None
+    loop = ReverseLoop(method, operator, taus, slots)
+    return loop if loop.usable else None
