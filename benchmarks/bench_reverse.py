@@ -92,6 +92,54 @@ def score_cost(quick):
     return lines
 
 
+def against_forward(quick, repeats=3):
+    """Reverse against forward solve at equal grid, method and steps (gamma = 1, uniform steps), per score.
+
+    The compiled reverse loop runs the mixture and the training points; a tabulated score and the
+    stepper loop (the reverse solver before it, forced by a monitor) run the Python loop of stages.
+    """
+    from fpdiff.dynamics import forward_dynamics, reverse_dynamics
+    from fpdiff.fv.solve import integrate_density
+
+    rng = np.random.default_rng(3)
+    cases = [(MIXTURE_1D, fd.Grid([(-10, 10)], 800 if quick else 3200), 320),
+             (MIXTURE_2D, fd.Grid([(-6, 6)] * 2, 128 if quick else 256), 43)]
+    lines = ["| problem | cells | method | steps | score | reverse loop | forward (s) | reverse (s) | reverse / forward |",
+             "|---|---|---|---:|---|---|---:|---:|---:|"]
+    for mixture, grid, steps in cases:
+        d = grid.ndim
+        points = rng.normal(size=(10, d))
+        nodes = [np.linspace(lo, hi, n + 1) for (lo, hi), n in zip(grid.bounds, grid.shape)]
+        scores = [("mixture", fd.ExactScore(OU, mixture)), ("10 training points", fd.EmpiricalScore(OU, points)),
+                  ("tabulated", fd.tabulate_score(fd.ExactScore(OU, mixture), np.linspace(T_MIN, T, 21), nodes))]
+        p0 = grid.cell_average(mixture.evolve(OU, T_MIN))
+        for method in ("trbdf2", "cn", "be"):
+            taus = np.linspace(0.0, T - T_MIN, steps + 1)
+            saved = np.zeros(steps + 1, dtype=bool)
+            saved[-1] = True
+            forward = forward_dynamics(OU, T - T_MIN)
+            integrate_density(forward, grid, p0, taus, saved, method)
+            forward_time = min(_timed(lambda: integrate_density(forward, grid, p0, taus, saved, method))[0]
+                               for _ in range(repeats))
+            for name, score in scores:
+                dynamics = reverse_dynamics(OU, score, 1.0, T, T_MIN)
+                q0 = grid.cell_average(score.distribution(T)) if hasattr(score, "distribution") else p0
+                loops = [("compiled" if name != "tabulated" else "stepper", None)]
+                if name == "mixture":
+                    loops.append(("stepper (before)", lambda p, t: None))
+                for loop, monitor in loops:
+                    def solve():
+                        return integrate_density(dynamics, grid, q0, taus, saved, method, monitor=monitor)
+
+                    solve()
+                    wall = min(_timed(solve)[0] for _ in range(repeats if monitor is None else 1))
+                    cells = "x".join(map(str, grid.shape))
+                    lines.append(f"| {d}-D | {cells} | {method} | {steps} | {name} | {loop} | {forward_time:.3g} | "
+                                 f"{wall:.3g} | {wall / forward_time:.1f} |")
+                    print(lines[-1], flush=True)
+    return lines
+
+
 def _timed(run):
     start = time.perf_counter()
     result = run()
@@ -132,6 +180,7 @@ def main():
             wall, _, error = run(MIXTURE_1D, grid, 1.0, steps=steps, time_grid=time_grid)
             work.append(f"| {time_grid} | {steps} | {wall:.3g} | {error:.2e} |")
             print(work[-1], flush=True)
+    versus = against_forward(args.quick)
     cost = score_cost(args.quick)
     text = "\n".join([
         SECTION, "",
@@ -148,6 +197,12 @@ def main():
         f"Work-precision, 1-D {grid.shape[0]} cells, gamma = 1, TR-BDF2, by time grid (the error levels off at the",
         "space error of the grid):", "",
         *work, "",
+        "Reverse against forward solve at equal grid, method and steps (issue 20 target: reverse <= 3x forward;",
+        "gamma = 1, uniform steps, the same start density, best of 3). The reverse loop runs in compiled code",
+        "(`fpdiff.fv.reverse_loop`) for scores the kernels evaluate as data; a tabulated score runs the Python",
+        "loop of stages (stepper), and so did every reverse solve before (the `stepper (before)` rows, forced",
+        "by a monitor, best of 1).", "",
+        *versus, "",
         "Score evaluation on faces against the transport step (issue 8 target: the exact mixture score with",
         "K <= 8 components costs no more than the step): `dynamics.face_drift` for every axis at one time (the",
         "mixture score on all faces plus the linear part), against one TR-BDF2 step whose face drifts are",

@@ -208,6 +208,7 @@ class ReverseDynamics(Dynamics):
 
     def __init__(self, process, score, gamma, T, t_min):
         T, t_min = check_time_interval(T, t_min)
+        self.constant_gamma = None  # the value of a constant gamma
         if callable(gamma):
             self.gamma = gamma
             self.pure_transport = False
@@ -215,6 +216,7 @@ class ReverseDynamics(Dynamics):
             constant = as_float(gamma, "gamma", nonnegative=True)
             self.gamma = lambda t: constant
             self.pure_transport = constant == 0.0
+            self.constant_gamma = constant
         super().__init__(self._reverse_drift, self._reverse_noise, T - t_min, t_start=T, direction=-1, t_end=t_min)
         self.process = process
         self.score = score
@@ -237,6 +239,18 @@ class ReverseDynamics(Dynamics):
         gamma = self.gamma_at(t)
         beta = float(self.process.drift_rate(t))
         sigma = float(self.process.diffusion(t))
+        return beta, 0.5 * (1.0 + gamma * gamma) * (sigma * sigma), gamma * sigma
+
+    def coefficient_table(self, times):
+        """:meth:`coefficients` at every forward time of the array ``times``: three arrays, one evaluation of
+        the process per array (a callable gamma is called once per time)."""
+        times = np.asarray(times, dtype=np.float64)
+        if self.constant_gamma is None:
+            gamma = np.array([self.gamma_at(float(t)) for t in times])
+        else:
+            gamma = np.full(times.shape, self.constant_gamma)
+        beta = np.broadcast_to(np.asarray(self.process.drift_rate(times), dtype=np.float64), times.shape)
+        sigma = np.broadcast_to(np.asarray(self.process.diffusion(times), dtype=np.float64), times.shape)
         return beta, 0.5 * (1.0 + gamma * gamma) * (sigma * sigma), gamma * sigma
 
     def exponential_step(self, t, t_next):

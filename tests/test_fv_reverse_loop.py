@@ -152,15 +152,36 @@ def test_scores_the_kernels_do_not_evaluate_run_the_stepper_loop():
                                      np.full(3, -1)) is None
 
 
-@pytest.mark.parametrize("size", np.concatenate([[0.0, 1e-300, 1e-12, 0.1, 0.2499, 0.25, 0.2501, 0.7], np.logspace(0, 2.8, 9)]))
+@pytest.mark.parametrize("size", [0.0, 1e-300, 1e-12, 0.1, 0.2499, 0.25, 0.2501, 0.7, *np.logspace(0, 2.8, 9)])
 def test_branch_free_bernoulli_weights_match_the_scalar_ones(size):
     h, diffusion = 0.05, 0.3
-    for z in (size, -size):
-        drift = z * diffusion / h
-        work = np.zeros((4, 1))
-        work[0, 0] = work[3, 0] = 1.0  # x = 1 and a score total of 1: the drift is from_x * x
-        out = [np.empty(1) for _ in range(3)]
-        _reverse_loop._weights_block(work, 1, 0, 0, 1, 3, drift, 0.0, diffusion, h, *out, 0)
-        b_plus, b_minus = _kernels.bernoulli_pair(drift * (h / diffusion))  # z rounded as the kernel rounds it
-        scale = diffusion / h**2
-        np.testing.assert_allclose([out[1][0], out[2][0]], [scale * b_minus, scale * b_plus], rtol=4e-16, atol=0)
+    drift = np.array([size, -size]) * diffusion / h
+    wl, wr = np.empty(2), np.empty(2)
+    _reverse_loop._sg_weights(drift, 2, diffusion, h, wl, wr)
+    scale = diffusion / h**2
+    for m in range(2):
+        b_plus, b_minus = _kernels.bernoulli_pair(drift[m] * (h / diffusion))  # z rounded as the kernel rounds it
+        np.testing.assert_allclose([wl[m], wr[m]], [scale * b_minus, scale * b_plus], rtol=4e-16, atol=0)
+
+
+def test_separable_score_tables_give_the_mixture_score_on_faces(rng):
+    grid = fd.Grid([(-5.0, 4.0), (-4.0, 6.0), (-3.0, 3.0)], [7, 9, 6])
+    mixture = _mixture(3)
+    score = fd.ExactScore(PROCESS, mixture)
+    dynamics = reverse_dynamics(PROCESS, score, 1.0, T, T_MIN)
+    from fpdiff.fv.operator import FluxOperator
+
+    loop = reverse_loop.ReverseLoop("be", FluxOperator(dynamics, grid), np.linspace(0.0, 0.5, 3), np.full(3, -1))
+    assert loop.separable
+    j = 1
+    t = float(dynamics.time_label(np.unique(np.linspace(0.0, 0.5, 3))[j]))
+    for axis in range(3):
+        _reverse_loop.separable_tables(loop.kind, axis, j, 2, loop.log_coefficients, loop.centres, loop.centre_rows,
+                                       loop.precisions, loop.alpha, loop.variance, loop.edges, loop.cell_centres,
+                                       loop.layout, loop.face_weight, loop.face_score, loop.cross, loop.factor)
+        o_count, n_cells, i_count = loop.layout[axis, :3]
+        weight, score_part, cross = loop.face_weight[2], loop.face_score[2], loop.cross[2]
+        values = np.einsum("kf,kq->fq", score_part[:, : n_cells + 1], cross[:, : o_count * i_count])
+        values /= np.einsum("kf,kq->fq", weight[:, : n_cells + 1], cross[:, : o_count * i_count])
+        values = values.reshape(n_cells + 1, o_count, i_count).transpose(1, 0, 2).reshape(-1)
+        np.testing.assert_allclose(values, score.face_values(grid, t, axis).reshape(-1), rtol=1e-13, atol=1e-13)

@@ -150,4 +150,5 @@ def test_a_plain_callable_is_taken_as_given_and_an_equal_process_is_accepted():
     run = dict(T=1.0, t_min=0.01, steps=5)
     by_object = fd.solve_reverse(OU, grid, exact, **run).final
     by_callable = fd.solve_reverse(fd.OU(), grid, lambda x, t: exact.score(x, t), **run).final
-    np.testing.assert_array_equal(by_object, by_callable)
+    # the mixture runs the compiled reverse loop, the callable the stepper loop: equal to round-off
+    np.testing.assert_allclose(by_object, by_callable, rtol=1e-12, atol=1e-15)

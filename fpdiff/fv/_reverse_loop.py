@@ -23,7 +23,7 @@ halving it where it undershoots, and raises the errors the solvers document.
 import math
 
 import numpy as np
-from numba import int64, prange
+from numba import int64, prange, uint64
 
 from .._jit import jit
 from .._vmath import vexp
@@ -47,36 +47,27 @@ from ._fused import (
     _bdf2_rhs_unit,
     _explicit_unit,
     _negative_sum,
-    _solve_unit,
     _unit_range,
 )
-from ._kernels import _factor_block, _factor_group, bernoulli_pair, chunk_sum_min
+from ._kernels import bernoulli_pair, chunk_sum_min
 
 #: below this :math:`|z|` the Bernoulli function is its Taylor series to :math:`z^{10}` (next term < 4e-17)
 SERIES = 0.25
 
 
 @jit(contract=True)
-def _weights_block(work, count, axis, x_row, ratio_row, total_row, from_x, from_ratio, diffusion, h, drift, wl, wr,
-                   lo):
-    r"""Face drift and interior Scharfetter–Gummel weights of the ``count`` faces of a score block.
+def _sg_weights(drift, count, diffusion, h, wl, wr):
+    r"""Interior Scharfetter–Gummel weights ``wl[:count]``, ``wr[:count]`` of the face drifts ``drift[:count]``.
 
-    The drift is ``from_x * x + from_ratio * work[ratio_row] / work[total_row]`` (the score's sums over its
-    total, see :func:`_score_block`); it goes to ``drift[lo:]``, the weights to ``wl[lo:]``, ``wr[lo:]``.
     :math:`B(-|z|) = |z|/(1 - e^{-|z|})`, by its Taylor series near 0, and
     :math:`B(|z|) = B(-|z|)\,e^{-|z|}`; every choice is a select of values
     already computed, so the loop has no branch and vectorises.
     """
-    drift = drift[lo:lo + count]  # views indexed from 0: no index wrapping (see fpdiff.fv._fused)
-    wl = wl[lo:lo + count]
-    wr = wr[lo:lo + count]
     if diffusion > 0.0:
         scale = diffusion / (h * h)
         inverse = h / diffusion
         for m in range(count):
-            a = from_x * work[x_row + axis, m] + from_ratio * (work[ratio_row + axis, m] / work[total_row, m])
-            drift[m] = a
-            z = a * inverse
+            z = drift[m] * inverse
             size = abs(z)
             e = vexp(-size)
             s2 = size * size
@@ -89,10 +80,8 @@ def _weights_block(work, count, axis, x_row, ratio_row, total_row, from_x, from_
             wr[m] = scale * (small if z > 0.0 else large)
     else:  # pure transport: upwind
         for m in range(count):
-            a = from_x * work[x_row + axis, m] + from_ratio * (work[ratio_row + axis, m] / work[total_row, m])
-            drift[m] = a
-            wl[m] = max(a, 0.0) / h
-            wr[m] = max(-a, 0.0) / h
+            wl[m] = max(drift[m], 0.0) / h
+            wr[m] = max(-drift[m], 0.0) / h
 
 
 @jit
@@ -111,13 +100,109 @@ def _boundary_face(drift, f, diffusion, h, absorbing, wl, wr):
 
 
 @jit
-def _face_rows(kind, rows, work, axis, lo, hi, j, log_coefficients, centres, centre_rows, precisions, alpha,
-               variance, beta, weight, diffusion, h, drift, wl, wr):
-    """Score, drift and interior weights on face rows ``lo..hi`` (centres ``rows``) at stage time ``j``.
+def _component(kind, j, k, d, log_coefficients, centres, centre_rows, precisions, alpha, variance):
+    """``(log coefficient, centre, precision)`` of component ``k`` along axis ``d`` at stage time ``j`` of a
+    mixture with diagonal precisions, or of training point ``k`` (the mixture of weights 1/n, variance v)."""
+    if kind == MIXTURE:
+        return log_coefficients[j, k], centres[centre_rows[j], k, d], precisions[j, k, d, d]
+    return 0.0, alpha[j] * centres[0, k, d], 1.0 / variance[j]
 
-    The score's passes are those of :mod:`fpdiff.scores._kernels` on a
-    block of rows, read off the block's scratch ``work`` (no transposing back).
+
+@jit
+def separable_tables(kind, axis, j, slot, log_coefficients, centres, centre_rows, precisions, alpha, variance,
+                     edges, cell_centres, layout, face_weight, face_score, cross, factor):
+    r"""The factors of the score on the faces of ``axis`` at stage time ``j``, into table slot ``slot``.
+
+    With diagonal precisions the log-weight of component :math:`k` is a sum
+    over axes, :math:`\ell_k(x) = c_k - \sum_d \tfrac12 P_{kd} (x_d - \mu_{kd})^2`,
+    so on a face with coordinate :math:`x_a` along the axis and cell index
+    :math:`q` across it
+
+    .. math::  e^{\ell_k(x)} \propto A_k(x_a)\, W_k(q), \qquad
+               s_a(x) = \frac{\sum_k A_k G_k W_k}{\sum_k A_k W_k}, \quad G_k = -P_{ka}(x_a - \mu_{ka}),
+
+    with each one-axis factor shifted by its largest value over :math:`k`
+    (the common factor cancels in the ratio): ``face_weight`` :math:`A`,
+    ``face_score`` :math:`A G` (K, faces along the axis) and ``cross``
+    :math:`W` (K, cells across). The score then costs 2K multiply-adds per
+    face instead of K exponentials (:func:`_separable_rows`).
     """
+    n_components = face_weight.shape[1]
+    n_outer, n_cells, n_inner = layout[axis, 0], layout[axis, 1], layout[axis, 2]
+    args = (log_coefficients, centres, centre_rows, precisions, alpha, variance)
+    for f in range(n_cells + 1):
+        x = edges[axis, f]
+        largest = -math.inf
+        for k in range(n_components):
+            constant, centre, precision = _component(kind, j, k, axis, *args)
+            largest = max(largest, constant - 0.5 * precision * (x - centre) ** 2)
+        for k in range(n_components):
+            constant, centre, precision = _component(kind, j, k, axis, *args)
+            value = math.exp(constant - 0.5 * precision * (x - centre) ** 2 - largest)
+            face_weight[slot, k, f] = value
+            face_score[slot, k, f] = -precision * (x - centre) * value
+    across = n_outer * n_inner
+    for k in range(n_components):
+        for q in range(across):
+            cross[slot, k, q] = 1.0
+    stride = across
+    for d in range(layout.shape[0]):  # the axes across, in C order: cell q has index (q // stride) % N_d on d
+        if d == axis:
+            continue
+        size = layout[d, 1]
+        stride //= size
+        for c in range(size):
+            x = cell_centres[d, c]
+            largest = -math.inf
+            for k in range(n_components):
+                _, centre, precision = _component(kind, j, k, d, *args)
+                largest = max(largest, -0.5 * precision * (x - centre) ** 2)
+            for k in range(n_components):
+                _, centre, precision = _component(kind, j, k, d, *args)
+                factor[k, c] = math.exp(-0.5 * precision * (x - centre) ** 2 - largest)
+        for k in range(n_components):
+            for q in range(across):
+                cross[slot, k, q] *= factor[k, (q // stride) % size]
+
+
+#: a separable score's total below this (every component's factors far apart) is recomputed directly
+TINY = 1e-280
+
+
+@jit(contract=True)
+def _separable_rows(face_weight, face_score, cross, slot, f, q0, count, along, total, numerator):
+    """``total[m]``, ``numerator[m]``: the sums of :func:`separable_tables` on ``count`` faces, either one face
+    position ``f`` and cells ``q0..q0+count`` across (``along`` false), or one cell ``q0`` across and face
+    positions ``f..f+count`` (``along`` true). Returns the smallest total."""
+    for m in range(count):
+        total[m] = 0.0
+        numerator[m] = 0.0
+    for k in range(face_weight.shape[1]):
+        if along:
+            w = cross[slot, k, q0]
+            weights = face_weight[slot, k, f:f + count]
+            scores = face_score[slot, k, f:f + count]
+            for m in range(count):
+                total[m] += weights[m] * w
+                numerator[m] += scores[m] * w
+        else:
+            a, b = face_weight[slot, k, f], face_score[slot, k, f]
+            across = cross[slot, k, q0:q0 + count]
+            for m in range(count):
+                total[m] += a * across[m]
+                numerator[m] += b * across[m]
+    smallest = math.inf
+    for m in range(count):
+        smallest = min(smallest, total[m])
+    return smallest
+
+
+@jit
+def _direct_rows(kind, rows, work, axis, lo, hi, j, log_coefficients, centres, centre_rows, precisions, alpha,
+                 variance, beta, weight, drift):
+    """Face drift :math:`\\beta x_k + w s_k` on face rows ``lo..hi`` (centres ``rows``) at stage time ``j``,
+    the score evaluated pointwise by the passes of :mod:`fpdiff.scores._kernels` on blocks of rows, read
+    off the block's scratch ``work`` (no transposing back)."""
     dim = rows.shape[1]
     if kind == MIXTURE:  # scratch rows: x (d), x - mu (d), sums (d), largest, total: s = sums / total
         ratio_row, total_row = 2 * dim, 3 * dim + 1
@@ -141,56 +226,136 @@ def _face_rows(kind, rows, work, axis, lo, hi, j, log_coefficients, centres, cen
             _denoise_block_2d(work, count, centres[0], alpha[j], variance[j])
         else:
             _denoise_block_general(work, dim, count, centres[0], alpha[j], variance[j])
-        _weights_block(work, count, axis, 0, ratio_row, total_row, from_x, from_ratio, diffusion[j], h, drift, wl,
-                       wr, b0)
+        out = drift[b0:b1]
+        for m in range(count):
+            out[m] = from_x * work[axis, m] + from_ratio * (work[ratio_row + axis, m] / work[total_row, m])
 
 
 @jit
-def _unit_weights(kind, points, drift, dim, axis, j, log_coefficients, centres, centre_rows, precisions, alpha,
-                  variance, beta, weight, diffusion, h, absorbing_lo, absorbing_hi, wl, wr, n_outer, n_cells,
-                  n_inner, layout_kind, unit, block):
-    """Weights ``wl, wr`` of the faces of one work unit's lines at stage time ``j`` (face centres ``points``)."""
+def _face_rows(kind, rows, work, axis, lo, hi, j, slot, separable, f, q0, along, tables, log_coefficients, centres,
+               centre_rows, precisions, alpha, variance, beta, weight, diffusion, h, edges, drift, wl, wr):
+    """Drift and interior weights of the faces ``lo..hi``: face position ``f`` and cells ``q0..`` across, or
+    (``along``) face positions ``f..`` of cell ``q0`` across; by the separable tables in ``slot`` where they
+    serve (:func:`separable_tables`), else directly."""
+    count = hi - lo
+    face_weight, face_score, cross, total, numerator = tables
+    direct = not separable
+    if separable:
+        direct = _separable_rows(face_weight, face_score, cross, slot, f, q0, count, along, total, numerator) < TINY
+    if direct:
+        _direct_rows(kind, rows, work, axis, lo, hi, j, log_coefficients, centres, centre_rows, precisions, alpha,
+                     variance, beta, weight, drift)
+    else:
+        out = drift[lo:hi]
+        b, w = beta[j], weight[j]
+        if along:
+            x = edges[axis, f:f + count]
+            for m in range(count):
+                out[m] = b * x[m] + w * (numerator[m] / total[m])
+        else:
+            x = edges[axis, f]
+            for m in range(count):
+                out[m] = b * x + w * (numerator[m] / total[m])
+    _sg_weights(drift[lo:hi], count, diffusion[j], h, wl[lo:hi], wr[lo:hi])
+
+
+@jit
+def _unit_weights(kind, points, drift, dim, axis, j, slot, separable, tables, log_coefficients, centres,
+                  centre_rows, precisions, alpha, variance, beta, weight, diffusion, h, edges, absorbing_lo,
+                  absorbing_hi, wl, wr, n_outer, n_cells, n_inner, layout_kind, unit, block):
+    """Weights ``wl, wr`` of the faces of one work unit's lines at stage time ``j`` (face centres ``points``;
+    separable tables in ``slot``)."""
     o0, o1, i0, i1 = _unit_range(layout_kind, unit, n_outer, n_inner, block)
     n_faces = n_cells + 1
     rows = points.reshape((points.size // dim, dim))
     work = np.empty((3 * dim + 3, BLOCK))  # the score block's scratch, once per unit
-    args = (log_coefficients, centres, centre_rows, precisions, alpha, variance, beta, weight, diffusion, h, drift,
-            wl, wr)
+    sums = np.empty((2, n_faces if layout_kind != BLOCKED else i1 - i0))  # the separable sums, once per unit
+    tables = (*tables, sums[0], sums[1])
+    args = (log_coefficients, centres, centre_rows, precisions, alpha, variance, beta, weight, diffusion, h, edges,
+            drift, wl, wr)
     if layout_kind == BLOCKED:
         for o in range(o0, o1):
             for f in range(n_faces):
                 row = (o * n_faces + f) * n_inner
-                _face_rows(kind, rows, work, axis, row + i0, row + i1, j, *args)
+                _face_rows(kind, rows, work, axis, row + i0, row + i1, j, slot, separable, f, o * n_inner + i0,
+                           False, tables, *args)
             for i in range(i0, i1):
                 _boundary_face(drift, o * n_faces * n_inner + i, diffusion[j], h, absorbing_lo, wl, wr)
                 _boundary_face(drift, (o * n_faces + n_cells) * n_inner + i, diffusion[j], h, absorbing_hi, wl, wr)
         return
-    _face_rows(kind, rows, work, axis, o0 * n_faces, o1 * n_faces, j, *args)
     for o in range(o0, o1):
+        _face_rows(kind, rows, work, axis, o * n_faces, (o + 1) * n_faces, j, slot, separable, 0, o, True, tables,
+                   *args)
         _boundary_face(drift, o * n_faces, diffusion[j], h, absorbing_lo, wl, wr)
         _boundary_face(drift, o * n_faces + n_cells, diffusion[j], h, absorbing_hi, wl, wr)
 
 
 @jit
-def _factor_unit(wl, wr, c, lower, pivot, sweep, n_outer, n_cells, n_inner, layout_kind, unit, block):
-    """LU factors of ``I - c L`` on one work unit's lines (flat arrays)."""
-    o0, o1, i0, i1 = _unit_range(layout_kind, unit, n_outer, n_inner, block)
-    faces = (n_outer, n_cells + 1, n_inner)
-    cells = (n_outer, n_cells, n_inner)
-    wl, wr = wl.reshape(faces), wr.reshape(faces)
-    lower, pivot, sweep = lower.reshape(cells), pivot.reshape(cells), sweep.reshape(cells)
-    if layout_kind == BLOCKED:
-        for o in range(o0, o1):
-            _factor_block(wl, wr, c, lower, pivot, sweep, o, i0, i1)
-    else:
-        _factor_group(wl, wr, c, lower, pivot, sweep, o0, o1)
+def _factor_solve_block(wl, wr, c, x, sweep, o, i0, i1):
+    """``x <- (I - c L)^{-1} x`` on lines ``(o, :, i0:i1)``: the LU factors of
+    :func:`fpdiff.fv._kernels.factor_lines` computed in the sweep that uses them (only ``sweep`` is kept, for
+    the back substitution), the same arithmetic as factoring and then substituting."""
+    o, i0, i1 = uint64(o), uint64(i0), uint64(i1)  # see fpdiff.fv._kernels._substitute_block
+    one = uint64(1)
+    n_cells = uint64(x.shape[1])
+    for i in range(i0, i1):
+        pivot = 1.0 / (1.0 + c * (wr[o, 0, i] + wl[o, 1, i]))
+        sweep[o, 0, i] = -c * wr[o, 1, i] * pivot
+        x[o, 0, i] *= pivot
+    for n in range(one, n_cells):
+        for i in range(i0, i1):
+            low = -c * wl[o, n, i]
+            pivot = 1.0 / (1.0 + c * (wr[o, n, i] + wl[o, n + one, i]) - low * sweep[o, n - one, i])
+            sweep[o, n, i] = -c * wr[o, n + one, i] * pivot
+            x[o, n, i] = (x[o, n, i] - low * x[o, n - one, i]) * pivot
+    for m in range(one, n_cells):
+        n = n_cells - one - m
+        for i in range(i0, i1):
+            x[o, n, i] -= sweep[o, n, i] * x[o, n + one, i]
 
 
 @jit
-def _entry_unit(method, kind, points, values, dim, axis, j0, j_solve, j1, need_start, c, log_coefficients, centres,
-                centre_rows, precisions, alpha, variance, beta, weight, diffusion, h, absorbing_lo, absorbing_hi,
-                start_wl, start_wr, other_wl, other_wr, p, stage, lower, pivot, sweep, dummy, denominator,
-                coefficient, n_outer, n_cells, n_inner, layout_kind, unit, block):
+def _factor_solve_group(wl, wr, c, x, sweep, o0, o1):
+    """:func:`_factor_solve_block` for lines ``o0:o1`` of unit stride, in lockstep (their recurrences
+    interleave, hiding each one's latency)."""
+    o0, o1 = uint64(o0), uint64(o1)
+    one = uint64(1)
+    n_cells = uint64(x.shape[1])
+    for o in range(o0, o1):
+        pivot = 1.0 / (1.0 + c * (wr[o, 0, 0] + wl[o, 1, 0]))
+        sweep[o, 0, 0] = -c * wr[o, 1, 0] * pivot
+        x[o, 0, 0] *= pivot
+    for n in range(one, n_cells):
+        for o in range(o0, o1):
+            low = -c * wl[o, n, 0]
+            pivot = 1.0 / (1.0 + c * (wr[o, n, 0] + wl[o, n + one, 0]) - low * sweep[o, n - one, 0])
+            sweep[o, n, 0] = -c * wr[o, n + one, 0] * pivot
+            x[o, n, 0] = (x[o, n, 0] - low * x[o, n - one, 0]) * pivot
+    for m in range(one, n_cells):
+        n = n_cells - one - m
+        for o in range(o0, o1):
+            x[o, n, 0] -= sweep[o, n, 0] * x[o, n + one, 0]
+
+
+@jit
+def _factor_solve_unit(wl, wr, c, x, sweep, n_outer, n_cells, n_inner, layout_kind, unit, block):
+    """``x <- (I - c L)^{-1} x`` on one work unit's lines (flat arrays)."""
+    o0, o1, i0, i1 = _unit_range(layout_kind, unit, n_outer, n_inner, block)
+    faces = (n_outer, n_cells + 1, n_inner)
+    cells = (n_outer, n_cells, n_inner)
+    wl, wr, x, sweep = wl.reshape(faces), wr.reshape(faces), x.reshape(cells), sweep.reshape(cells)
+    if layout_kind == BLOCKED:
+        for o in range(o0, o1):
+            _factor_solve_block(wl, wr, c, x, sweep, o, i0, i1)
+    else:
+        _factor_solve_group(wl, wr, c, x, sweep, o0, o1)
+
+
+@jit
+def _entry_unit(method, kind, points, values, dim, axis, j0, j_solve, j1, need_start, c, separable, tables,
+                log_coefficients, centres, centre_rows, precisions, alpha, variance, beta, weight, diffusion, h,
+                edges, absorbing_lo, absorbing_hi, start_wl, start_wr, other_wl, other_wr, p, stage, sweep,
+                denominator, coefficient, n_outer, n_cells, n_inner, layout_kind, unit, block):
     """One entry of a step's splitting schedule on one work unit: weights, explicit stage, factors, solves.
 
     Backward Euler solves ``p`` in place with the weights at ``j1`` (into
@@ -198,38 +363,37 @@ def _entry_unit(method, kind, points, values, dim, axis, j0, j_solve, j1, need_s
     start weights (computed first when ``need_start``), solves with the
     weights at ``j_solve`` (into ``other``); TR-BDF2 then puts the weights at
     ``j1`` into the start slot (the unit's own faces only, read by no other
-    unit) and solves its BDF2 stage with them.
+    unit) and solves its BDF2 stage with them. Separable tables: slot 0 for
+    ``j0``, 1 for ``j_solve``, 2 for ``j1`` (``j_solve = j1`` but in TR-BDF2).
     """
     geometry = (n_outer, n_cells, n_inner, layout_kind, unit, block)
-    score = (log_coefficients, centres, centre_rows, precisions, alpha, variance, beta, weight, diffusion, h,
+    score = (log_coefficients, centres, centre_rows, precisions, alpha, variance, beta, weight, diffusion, h, edges,
              absorbing_lo, absorbing_hi)
     if method == BE:
-        _unit_weights(kind, points, values, dim, axis, j1, *score, other_wl, other_wr, *geometry)
-        _factor_unit(other_wl, other_wr, c, lower, pivot, sweep, *geometry)
-        _solve_unit(lower, pivot, sweep, dummy, dummy, p, n_outer, n_cells, n_inner, layout_kind, unit, block,
-                    False, dummy)
+        _unit_weights(kind, points, values, dim, axis, j1, 2, separable, tables, *score, other_wl, other_wr,
+                      *geometry)
+        _factor_solve_unit(other_wl, other_wr, c, p, sweep, *geometry)
         return
     if need_start:
-        _unit_weights(kind, points, values, dim, axis, j0, *score, start_wl, start_wr, *geometry)
+        _unit_weights(kind, points, values, dim, axis, j0, 0, separable, tables, *score, start_wl, start_wr,
+                      *geometry)
     _explicit_unit(start_wl, start_wr, c, p, stage, n_outer, n_cells, n_inner, layout_kind, unit, block, False)
-    _unit_weights(kind, points, values, dim, axis, j_solve, *score, other_wl, other_wr, *geometry)
-    _factor_unit(other_wl, other_wr, c, lower, pivot, sweep, *geometry)
-    _solve_unit(lower, pivot, sweep, dummy, dummy, stage, n_outer, n_cells, n_inner, layout_kind, unit, block, False,
-                dummy)
+    _unit_weights(kind, points, values, dim, axis, j_solve, 1 if method == TRBDF2 else 2, separable, tables,
+                  *score, other_wl, other_wr, *geometry)
+    _factor_solve_unit(other_wl, other_wr, c, stage, sweep, *geometry)
     if method == TRBDF2:
-        _unit_weights(kind, points, values, dim, axis, j1, *score, start_wl, start_wr, *geometry)
+        _unit_weights(kind, points, values, dim, axis, j1, 2, separable, tables, *score, start_wl, start_wr,
+                      *geometry)
         _bdf2_rhs_unit(stage, p, denominator, coefficient, n_outer, n_cells, n_inner, layout_kind, unit, block)
-        _factor_unit(start_wl, start_wr, c, lower, pivot, sweep, *geometry)
-        _solve_unit(lower, pivot, sweep, dummy, dummy, stage, n_outer, n_cells, n_inner, layout_kind, unit, block,
-                    False, dummy)
+        _factor_solve_unit(start_wl, start_wr, c, stage, sweep, *geometry)
 
 
 @jit(parallel=True)
-def advance_reverse(method, kind, p, stage, previous, weights, held, current, factors, values, face_points,
-                    plan_axis, plan_times, plan_c, layout, spacing, absorbing, log_coefficients, centres,
-                    centre_rows, precisions, alpha, variance, beta, weight, diffusion, start, cell_volume, mass0,
-                    negative_limit, conserving, mass_tolerance, saved_slot, snapshots, partial_sum, partial_min,
-                    parallel):
+def advance_reverse(method, kind, p, stage, previous, weights, held, current, sweep, values, face_points,
+                    separable, face_weight, face_score, cross, factor, edges, cell_centres, plan_axis, plan_times,
+                    plan_c, layout, spacing, absorbing, log_coefficients, centres, centre_rows, precisions, alpha,
+                    variance, beta, weight, diffusion, start, cell_volume, mass0, negative_limit, conserving,
+                    mass_tolerance, saved_slot, snapshots, partial_sum, partial_min, parallel):
     """Run steps ``start, start+1, ...`` of a reverse solve on the flat density ``p``.
 
     Parameters
@@ -244,11 +408,17 @@ def advance_reverse(method, kind, p, stage, previous, weights, held, current, fa
         Two slots of ``wl, wr`` per axis; ``held[axis]`` is the stage time
         whose weights slot ``current[axis]`` holds (-1: none), so an axis's
         weights at the end of one entry serve the start of its next.
-    factors : (3, size) array
-        ``lower, pivot, sweep`` of the solve in progress.
+    sweep : (size,) array
+        The upper factor of the line solves in progress.
     values, face_points : (ndim, faces) and (ndim, faces * ndim) arrays
         The face drifts of the stage in progress, and the centres of each
         axis's faces (rows of ``ndim``).
+    separable : bool
+        Evaluate the score through :func:`separable_tables` (diagonal
+        precisions, two or more axes), whose arrays follow: ``face_weight``,
+        ``face_score`` (3, K, faces along), ``cross`` (3, K, cells across),
+        ``factor`` (K, cells along an axis); ``edges`` and ``cell_centres``
+        (ndim, cells + 1) are the grid's face and cell coordinates.
     plan_axis, plan_times, plan_c : (steps, entries), (steps, entries, 3), (steps, entries)
         Each entry's axis, stage times ``(start, solve, end)`` (indices into
         the coefficient tables) and coefficient ``c``.
@@ -269,11 +439,9 @@ def advance_reverse(method, kind, p, stage, previous, weights, held, current, fa
     denominator = g * (2.0 - g)
     coefficient = (1.0 - g) ** 2 / denominator
     dim = layout.shape[0]
-    dummy = np.empty(1)
     low_seen = math.inf
     drift_seen = 0.0
     evaluations = 0
-    lower, pivot, sweep = factors[0], factors[1], factors[2]
     for step in range(start, plan_axis.shape[0]):
         for k in range(p.size):  # plain loops: array expressions would start threads here
             previous[k] = p[k]
@@ -293,20 +461,29 @@ def advance_reverse(method, kind, p, stage, previous, weights, held, current, fa
             scratch = values[axis, :n_faces]
             h = spacing[axis]
             absorbing_lo, absorbing_hi = absorbing[axis, 0], absorbing[axis, 1]
+            if separable:  # the tables of the entry's stage times, shared by its units
+                table_args = (log_coefficients, centres, centre_rows, precisions, alpha, variance, edges,
+                              cell_centres, layout, face_weight, face_score, cross, factor)
+                if need_start:
+                    separable_tables(kind, axis, j0, 0, *table_args)
+                if method == TRBDF2:
+                    separable_tables(kind, axis, j_solve, 1, *table_args)
+                separable_tables(kind, axis, j1, 2, *table_args)
+            tables = (face_weight, face_score, cross)
             if parallel:
                 for unit in prange(units):  # prange counts in uint64: int64(unit), one compiled variant
                     _entry_unit(method, kind, points, scratch, dim, axis, j0, j_solve, j1, need_start, c,
-                                log_coefficients, centres, centre_rows, precisions, alpha, variance, beta, weight,
-                                diffusion, h, absorbing_lo, absorbing_hi, start_wl, start_wr, other_wl, other_wr, p,
-                                stage, lower, pivot, sweep, dummy, denominator, coefficient, n_outer, n_cells,
-                                n_inner, layout_kind, int64(unit), block)
+                                separable, tables, log_coefficients, centres, centre_rows, precisions, alpha,
+                                variance, beta, weight, diffusion, h, edges, absorbing_lo, absorbing_hi, start_wl,
+                                start_wr, other_wl, other_wr, p, stage, sweep, denominator, coefficient, n_outer,
+                                n_cells, n_inner, layout_kind, int64(unit), block)
             else:
                 for unit in range(units):
                     _entry_unit(method, kind, points, scratch, dim, axis, j0, j_solve, j1, need_start, c,
-                                log_coefficients, centres, centre_rows, precisions, alpha, variance, beta, weight,
-                                diffusion, h, absorbing_lo, absorbing_hi, start_wl, start_wr, other_wl, other_wr, p,
-                                stage, lower, pivot, sweep, dummy, denominator, coefficient, n_outer, n_cells,
-                                n_inner, layout_kind, unit, block)
+                                separable, tables, log_coefficients, centres, centre_rows, precisions, alpha,
+                                variance, beta, weight, diffusion, h, edges, absorbing_lo, absorbing_hi, start_wl,
+                                start_wr, other_wl, other_wr, p, stage, sweep, denominator, coefficient, n_outer,
+                                n_cells, n_inner, layout_kind, unit, block)
             if method == BE:
                 evaluations += 1
                 current[axis] = 1 - slot  # the weights at j1 are in the other slot

@@ -28,6 +28,8 @@ from .steppers import TRBDF2, strang_schedule
 
 #: a mixture's tables may hold at most this many numbers (beyond, the stepper loop runs)
 MAX_TABLE = 50_000_000
+#: the separable score's factors across an axis may hold at most this many numbers (beyond, the direct score)
+MAX_CROSS = 4_000_000
 
 
 def _entries(method, ndim):
@@ -95,10 +97,9 @@ class ReverseLoop:
         t = dynamics.time_label(times)
         for s in (t[0], t[-1]):  # the tables' times lie between these
             dynamics.score.check_time(float(s))
-        coefficients = np.array([dynamics.coefficients(float(s)) for s in t])
-        self.beta = np.ascontiguousarray(coefficients[:, 0])
-        self.weight = np.ascontiguousarray(coefficients[:, 1])
-        self.diffusion = np.ascontiguousarray(0.5 * coefficients[:, 2] ** 2)
+        beta, weight, noise = dynamics.coefficient_table(t)
+        self.beta, self.weight = np.ascontiguousarray(beta), np.ascontiguousarray(weight)
+        self.diffusion = np.ascontiguousarray(0.5 * noise**2)
         (self.log_coefficients, self.centres, self.precisions, self.alpha, self.variance,
          self.centre_rows) = compiled.tables(dynamics.score.process, t)
         self.centre_rows = np.ascontiguousarray(self.centre_rows, dtype=np.int64)
@@ -113,9 +114,27 @@ class ReverseLoop:
         for axis in range(grid.ndim):
             points = grid.face_points(axis).reshape(-1)
             self.face_points[axis, : points.size] = points
+        # a mixture with diagonal precisions, or training points, on two or more axes: the score's
+        # log-weights are sums over axes, and its tables (separable_tables) cost K exponentials per face
+        # position and per cell across instead of K per face
+        diagonal = self.kind == EMPIRICAL or not np.any(self.precisions * (1.0 - np.eye(grid.ndim)))
+        components = self.centres.shape[1]
+        across = max(o * i for o, _, i in lines)
+        self.separable = bool(diagonal and grid.ndim > 1 and 3 * components * across <= MAX_CROSS)
+        along = max(grid.shape) + 1
+        across = across if self.separable else 0
+        self.face_weight = np.empty((3, components, along if self.separable else 0))
+        self.face_score = np.empty_like(self.face_weight)
+        self.cross = np.empty((3, components, across))
+        self.factor = np.empty((components, along if self.separable else 0))
+        self.edges = np.zeros((grid.ndim, along))
+        self.cell_centres = np.zeros((grid.ndim, along))
+        for axis in range(grid.ndim):
+            self.edges[axis, : grid.shape[axis] + 1] = grid.edges[axis]
+            self.cell_centres[axis, : grid.shape[axis]] = grid.centers[axis]
         self.spacing = np.array(grid.spacing, dtype=np.float64)
         self.absorbing = np.array([[operator.absorbing[axis]] * 2 for axis in range(grid.ndim)], dtype=np.bool_)
-        self.factors = np.empty((3, grid.size))
+        self.sweep = np.empty(grid.size)
         self.stage = np.empty(grid.size)
         self.previous = np.empty(grid.size)
         self.saved_slot = np.ascontiguousarray(slots[1:], dtype=np.int64)
@@ -132,8 +151,9 @@ class ReverseLoop:
         operator = self.operator
         done, status, low, drift, evaluations, result = _reverse_loop.advance_reverse(
             FUSED_METHODS[self.method], self.kind, p, self.stage, self.previous, self.weights, self.held,
-            self.current, self.factors, self.values, self.face_points, self.plan_axis, self.plan_times, self.plan_c,
-            self.layout, self.spacing, self.absorbing, self.log_coefficients, self.centres, self.centre_rows,
+            self.current, self.sweep, self.values, self.face_points, self.separable, self.face_weight,
+            self.face_score, self.cross, self.factor, self.edges, self.cell_centres, self.plan_axis, self.plan_times,
+            self.plan_c, self.layout, self.spacing, self.absorbing, self.log_coefficients, self.centres, self.centre_rows,
             self.precisions, self.alpha, self.variance, self.beta, self.weight, self.diffusion, start,
             operator.grid.cell_volume, mass0, negative_limit, conserving, mass_tolerance, self.saved_slot, snapshots,
             self.partial_sum, self.partial_min, operator.parallel,

@@ -64,8 +64,8 @@ class CompiledScore(NamedTuple):
         Training points need :math:`v_t > 0`.
         """
         times = np.asarray(times, dtype=np.float64)
-        alpha = np.array([float(process.alpha(t)) for t in times])
-        variance = np.array([float(process.variance(t)) for t in times])
+        alpha = np.array(np.broadcast_to(process.alpha(times), times.shape), dtype=np.float64)
+        variance = np.array(np.broadcast_to(process.variance(times), times.shape), dtype=np.float64)
         count = len(times)
         if self.kind == MIXTURE:
             dim = self.means.shape[1]
