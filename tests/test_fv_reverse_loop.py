@@ -6,6 +6,7 @@ import pytest
 import fpdiff as fd
 from fpdiff.dynamics import reverse_dynamics
 from fpdiff.fv import _fused, _kernels, _reverse_loop, reverse_loop
+from fpdiff.fv.operator import FluxOperator
 from fpdiff.fv.solve import integrate_density
 from fpdiff.timegrid import merge_save_times
 
@@ -19,6 +20,8 @@ def _both_loops(grid, score, method, steps, gamma=1.0, save=(T, 0.4, T_MIN), q0=
     taus, saved = merge_save_times(np.linspace(0.0, T - T_MIN, steps + 1), T - np.array(save))
     if q0 is None:
         q0 = grid.cell_average(score.distribution(T))
+    slots = np.where(saved, np.cumsum(saved) - 1, -1)
+    assert reverse_loop.reverse_loop(method, FluxOperator(dynamics, grid), taus, slots) is not None
     compiled = integrate_density(dynamics, grid, q0, taus, saved, method)
     stepped = integrate_density(dynamics, grid, q0, taus, saved, method, monitor=lambda p, t: None)
     return compiled, stepped
@@ -70,7 +73,8 @@ def _spy(run, calls):
     return spied
 
 
-@pytest.mark.parametrize("case", ["full covariance", "empirical 2-D", "empirical 1-D", "gamma(t)", "gamma 0 sg"])
+@pytest.mark.parametrize("case", ["full covariance", "empirical 2-D", "empirical 1-D", "gamma(t)", "gamma 0 sg",
+                                  "tabulated 2-D", "tabulated 1-D"])
 def test_compiled_loop_matches_stepper_loop_for_every_score_and_gamma(case, rng):
     grid = fd.Grid([(-6.0, 6.0)] * 2, [40, 36]) if "1-D" not in case else fd.Grid([(-6.0, 6.0)], [200])
     gamma = 1.0
@@ -78,6 +82,9 @@ def test_compiled_loop_matches_stepper_loop_for_every_score_and_gamma(case, rng)
         score = fd.ExactScore(PROCESS, _mixture(2, full=True))
     elif case.startswith("empirical"):
         score = fd.EmpiricalScore(PROCESS, rng.normal(size=(7, grid.ndim)))
+    elif case.startswith("tabulated"):  # a coarser table than the grid, on a larger box, with uneven times
+        nodes = [np.linspace(-7.0, 7.5, 23) for _ in range(grid.ndim)]
+        score = fd.tabulate_score(fd.ExactScore(PROCESS, _mixture(grid.ndim)), [T_MIN, 0.2, 0.35, 0.7, T], nodes)
     else:
         score = fd.ExactScore(PROCESS, _mixture(2))
         gamma = (lambda t: 0.5 + t) if case == "gamma(t)" else 0.0
@@ -115,8 +122,6 @@ def test_compiled_loop_hands_negative_steps_back_for_halving(method):
 def test_a_failed_step_is_restored_and_handed_back():
     grid = fd.Grid([(-8.0, 8.0)], [100])
     dynamics = reverse_dynamics(PROCESS, fd.ExactScore(PROCESS, _mixture(1)), 1.0, T, T_MIN)
-    from fpdiff.fv.operator import FluxOperator
-
     taus = np.linspace(0.0, T - T_MIN, 4)
     loop = reverse_loop.ReverseLoop("trbdf2", FluxOperator(dynamics, grid), taus, np.full(4, -1))
     start = np.ones(grid.size)
@@ -137,8 +142,6 @@ def test_a_failed_step_is_restored_and_handed_back():
 def test_scores_the_kernels_do_not_evaluate_run_the_stepper_loop():
     grid = fd.Grid([(-8.0, 8.0)], [100])
     score = fd.ExactScore(PROCESS, _mixture(1))
-    from fpdiff.fv.operator import FluxOperator
-
     class Shifted(fd.ExactScore):
         def _score(self, x, t):
             return super()._score(x, t) + 0.1
@@ -169,8 +172,6 @@ def test_separable_score_tables_give_the_mixture_score_on_faces(rng):
     mixture = _mixture(3)
     score = fd.ExactScore(PROCESS, mixture)
     dynamics = reverse_dynamics(PROCESS, score, 1.0, T, T_MIN)
-    from fpdiff.fv.operator import FluxOperator
-
     loop = reverse_loop.ReverseLoop("be", FluxOperator(dynamics, grid), np.linspace(0.0, 0.5, 3), np.full(3, -1))
     assert loop.separable
     j = 1

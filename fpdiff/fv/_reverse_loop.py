@@ -30,6 +30,7 @@ from .._vmath import vexp
 from ..scores._kernels import (
     BLOCK,
     MIXTURE,
+    TABULATED,
     _denoise_block_2d,
     _denoise_block_general,
     _mixture_block_1d,
@@ -238,7 +239,18 @@ def _face_rows(kind, rows, work, axis, lo, hi, j, slot, separable, f, q0, along,
     (``along``) face positions ``f..`` of cell ``q0`` across; by the separable tables in ``slot`` where they
     serve (:func:`separable_tables`), else directly."""
     count = hi - lo
-    face_weight, face_score, cross, total, numerator = tables
+    face_weight, face_score, cross, slices, slice_rows, slice_weights, total, numerator = tables
+    if kind == TABULATED:  # the slices' face values, linear in time between them
+        out = drift[lo:hi]
+        b, w = beta[j], weight[j]
+        late = slice_weights[j]
+        first = slices[slice_rows[j, 0], axis, lo:hi]
+        second = slices[slice_rows[j, 1], axis, lo:hi]
+        x = edges[axis, f:f + count] if along else edges[axis, f:f + 1]
+        for m in range(count):
+            out[m] = b * x[m if along else 0] + w * ((1.0 - late) * first[m] + late * second[m])
+        _sg_weights(out, count, diffusion[j], h, wl[lo:hi], wr[lo:hi])
+        return
     direct = not separable
     if separable:
         direct = _separable_rows(face_weight, face_score, cross, slot, f, q0, count, along, total, numerator) < TINY
@@ -390,7 +402,8 @@ def _entry_unit(method, kind, points, values, dim, axis, j0, j_solve, j1, need_s
 
 @jit(parallel=True)
 def advance_reverse(method, kind, p, stage, previous, weights, held, current, sweep, values, face_points,
-                    separable, face_weight, face_score, cross, factor, edges, cell_centres, plan_axis, plan_times,
+                    separable, face_weight, face_score, cross, factor, edges, cell_centres, slices, slice_rows,
+                    slice_weights, plan_axis, plan_times,
                     plan_c, layout, spacing, absorbing, log_coefficients, centres, centre_rows, precisions, alpha,
                     variance, beta, weight, diffusion, start, cell_volume, mass0, negative_limit, conserving,
                     mass_tolerance, saved_slot, snapshots, partial_sum, partial_min, parallel):
@@ -401,7 +414,7 @@ def advance_reverse(method, kind, p, stage, previous, weights, held, current, sw
     method : int
         ``BE``, ``TRBDF2`` or ``CN`` (:mod:`fpdiff.fv._fused`).
     kind : int
-        ``MIXTURE`` or ``EMPIRICAL`` (:mod:`fpdiff.scores._kernels`).
+        ``MIXTURE``, ``EMPIRICAL`` or ``TABULATED`` (:mod:`fpdiff.scores._kernels`).
     p, stage, previous : (size,) arrays
         The density and two work arrays (``previous``: the step's start).
     weights : (ndim, 2, 2, faces) array
@@ -419,6 +432,10 @@ def advance_reverse(method, kind, p, stage, previous, weights, held, current, sw
         ``face_score`` (3, K, faces along), ``cross`` (3, K, cells across),
         ``factor`` (K, cells along an axis); ``edges`` and ``cell_centres``
         (ndim, cells + 1) are the grid's face and cell coordinates.
+    slices, slice_rows, slice_weights : (n_t, ndim, faces), (times, 2), (times,) arrays
+        A tabulated score: its normal component on every axis's faces at
+        each of its times, and at every stage time the two slices and the
+        weight of the second (``TABULATED``; empty otherwise).
     plan_axis, plan_times, plan_c : (steps, entries), (steps, entries, 3), (steps, entries)
         Each entry's axis, stage times ``(start, solve, end)`` (indices into
         the coefficient tables) and coefficient ``c``.
@@ -469,7 +486,7 @@ def advance_reverse(method, kind, p, stage, previous, weights, held, current, sw
                 if method == TRBDF2:
                     separable_tables(kind, axis, j_solve, 1, *table_args)
                 separable_tables(kind, axis, j1, 2, *table_args)
-            tables = (face_weight, face_score, cross)
+            tables = (face_weight, face_score, cross, slices, slice_rows, slice_weights)
             if parallel:
                 for unit in prange(units):  # prange counts in uint64: int64(unit), one compiled variant
                     _entry_unit(method, kind, points, scratch, dim, axis, j0, j_solve, j1, need_start, c,

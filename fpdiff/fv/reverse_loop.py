@@ -21,7 +21,7 @@ import math
 import numpy as np
 
 from ..dynamics import ReverseDynamics
-from ..scores._kernels import EMPIRICAL, MIXTURE
+from ..scores._kernels import EMPIRICAL, MIXTURE, TABULATED
 from . import _fused, _reverse_loop
 from .fused import FUSED_METHODS
 from .steppers import TRBDF2, strang_schedule
@@ -89,9 +89,11 @@ class ReverseLoop:
         self.plan_times = np.ascontiguousarray(index.reshape(steps, len(entries), 3), dtype=np.int64)
         self.plan_axis = np.ascontiguousarray(np.tile([e[0] for e in entries], (steps, 1)), dtype=np.int64)
         self.plan_c = np.ascontiguousarray(np.outer(length, [e[4] for e in entries]))
-        self.usable = self.kind in (MIXTURE, EMPIRICAL)
-        if self.usable:  # the mixture's tables hold K d^2 numbers per time; training points are not copied
-            self.usable = self.kind == EMPIRICAL or len(times) * compiled.means.size * grid.ndim <= MAX_TABLE
+        lines = operator.lines
+        faces = max(o * (n + 1) * i for o, n, i in lines)
+        self.usable = self.kind in (MIXTURE, EMPIRICAL, TABULATED)
+        if self.kind == MIXTURE:  # the mixture's tables hold K d^2 numbers per time; training points are not copied
+            self.usable = len(times) * compiled.means.size * grid.ndim <= MAX_TABLE
         if not self.usable:
             return
         t = dynamics.time_label(times)
@@ -100,12 +102,7 @@ class ReverseLoop:
         beta, weight, noise = dynamics.coefficient_table(t)
         self.beta, self.weight = np.ascontiguousarray(beta), np.ascontiguousarray(weight)
         self.diffusion = np.ascontiguousarray(0.5 * noise**2)
-        (self.log_coefficients, self.centres, self.precisions, self.alpha, self.variance,
-         self.centre_rows) = compiled.tables(dynamics.score.process, t)
-        self.centre_rows = np.ascontiguousarray(self.centre_rows, dtype=np.int64)
-        lines = operator.lines
         self.layout = np.array([_layout(line) for line in lines], dtype=np.int64)
-        faces = max(o * (n + 1) * i for o, n, i in lines)
         self.weights = np.zeros((grid.ndim, 2, 2, faces))
         self.held = np.full(grid.ndim, -1, dtype=np.int64)
         self.current = np.zeros(grid.ndim, dtype=np.int64)
@@ -114,24 +111,18 @@ class ReverseLoop:
         for axis in range(grid.ndim):
             points = grid.face_points(axis).reshape(-1)
             self.face_points[axis, : points.size] = points
-        # a mixture with diagonal precisions, or training points, on two or more axes: the score's
-        # log-weights are sums over axes, and its tables (separable_tables) cost K exponentials per face
-        # position and per cell across instead of K per face
-        diagonal = self.kind == EMPIRICAL or not np.any(self.precisions * (1.0 - np.eye(grid.ndim)))
-        components = self.centres.shape[1]
-        across = max(o * i for o, _, i in lines)
-        self.separable = bool(diagonal and grid.ndim > 1 and 3 * components * across <= MAX_CROSS)
         along = max(grid.shape) + 1
-        across = across if self.separable else 0
-        self.face_weight = np.empty((3, components, along if self.separable else 0))
-        self.face_score = np.empty_like(self.face_weight)
-        self.cross = np.empty((3, components, across))
-        self.factor = np.empty((components, along if self.separable else 0))
         self.edges = np.zeros((grid.ndim, along))
         self.cell_centres = np.zeros((grid.ndim, along))
         for axis in range(grid.ndim):
             self.edges[axis, : grid.shape[axis] + 1] = grid.edges[axis]
             self.cell_centres[axis, : grid.shape[axis]] = grid.centers[axis]
+        if self.kind == TABULATED:
+            self.usable = self._tabulated(compiled.table, t, grid, faces)
+        else:
+            self._mixture(compiled, dynamics.score.process, t, grid, along)
+        if not self.usable:
+            return
         self.spacing = np.array(grid.spacing, dtype=np.float64)
         self.absorbing = np.array([[operator.absorbing[axis]] * 2 for axis in range(grid.ndim)], dtype=np.bool_)
         self.sweep = np.empty(grid.size)
@@ -141,6 +132,52 @@ class ReverseLoop:
         n_chunks = math.ceil(grid.size / _fused.CHUNK)
         self.partial_sum = np.empty(n_chunks)
         self.partial_min = np.empty(n_chunks)
+
+    def _mixture(self, compiled, process, t, grid, along):
+        """The tables of a mixture or of training points at the stage times ``t`` (no slices)."""
+        (self.log_coefficients, self.centres, self.precisions, self.alpha, self.variance,
+         centre_rows) = compiled.tables(process, t)
+        self.centre_rows = np.ascontiguousarray(centre_rows, dtype=np.int64)
+        # a mixture with diagonal precisions, or training points, on two or more axes: the score's
+        # log-weights are sums over axes, and its tables (separable_tables) cost K exponentials per face
+        # position and per cell across instead of K per face
+        diagonal = self.kind == EMPIRICAL or not np.any(self.precisions * (1.0 - np.eye(grid.ndim)))
+        components = self.centres.shape[1]
+        across = max(o * i for o, _, i in self.operator.lines)
+        self.separable = bool(diagonal and grid.ndim > 1 and 3 * components * across <= MAX_CROSS)
+        if not self.separable:
+            along = across = 0
+        self.face_weight = np.empty((3, components, along))
+        self.face_score = np.empty_like(self.face_weight)
+        self.cross = np.empty((3, components, across))
+        self.factor = np.empty((components, along))
+        self.slices = np.empty((0, grid.ndim, 0))
+        self.slice_rows = np.zeros((len(t), 2), dtype=np.int64)
+        self.slice_weights = np.zeros(len(t))
+
+    def _tabulated(self, table, t, grid, faces):
+        """The face values of a :class:`~fpdiff.TabulatedScore` at the slices that bracket the stage times
+        ``t`` (the score's own interpolation on the face centres), and each stage time's two slices; False
+        if they would take more than :data:`MAX_TABLE` numbers."""
+        brackets = [table.bracket(s) for s in t]
+        rows = np.array([[max(right - 1, 0), right] for right, _ in brackets], dtype=np.int64)
+        used, compact = np.unique(rows, return_inverse=True)
+        if len(used) * grid.ndim * faces > MAX_TABLE:
+            return False
+        self.slices = np.zeros((len(used), grid.ndim, faces))
+        for row, k in enumerate(used):
+            for axis in range(grid.ndim):
+                values = table.face_values(grid, float(table.t[k]), axis).reshape(-1)
+                self.slices[row, axis, : values.size] = values
+        self.slice_rows = np.ascontiguousarray(compact.reshape(rows.shape), dtype=np.int64)
+        self.slice_weights = np.array([weight for _, weight in brackets])
+        self.separable = False
+        self.log_coefficients, self.alpha, self.variance = np.empty((len(t), 0)), np.zeros(len(t)), np.ones(len(t))
+        self.centres, self.precisions = np.empty((1, 0, grid.ndim)), np.empty((len(t), 0, 1, 1))
+        self.centre_rows = np.zeros(len(t), dtype=np.int64)
+        self.face_weight = self.face_score = self.cross = np.empty((3, 0, 0))
+        self.factor = np.empty((0, 0))
+        return True
 
     def run(self, p, start, mass0, negative_limit, conserving, mass_tolerance, snapshots):
         """Steps ``start, ...`` on the flat density ``p``, as :meth:`fpdiff.fv.fused.FusedLoop.run`.
@@ -152,8 +189,8 @@ class ReverseLoop:
         done, status, low, drift, evaluations, result = _reverse_loop.advance_reverse(
             FUSED_METHODS[self.method], self.kind, p, self.stage, self.previous, self.weights, self.held,
             self.current, self.sweep, self.values, self.face_points, self.separable, self.face_weight,
-            self.face_score, self.cross, self.factor, self.edges, self.cell_centres, self.plan_axis, self.plan_times,
-            self.plan_c, self.layout, self.spacing, self.absorbing, self.log_coefficients, self.centres, self.centre_rows,
+            self.face_score, self.cross, self.factor, self.edges, self.cell_centres, self.slices, self.slice_rows,
+            self.slice_weights, self.plan_axis, self.plan_times, self.plan_c, self.layout, self.spacing, self.absorbing, self.log_coefficients, self.centres, self.centre_rows,
             self.precisions, self.alpha, self.variance, self.beta, self.weight, self.diffusion, start,
             operator.grid.cell_volume, mass0, negative_limit, conserving, mass_tolerance, self.saved_slot, snapshots,
             self.partial_sum, self.partial_min, operator.parallel,

@@ -116,15 +116,22 @@ class TabulatedScore(Score):
         """The table's nodes as points, shape ``(prod n_i, d)`` in C order (axis 0 slowest)."""
         return grid_nodes(self.axes)
 
+    def bracket(self, t):
+        """``(right, weight)``: the field at ``t`` is ``(1 - weight)`` times slice ``right - 1`` plus ``weight``
+        times slice ``right`` (``(0, 1.0)`` for a table of one slice)."""
+        if len(self.t) == 1:
+            return 0, 1.0
+        right = int(np.clip(np.searchsorted(self.t, t), 1, len(self.t) - 1))
+        return right, float((t - self.t[right - 1]) / (self.t[right] - self.t[right - 1]))
+
     def table(self, t):
         """The score at the nodes at time ``t`` (linear in t between slices), shape ``(prod n_i, d)``."""
         t = self.check_time(t)
         if self._last[0] != t:
-            right = int(np.clip(np.searchsorted(self.t, t), 1, max(len(self.t) - 1, 1)))
+            right, weight = self.bracket(t)
             if len(self.t) == 1:
                 table = self._tables[0]
             else:
-                weight = (t - self.t[right - 1]) / (self.t[right] - self.t[right - 1])
                 table = np.ascontiguousarray((1 - weight) * self._tables[right - 1] + weight * self._tables[right])
             self._last = (t, table)
         return self._last[1]
