@@ -24,7 +24,7 @@ from ..dynamics import ReverseDynamics
 from ..scores._kernels import EMPIRICAL, MIXTURE, TABULATED
 from . import _fused, _reverse_loop
 from .fused import FUSED_METHODS
-from .steppers import TRBDF2, strang_schedule
+from .steppers import METHODS, TRBDF2, strang_schedule
 
 #: a mixture's tables may hold at most this many numbers (beyond, the stepper loop runs)
 MAX_TABLE = 50_000_000
@@ -178,6 +178,17 @@ class ReverseLoop:
         self.face_weight = self.face_score = self.cross = np.empty((3, 0, 0))
         self.factor = np.empty((0, 0))
         return True
+
+    def step(self, operator, p, tau, dt):
+        """One step ``[tau, tau + dt]`` in compiled code, the :class:`~fpdiff.fv.steppers.Stepper` contract:
+        the stepper loop halves a step this loop handed back with it (a loop of one step, no checks; the
+        Python stepper takes a step that ends non-finite, so that the checks report it as before)."""
+        one = ReverseLoop(self.method, operator, np.array([tau, tau + dt]), np.array([-1, -1]))
+        done, _, _, _, result = one.run(np.array(p, dtype=np.float64).reshape(-1), 0, 1.0, math.inf, False,
+                                        math.inf, np.empty((0, p.size)))
+        if not done:
+            return METHODS[self.method].step(operator, p, tau, dt)
+        return result.reshape(p.shape), 1
 
     def run(self, p, start, mass0, negative_limit, conserving, mass_tolerance, snapshots):
         """Steps ``start, ...`` on the flat density ``p``, as :meth:`fpdiff.fv.fused.FusedLoop.run`.

@@ -18,7 +18,7 @@ from ..timegrid import merge_save_times
 from . import _fused, comoving
 from ._kernels import sum_and_min
 from .fused import FUSED_METHODS, FusedLoop
-from .reverse_loop import reverse_loop
+from .reverse_loop import ReverseLoop, reverse_loop
 from .operator import FluxOperator
 from .steppers import DEFAULT_METHOD, METHODS
 from .transport import TransportOperator
@@ -332,8 +332,9 @@ def integrate_density(dynamics, grid, p0, taus, saved, method, negative_toleranc
             if not loop.restore:  # backward Euler from a non-negative start cannot get here (M-matrix solves)
                 raise _negative_mass(-grid.integrate(np.minimum(p, 0.0)), mass0, t, n + 1, method)
             # NEGATIVE: this step is handed back unchanged; the stepper loop below halves it
-        if controller is None:
-            p, taken, total, low = _advance(stepper, operator, p, taus[n], taus[n + 1] - taus[n], negative_limit)
+        if controller is None:  # a step the reverse loop handed back is halved in compiled steps
+            p, taken, total, low = _advance(loop if isinstance(loop, ReverseLoop) else stepper, operator, p, taus[n],
+                                            taus[n + 1] - taus[n], negative_limit)
         else:
             p, taken, total, low = controller.advance(p, taus[n], taus[n + 1] - taus[n])
         substeps += taken
