@@ -41,16 +41,16 @@ from ..scores._kernels import (
 from ._fused import (
     BE,
     BLOCKED,
-    CHUNK,
     DONE,
     NEGATIVE,
     TRBDF2,
     _bdf2_rhs_unit,
+    sum_and_min_flat,
     _explicit_unit,
     _negative_sum,
     _unit_range,
 )
-from ._kernels import bernoulli_pair, chunk_sum_min
+from ._kernels import bernoulli_pair
 
 #: below this :math:`|z|` the Bernoulli function is its Taylor series to :math:`z^{10}` (next term < 4e-17)
 SERIES = 0.25
@@ -240,34 +240,24 @@ def _face_rows(kind, rows, work, axis, lo, hi, j, slot, separable, f, q0, along,
     serve (:func:`separable_tables`), else directly."""
     count = hi - lo
     face_weight, face_score, cross, slices, slice_rows, slice_weights, total, numerator = tables
+    out = drift[lo:hi]
+    b, w = beta[j], weight[j]
+    x = edges[axis, f:f + (count if along else 1)]  # the face coordinates (one when it is the same for all)
+    direct = kind != TABULATED and not separable
     if kind == TABULATED:  # the slices' face values, linear in time between them
-        out = drift[lo:hi]
-        b, w = beta[j], weight[j]
         late = slice_weights[j]
         first = slices[slice_rows[j, 0], axis, lo:hi]
         second = slices[slice_rows[j, 1], axis, lo:hi]
-        x = edges[axis, f:f + count] if along else edges[axis, f:f + 1]
         for m in range(count):
             out[m] = b * x[m if along else 0] + w * ((1.0 - late) * first[m] + late * second[m])
-        _sg_weights(out, count, diffusion[j], h, wl[lo:hi], wr[lo:hi])
-        return
-    direct = not separable
-    if separable:
+    elif separable:
         direct = _separable_rows(face_weight, face_score, cross, slot, f, q0, count, along, total, numerator) < TINY
     if direct:
         _direct_rows(kind, rows, work, axis, lo, hi, j, log_coefficients, centres, centre_rows, precisions, alpha,
                      variance, beta, weight, drift)
-    else:
-        out = drift[lo:hi]
-        b, w = beta[j], weight[j]
-        if along:
-            x = edges[axis, f:f + count]
-            for m in range(count):
-                out[m] = b * x[m] + w * (numerator[m] / total[m])
-        else:
-            x = edges[axis, f]
-            for m in range(count):
-                out[m] = b * x + w * (numerator[m] / total[m])
+    elif separable:
+        for m in range(count):
+            out[m] = b * x[m if along else 0] + w * (numerator[m] / total[m])
     _sg_weights(drift[lo:hi], count, diffusion[j], h, wl[lo:hi], wr[lo:hi])
 
 
@@ -285,21 +275,20 @@ def _unit_weights(kind, points, drift, dim, axis, j, slot, separable, tables, lo
     tables = (*tables, sums[0], sums[1])
     args = (log_coefficients, centres, centre_rows, precisions, alpha, variance, beta, weight, diffusion, h, edges,
             drift, wl, wr)
-    if layout_kind == BLOCKED:
-        for o in range(o0, o1):
-            for f in range(n_faces):
-                row = (o * n_faces + f) * n_inner
-                _face_rows(kind, rows, work, axis, row + i0, row + i1, j, slot, separable, f, o * n_inner + i0,
-                           False, tables, *args)
-            for i in range(i0, i1):
-                _boundary_face(drift, o * n_faces * n_inner + i, diffusion[j], h, absorbing_lo, wl, wr)
-                _boundary_face(drift, (o * n_faces + n_cells) * n_inner + i, diffusion[j], h, absorbing_hi, wl, wr)
-        return
+    blocked = layout_kind == BLOCKED
+    for r in range((o1 - o0) * n_faces if blocked else o1 - o0):  # the unit's face rows (lines when I = 1)
+        if blocked:  # face position f of line block (o, i0:i1)
+            o, f = o0 + r // n_faces, r % n_faces
+            row = (o * n_faces + f) * n_inner
+            lo, hi, q0 = row + i0, row + i1, o * n_inner + i0
+        else:  # every face of line o
+            o, f = o0 + r, 0
+            lo, hi, q0 = o * n_faces, (o + 1) * n_faces, o
+        _face_rows(kind, rows, work, axis, lo, hi, j, slot, separable, f, q0, not blocked, tables, *args)
     for o in range(o0, o1):
-        _face_rows(kind, rows, work, axis, o * n_faces, (o + 1) * n_faces, j, slot, separable, 0, o, True, tables,
-                   *args)
-        _boundary_face(drift, o * n_faces, diffusion[j], h, absorbing_lo, wl, wr)
-        _boundary_face(drift, o * n_faces + n_cells, diffusion[j], h, absorbing_hi, wl, wr)
+        for i in range(i0, i1):
+            _boundary_face(drift, o * n_faces * n_inner + i, diffusion[j], h, absorbing_lo, wl, wr)
+            _boundary_face(drift, (o * n_faces + n_cells) * n_inner + i, diffusion[j], h, absorbing_hi, wl, wr)
 
 
 @jit
@@ -381,23 +370,25 @@ def _entry_unit(method, kind, points, values, dim, axis, j0, j_solve, j1, need_s
     geometry = (n_outer, n_cells, n_inner, layout_kind, unit, block)
     score = (log_coefficients, centres, centre_rows, precisions, alpha, variance, beta, weight, diffusion, h, edges,
              absorbing_lo, absorbing_hi)
-    if method == BE:
-        _unit_weights(kind, points, values, dim, axis, j1, 2, separable, tables, *score, other_wl, other_wr,
-                      *geometry)
-        _factor_solve_unit(other_wl, other_wr, c, p, sweep, *geometry)
-        return
-    if need_start:
-        _unit_weights(kind, points, values, dim, axis, j0, 0, separable, tables, *score, start_wl, start_wr,
-                      *geometry)
-    _explicit_unit(start_wl, start_wr, c, p, stage, n_outer, n_cells, n_inner, layout_kind, unit, block, False)
-    _unit_weights(kind, points, values, dim, axis, j_solve, 1 if method == TRBDF2 else 2, separable, tables,
-                  *score, other_wl, other_wr, *geometry)
-    _factor_solve_unit(other_wl, other_wr, c, stage, sweep, *geometry)
-    if method == TRBDF2:
-        _unit_weights(kind, points, values, dim, axis, j1, 2, separable, tables, *score, start_wl, start_wr,
-                      *geometry)
-        _bdf2_rhs_unit(stage, p, denominator, coefficient, n_outer, n_cells, n_inner, layout_kind, unit, block)
-        _factor_solve_unit(start_wl, start_wr, c, stage, sweep, *geometry)
+    # one call of each kernel in a loop over the phases (compiling a call site costs more than the loop)
+    for phase in range(3):  # 0: the start weights, 1: the (first) solve, 2: TR-BDF2's BDF2 solve
+        if phase == 0 and (method == BE or not need_start):
+            continue
+        if phase == 2 and method != TRBDF2:
+            break
+        if phase == 1 and method != BE:
+            _explicit_unit(start_wl, start_wr, c, p, stage, n_outer, n_cells, n_inner, layout_kind, unit, block,
+                           False)
+        if phase == 1:
+            j, slot, wl, wr = (j1 if method == BE else j_solve), (1 if method == TRBDF2 else 2), other_wl, other_wr
+        else:
+            j, slot, wl, wr = (j0, 0, start_wl, start_wr) if phase == 0 else (j1, 2, start_wl, start_wr)
+        _unit_weights(kind, points, values, dim, axis, j, slot, separable, tables, *score, wl, wr, *geometry)
+        if phase == 0:
+            continue
+        if phase == 2:
+            _bdf2_rhs_unit(stage, p, denominator, coefficient, n_outer, n_cells, n_inner, layout_kind, unit, block)
+        _factor_solve_unit(wl, wr, c, p if method == BE else stage, sweep, *geometry)
 
 
 @jit(parallel=True)
@@ -481,11 +472,10 @@ def advance_reverse(method, kind, p, stage, previous, weights, held, current, sw
             if separable:  # the tables of the entry's stage times, shared by its units
                 table_args = (log_coefficients, centres, centre_rows, precisions, alpha, variance, edges,
                               cell_centres, layout, face_weight, face_score, cross, factor)
-                if need_start:
-                    separable_tables(kind, axis, j0, 0, *table_args)
-                if method == TRBDF2:
-                    separable_tables(kind, axis, j_solve, 1, *table_args)
-                separable_tables(kind, axis, j1, 2, *table_args)
+                for table in range(3):  # table 0: j0, 1: j_solve (TR-BDF2), 2: j1; one call site
+                    if (table == 0 and need_start) or (table == 1 and method == TRBDF2) or table == 2:
+                        stage_time = j0 if table == 0 else j_solve if table == 1 else j1
+                        separable_tables(kind, axis, stage_time, table, *table_args)
             tables = (face_weight, face_score, cross, slices, slice_rows, slice_weights)
             if parallel:
                 for unit in prange(units):  # prange counts in uint64: int64(unit), one compiled variant
@@ -512,20 +502,7 @@ def advance_reverse(method, kind, p, stage, previous, weights, held, current, sw
                 current[axis] = 1 - slot
                 p, stage = stage, p
             held[axis] = j1
-        total = 0.0
-        low = math.inf
-        n_chunks = partial_sum.size
-        if parallel:
-            for chunk in prange(n_chunks):
-                first = int64(chunk) * CHUNK
-                partial_sum[chunk], partial_min[chunk] = chunk_sum_min(p, first, min(p.size, first + CHUNK))
-        else:
-            for chunk in range(n_chunks):
-                partial_sum[chunk], partial_min[chunk] = chunk_sum_min(p, chunk * CHUNK,
-                                                                        min(p.size, (chunk + 1) * CHUNK))
-        for chunk in range(n_chunks):
-            total += partial_sum[chunk]
-            low = min(low, partial_min[chunk])
+        total, low = sum_and_min_flat(p, partial_sum, partial_min, parallel)
         mass = total * cell_volume
         failed = not (math.isfinite(mass) and math.isfinite(low))
         if not failed and low < 0.0:
