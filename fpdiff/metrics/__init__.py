@@ -8,7 +8,8 @@ the sample view gives points :math:`x_1, \dots, x_M`. This module measures
   :meth:`Grid.integrate`;
 - anything against anything in transport distance: :func:`w1` (exact in one
   dimension, by optimal assignment for small sample sets in more) and
-  :func:`sliced_w` (random one-dimensional projections, any dimension);
+  :func:`sliced_w` (random one-dimensional projections, any dimension; :class:`SlicedReference` projects one
+  law once, for many comparisons with it);
 - samples against samples in any dimension: :func:`energy_distance`;
 - samples on a grid: :func:`histogram`;
 - a density against samples, with the statistical floor that tells a real
@@ -41,9 +42,11 @@ from .._validation import as_float, as_int
 from ..errors import InputError
 from ..grid import BOX_MASS_LIMIT
 from ._laws import _check_grid, _density, _density_pair, _generator, _resolve_grid, _samples, normalised_density
-from .transport import MAX_ASSIGNMENT_SAMPLES, _sliced, energy_distance, sliced_w, w1  # noqa: F401 (re-exported)
+from .transport import (MAX_ASSIGNMENT_SAMPLES, SlicedReference, _sliced, energy_distance,  # noqa: F401 (re-exported)
+                        sliced_w, w1)
 
-__all__ = ["l1", "tv", "kl", "hellinger", "histogram", "w1", "sliced_w", "energy_distance", "compare", "Comparison"]
+__all__ = ["l1", "tv", "kl", "hellinger", "histogram", "w1", "sliced_w", "SlicedReference", "energy_distance", "compare",
+           "Comparison"]
 
 
 # ------------------------------------------------------- densities on a grid
@@ -237,7 +240,7 @@ class Comparison:
     w1 : float
         Transport distance between the density, normalised to mass 1, and the samples: exact :math:`W_1` in one
         dimension, sliced :math:`W_1` in more. When ``density_mass`` is not 1 this compares the law conditioned on
-        the box.
+        the box. NaN when :func:`compare` was asked not to compute it (``transport=False``).
     w1_kind : str
         ``"w1"`` (exact) or ``"sliced_w1"``.
     outside : float
@@ -261,13 +264,14 @@ class Comparison:
         kind = "W1" if self.w1_kind == "w1" else "sliced W1"
         return (
             f"density vs {self.n_samples} samples: TV = {self.tv:.4g} (Monte-Carlo floor {self.tv_floor:.4g}"
-            f"{ratio}), {kind} = {self.w1:.4g}, outside the grid: {100 * self.outside:.3g}%"
+            f"{ratio}){'' if math.isnan(self.w1) else f', {kind} = {self.w1:.4g}'}, outside the grid: "
+            f"{100 * self.outside:.3g}%"
             + (f", density mass in the box: {self.density_mass:.6g}" if abs(self.density_mass - 1) > BOX_MASS_LIMIT
                else "")
         )
 
 
-def compare(density, samples, grid=None, *, n_projections=128, seed=0):
+def compare(density, samples, grid=None, *, n_projections=128, seed=0, transport=True):
     r"""Compare a density with samples: the two views of one law against each other.
 
     .. math::
@@ -295,6 +299,10 @@ def compare(density, samples, grid=None, *, n_projections=128, seed=0):
         Directions of :func:`sliced_w` in more than one dimension.
     seed : int or None
         Seed of those directions.
+    transport : bool
+        Compute ``w1`` (default). False leaves it NaN: the transport distance is most of the cost (in two
+        dimensions, sorting the samples' projections on every direction), and a caller that needs only the
+        TV and its floor skips it.
 
     Returns
     -------
@@ -315,9 +323,11 @@ def compare(density, samples, grid=None, *, n_projections=128, seed=0):
     tv_value = 0.5 * float(np.sum(np.abs(probabilities - counts / n)))
     n_projections = as_int(n_projections, "n_projections", minimum=1)
     rng = _generator(seed)
+    if not isinstance(transport, bool):
+        raise InputError(f"`transport` must be True or False; got {transport!r}")
     normalised, mass = normalised_density(p, grid, "density")
     laws = ("density", normalised, grid), ("samples", points)  # normalised on purpose, and reported (density_mass)
-    distance = _sliced(*laws, grid.ndim, n_projections, rng, 1, ("density", "samples"))
+    distance = _sliced(*laws, grid.ndim, n_projections, rng, 1, ("density", "samples")) if transport else math.nan
     kind = "w1" if grid.ndim == 1 else "sliced_w1"
     return Comparison(
         tv=tv_value,
