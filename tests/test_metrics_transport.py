@@ -10,7 +10,7 @@ from scipy.stats import wasserstein_distance
 import fpdiff as fd
 from fpdiff import metrics
 from fpdiff.errors import InputError
-from fpdiff.metrics._sort import RADIX_MIN, _radix_sort, sort_values
+from fpdiff.metrics._sort import MAX_MOVES_PER_VALUE, RADIX_MIN, _insertion_pass, _radix_sort, sort_values
 
 GRID = fd.Grid([[-4.0, 4.0], [-4.0, 4.0]], 24)
 LAW = fd.GaussianMixture([0.4, 0.6], [[-1.0, 0.5], [1.0, -0.5]], [0.5, 0.8])
@@ -106,6 +106,18 @@ def test_radix_sort_orders_like_np_sort_with_signed_zeros_infinities_subnormals_
     zeros = result[result == 0]
     assert np.all(np.signbit(zeros[:400])) and not np.any(np.signbit(zeros[400:]))  # -0.0 first, then 0.0
     np.testing.assert_array_equal(sort_values(np.full(RADIX_MIN, 3.0)), np.full(RADIX_MIN, 3.0))
+
+
+def test_radix_sort_of_values_closer_than_its_first_passes_see():
+    """Values within a relative 2^-30 share the bits the first passes sort by: the insertion pass orders them, or,
+    past its budget of moves (here a descending run: n^2 / 2), the low digits are sorted by radix too."""
+    close = 1.0 + np.arange(2 * RADIX_MIN)[::-1] * 2.0**-50
+    keys = close.view(np.uint64) | np.uint64(1 << 63)
+    assert not _insertion_pass(keys.copy(), MAX_MOVES_PER_VALUE * keys.size)  # the fallback is taken
+    np.testing.assert_array_equal(sort_values(close), np.sort(close))
+    values = np.random.default_rng(1).standard_normal(RADIX_MIN)
+    values = np.concatenate([values, values[::97] * (1 + 2.0**-45)])  # a few such pairs: the insertion pass
+    np.testing.assert_array_equal(sort_values(values), np.sort(values))
 
 
 @settings(max_examples=60, deadline=None)

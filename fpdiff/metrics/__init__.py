@@ -45,8 +45,8 @@ from ._laws import _check_grid, _density, _density_pair, _generator, _resolve_gr
 from .transport import (MAX_ASSIGNMENT_SAMPLES, SlicedReference, _sliced, energy_distance,  # noqa: F401 (re-exported)
                         sliced_w, w1)
 
-__all__ = ["l1", "tv", "kl", "hellinger", "histogram", "w1", "sliced_w", "SlicedReference", "energy_distance", "compare",
-           "Comparison"]
+__all__ = ["l1", "tv", "kl", "hellinger", "histogram", "w1", "sliced_w", "SlicedReference", "energy_distance",
+           "compare", "Comparison"]
 
 
 # ------------------------------------------------------- densities on a grid
