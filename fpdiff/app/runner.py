@@ -221,15 +221,17 @@ def run_point(experiment, shared=None):
 
     ``shared`` is the token of a sweep (:func:`sharing`): the points of one sweep that run in one process then
     compute once what they have in common (:func:`_memo`): the reference samples and their sorted projections, the
-    exact law's cell averages, the score, and the density solves of points that differ only in the particle view's
-    keys (:data:`PARTICLE_KEYS`). Every task being deterministic given its inputs, the results are the same as
-    without sharing; a shared solve reports the seconds it took once.
+    exact law's cell averages, the score (one per thread), and the density solves of points that differ only in the
+    particle view's keys (:data:`PARTICLE_KEYS`). Every task being deterministic given its inputs, the results are
+    the same as without sharing; a shared solve reports the seconds it took once.
     """
     memo = _shared(shared)
     check_box(experiment)
     names = tasks(experiment)
     density_key = _density_key(experiment)
-    score = _memo(memo, ("score", density_key), lambda: make_score(experiment))
+    # one score per thread: a score keeps its last time's values (ExactScore.distribution), which two Dask worker
+    # threads of one process would overwrite under each other
+    score = _memo(memo, ("score", density_key, threading.get_ident()), lambda: make_score(experiment))
     outputs = {}
     for name in names:
         if name.startswith("density"):

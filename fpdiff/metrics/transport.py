@@ -48,9 +48,11 @@ class _Line:
         neither)."""
         if self._cumulative is None:
             total = float(np.sum(self._weights))
-            self._cumulative = np.concatenate([[0.0], np.cumsum(self._weights) / total])
-            self._cumulative[-1] = 1.0
-            self._mass = np.diff(self._cumulative)
+            cumulative = np.concatenate([[0.0], np.cumsum(self._weights) / total])
+            cumulative[-1] = 1.0
+            # _cumulative last: a line shared by threads is never seen with it set and its masses missing
+            self._mass = np.diff(cumulative)
+            self._cumulative = cumulative
 
     @property
     def cumulative(self):
