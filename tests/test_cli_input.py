@@ -186,10 +186,11 @@ def test_the_memory_estimate_and_message(tmp_path, monkeypatch):
               "data": {"kind": "builtin", "name": "ring-2d"}}
     # 1e6 cells: 640 B each for the solver, 8 B per gamma kept and 16 B for the exact law and the histogram
     assert experiment_module.memory_estimate([1000, 1000], 2, True, "exact", 0, 10**5) == 10**6 * (640 + 16 + 16)
-    # and 2e4 particles (1e5 reference samples) in 2-D: 80 B per coordinate, 8 B per coordinate and gamma kept
-    needed = 10**6 * (640 + 16 + 16) + 10**5 * 2 * 80 + 8 * 20_000 * 2 * 2
+    # and 2e4 particles (1e5 reference samples) in 2-D: 80 B per coordinate, 8 B per coordinate and gamma kept, and
+    # the reference's sorted projections on 128 directions
+    needed = 10**6 * (640 + 16 + 16) + 10**5 * 2 * 80 + 8 * 20_000 * 2 * 2 + 8 * 10**5 * 128
     assert experiment_module.memory_estimate([1000, 1000], 2, True, "exact", 20_000, 10**5) == needed
-    with pytest.raises(InputError, match=r"^\[grid\]\.cells: the run needs about 657 MiB of memory \(1e\+06 grid "
+    with pytest.raises(InputError, match=r"^\[grid\]\.cells: the run needs about 754 MiB of memory \(1e\+06 grid "
                                          r"cells, 2e\+04 particles in 2-D\) and this machine has 512 MiB available"):
         experiment_from_dict(config, base=str(tmp_path))
     monkeypatch.setattr(experiment_module, "available_memory", lambda: (2**30, "available"))

@@ -249,7 +249,7 @@ def _short(value, width=60):
 
 
 BENCHMARKS = ("forward", "density", "reverse", "particles", "threads", "schedules", "samplers", "model_score", "audit",
-              "parallel_threshold", "cold_start", "homogeneous", "distributed")
+              "parallel_threshold", "cold_start", "homogeneous", "sweeps", "distributed")
 #: run by a plain ``fpdiff bench``; ``distributed`` needs Dask and several minutes, so it runs when named
 DEFAULT_BENCHMARKS = BENCHMARKS[:-1]
 

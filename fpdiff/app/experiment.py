@@ -106,6 +106,9 @@ MAX_DIFFUSERS_CONFIG_BYTES = 2**24
 
 #: default of ``[views] reference_samples``: exact samples of p(t_min) the particle view is compared with
 REFERENCE_SAMPLES = 100_000
+#: directions of the sliced W1 between the particles and the reference samples (d >= 2); the reference's sorted
+#: projections on them are kept for every gamma and point (``fpdiff.metrics.SlicedReference``: 8 bytes each)
+REFERENCE_PROJECTIONS = 128
 
 
 def _fail(path, problem):
@@ -525,7 +528,9 @@ def memory_estimate(cells, n_gammas, density, score_source, particles, reference
     source = "grid"``, the :data:`GRID_SCORE_SNAPSHOTS` snapshots of the
     forward solve. The sample view: :data:`PARTICLE_BYTES_PER_COORDINATE`
     per coordinate of the particles (or of the reference samples, if more),
-    plus one float64 copy of the particles per gamma.
+    plus one float64 copy of the particles per gamma and, in two dimensions
+    or more, the reference samples' sorted projections on
+    :data:`REFERENCE_PROJECTIONS` directions.
     """
     size, dim = math.prod(cells), len(cells)
     solver = DENSITY_BYTES_PER_CELL[0] + DENSITY_BYTES_PER_CELL[1] * dim
@@ -537,6 +542,8 @@ def memory_estimate(cells, n_gammas, density, score_source, particles, reference
     if particles:
         total += max(particles, reference_samples) * dim * PARTICLE_BYTES_PER_COORDINATE
         total += 8 * particles * dim * n_gammas
+        if dim > 1:
+            total += 8 * reference_samples * REFERENCE_PROJECTIONS
     return total
 
 

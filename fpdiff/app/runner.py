@@ -36,10 +36,15 @@ checksummed, and reading a damaged one is a :class:`FormatError`
 The results file layout is described in ``docs/experiments.md``.
 """
 
+import contextlib
+import hashlib
 import json
 import os
+import threading
 import time
+import uuid
 import warnings
+from functools import partial
 
 import h5py
 import numpy as np
@@ -61,6 +66,7 @@ from ..scores.exact import ExactScore
 from ..scores.grid import GridScore
 from .._hdf5 import LIBVER, atomic_path
 from ..scores.io import load_score
+from .experiment import REFERENCE_PROJECTIONS
 from .files import (COLUMNS, RESULTS_FORMAT, RESULTS_VERSION, SWEEP_COLUMNS, label_dimensions, process_arrays,
                     read_checkpoint, reading, results_fingerprint, write_array, write_attributes, write_checkpoint)
 from .folder import (CHECKPOINT_NAME, _checkpoint_folder, _remove_checkpoints, _remove_temporaries, output_lock,
@@ -72,6 +78,10 @@ STOP_AFTER_ENV = "FPDIFF_STOP_AFTER_CHECKPOINTS"
 MASS_ADVICE = ("enlarge [grid].bounds, set [views] comoving = true (a grid that follows the spread), or set [grid] "
                "allow_mass_outside = true to run anyway (the metrics then describe the laws inside the box)")
 KL_FLOOR = 1e-300
+#: the keys only the particle view (or where results go) reads: points of a sweep that differ in these alone share
+#: their density solves, their score and their exact law
+PARTICLE_KEYS = {"time": ("particle_steps", "particle_time_grid"),
+                 "views": ("particles", "scheme", "eta", "reference_samples"), "output": ("folder",)}
 
 
 class Interrupted(KeyboardInterrupt):
@@ -200,7 +210,7 @@ def check_box(experiment):
                              f"{MASS_ADVICE}")
 
 
-def run_point(experiment):
+def run_point(experiment, shared=None):
     """Run every task of ``experiment`` in memory; returns ``(rows, arrays)``: its metric rows and result arrays.
 
     What one point of a sweep does (on a worker). ``arrays`` maps HDF5
@@ -208,12 +218,28 @@ def run_point(experiment):
     ``gamma/{i}/samples``, ``grid/edges/{axis}``, ``grid/exact``, and the
     process: ``process/description`` and its tables,
     :func:`~fpdiff.app.files.process_arrays`) to arrays.
+
+    ``shared`` is the token of a sweep (:func:`sharing`): the points of one sweep that run in one process then
+    compute once what they have in common (:func:`_memo`): the reference samples and their sorted projections, the
+    exact law's cell averages, the score (one per thread), and the density solves of points that differ only in the
+    particle view's keys (:data:`PARTICLE_KEYS`). Every task being deterministic given its inputs, the results are
+    the same as without sharing; a shared solve reports the seconds it took once.
     """
+    memo = _shared(shared)
     check_box(experiment)
     names = tasks(experiment)
-    score = make_score(experiment)
-    outputs = {name: run_task(experiment, name, score) for name in names}
-    rows, per_gamma, exact_cells = _table(experiment, outputs.__getitem__)
+    density_key = _density_key(experiment)
+    # one score per thread: a score keeps its last time's values (ExactScore.distribution), which two Dask worker
+    # threads of one process would overwrite under each other
+    score = _memo(memo, ("score", density_key, threading.get_ident()), lambda: make_score(experiment))
+    outputs = {}
+    for name in names:
+        if name.startswith("density"):
+            gamma = experiment.gammas[int(name.split("-")[1])]
+            outputs[name] = _memo(memo, ("density", density_key, gamma), partial(run_task, experiment, name, score))
+        else:
+            outputs[name] = run_task(experiment, name, score)
+    rows, per_gamma, exact_cells = _table(experiment, outputs.__getitem__, memo)
     arrays = {"grid/exact": exact_cells}
     for axis, edges in enumerate(experiment.grid.edges):
         arrays[f"grid/edges/{axis}"] = edges
@@ -224,6 +250,87 @@ def run_point(experiment):
         if samples is not None:
             arrays[f"gamma/{i}/samples"] = samples
     return rows, arrays
+
+
+# ------------------------------------------------------------------ what the points of a sweep share
+
+
+#: per process, what the points of the sweep it runs share: {token: {key: value}}, one sweep's at a time (a new
+#: token drops an earlier sweep's values, so a long-lived Dask worker holds one sweep's at most)
+_SHARED = {}
+_SHARED_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def sharing(client=None):
+    """A token for :func:`run_point`'s ``shared`` during a sweep; its values are dropped when the block ends.
+
+    In this process, and on the workers of ``client`` (a ``dask.distributed.Client``) where the points ran: each
+    worker process shares what its own points have in common (points run elsewhere compute it again, with the same
+    results).
+
+    Yields
+    ------
+    str
+        The token.
+    """
+    token = uuid.uuid4().hex
+    try:
+        yield token
+    finally:
+        _release(token)
+        if client is not None:
+            try:
+                client.run(_release, token)
+            except Exception:  # workers that are gone hold nothing; the next sweep's token drops what others hold
+                pass
+
+
+def _shared(token):
+    """The values shared under ``token`` in this process (a fresh dict, shared with nobody, for None)."""
+    if token is None:
+        return {}
+    with _SHARED_LOCK:
+        if token not in _SHARED:
+            _SHARED.clear()
+            _SHARED[token] = {}
+        return _SHARED[token]
+
+
+def _release(token):
+    with _SHARED_LOCK:
+        _SHARED.pop(token, None)
+
+
+def _memo(memo, key, compute):
+    """``memo[key]``, computed by ``compute()`` the first time (two threads asking at once may both compute it)."""
+    if key not in memo:
+        memo[key] = compute()
+    return memo[key]
+
+
+def _density_key(experiment):
+    """What the score, the exact law and the density solves depend on, as text: the recorded configuration less the
+    keys of :data:`PARTICLE_KEYS` and the gammas (a task has one), the seed unless it draws the score's training
+    points, and the folder relative paths start from."""
+    config = {section: dict(values) if isinstance(values, dict) else values
+              for section, values in experiment.recorded_config.items() if section not in ("sweep", "cluster")}
+    for section, keys in PARTICLE_KEYS.items():
+        for key in keys:
+            config.get(section, {}).pop(key, None)
+    config.get("reverse", {}).pop("gammas", None)
+    if experiment.score_source != "empirical" or isinstance(experiment.data, Empirical):
+        config.get("output", {}).pop("seed", None)
+    return json.dumps([config, os.path.abspath(experiment.base)], sort_keys=True)
+
+
+def _law_key(law):
+    """A Gaussian mixture as text: the SHA-256 of its parameters (weights, means, covariances) and their shapes."""
+    digest = hashlib.sha256()
+    for array in (law.weights, law.means, law.covariances):
+        array = np.ascontiguousarray(array, dtype="<f8")
+        digest.update(repr(array.shape).encode() + array.tobytes())
+    return digest.hexdigest()
 
 
 def run_experiment(experiment, resume=False, progress=True, client=None, on_point=None, overwrite=False):
@@ -314,12 +421,23 @@ def results_table(experiment, checkpoints):
     return _table(experiment, load)
 
 
-def _table(experiment, load):
-    """:func:`results_table` with the tasks' ``(arrays, attributes)`` from ``load(task name)``."""
+def _table(experiment, load, memo=None):
+    """:func:`results_table` with the tasks' ``(arrays, attributes)`` from ``load(task name)``.
+
+    The reference samples are projected and sorted once for every gamma (:class:`fpdiff.metrics.SlicedReference`),
+    and, with a sweep's ``memo`` (:func:`run_point`), once for every point with the same law, number and seed.
+    """
+    memo = {} if memo is None else memo
     law = reference_law(experiment)
     grid = experiment.grid
-    exact_cells = law.cell_average(grid)
-    reference = law.sample(experiment.reference_samples, seed=experiment.seed + 1) if experiment.particles else None
+    law_key = _law_key(law)
+    grid_key = json.dumps([edges.tolist() for edges in grid.edges])
+    exact_cells = _memo(memo, ("exact", law_key, grid_key), lambda: law.cell_average(grid))
+    reference = None
+    if experiment.particles:
+        n, seed = experiment.reference_samples, experiment.seed
+        reference = _memo(memo, ("reference", law_key, n, seed), lambda: metrics.SlicedReference(
+            law.sample(n, seed=seed + 1), n_projections=REFERENCE_PROJECTIONS, seed=seed))
     rows, arrays = [], {}
     for i, gamma in enumerate(experiment.gammas):
         row = dict.fromkeys(COLUMNS, np.nan)
@@ -334,11 +452,10 @@ def _table(experiment, load):
         if experiment.particles:
             data, attributes = load(f"particles-{i}")
             samples = data["samples"]
-            row["w1"] = (metrics.w1(samples, reference) if grid.ndim == 1
-                         else metrics.sliced_w(samples, reference, seed=experiment.seed))
+            row["w1"] = reference.distance(samples)  # W1 in one dimension, sliced W1 in more
             row["particle_seconds"] = attributes["seconds"]
         if density is not None and samples is not None:
-            comparison = metrics.compare(density, samples, grid)
+            comparison = metrics.compare(density, samples, grid, transport=False)  # its W1 is not in the table
             row["tv"], row["tv_floor"] = comparison.tv, comparison.tv_floor
         rows.append({key: float(value) for key, value in row.items()})
         arrays[i] = (density, samples)
@@ -405,9 +522,10 @@ def _run_sweep(experiment, checkpoints, done, progress, client, on_point):
             raise Interrupted(f"stopped after {written[0]} checkpoint(s) ({STOP_AFTER_ENV})")
 
 
-    todo = [(k, (point,), {}) for k, (_, point) in enumerate(points) if f"point-{k}" not in done]
-    run_tasks(run_point, todo, client, record, progress=progress, desc="fpdiff sweep", initial=len(points) - len(todo),
-              total=len(points))
+    with sharing(client) as token:
+        todo = [(k, (point, token), {}) for k, (_, point) in enumerate(points) if f"point-{k}" not in done]
+        run_tasks(run_point, todo, client, record, progress=progress, desc="fpdiff sweep",
+                  initial=len(points) - len(todo), total=len(points))
     path = os.path.join(experiment.folder, "results.h5")
     _assemble_sweep(experiment, points, checkpoints, errors, path)
     if not errors:

@@ -11,7 +11,7 @@ import os
 from ..distributed.sweeps import run_sweep, sweep as sweep_function, sweep_points
 from ..errors import InputError
 from .experiment import Experiment, experiment_from_dict, load_experiment
-from .runner import run_point
+from .runner import run_point, sharing
 
 
 def sweep(fn_or_config, axes, client=None, *, progress=False, numba_threads=1):
@@ -27,7 +27,10 @@ def sweep(fn_or_config, axes, client=None, *, progress=False, numba_threads=1):
         ``"grid.cells"``, ``"score.source"``; ``"reverse.gamma"`` stands for
         ``reverse.gammas = [value]``), each point runs every view of the
         experiment in memory (nothing is written), and the rows are the
-        metrics of ``fpdiff.app.runner`` per point and gamma.
+        metrics of ``fpdiff.app.runner`` per point and gamma. The points
+        that run in one process compute once what they have in common: the
+        reference samples and their sorted projections, and the density
+        solves of points that differ only in the particle view's keys.
     axes : dict
         ``{name: [values]}``; the product is run, the last axis varying fastest.
     client : dask.distributed.Client, optional
@@ -57,10 +60,11 @@ def sweep(fn_or_config, axes, client=None, *, progress=False, numba_threads=1):
                          f"Experiment); got {type(fn_or_config).__name__}")
     points = sweep_points(axes)
     experiments = base.with_sweep(axes)
-    return run_sweep(_experiment_rows, points, [((experiment,), {}) for experiment in experiments], list(axes),
-                     client, progress=progress, numba_threads=numba_threads)
+    with sharing(client) as token:  # what points have in common is computed once per process (run_point)
+        return run_sweep(_experiment_rows, points, [((experiment, token), {}) for experiment in experiments],
+                         list(axes), client, progress=progress, numba_threads=numba_threads)
 
 
-def _experiment_rows(experiment):
-    rows, _ = run_point(experiment)
+def _experiment_rows(experiment, shared=None):
+    rows, _ = run_point(experiment, shared)
     return rows
