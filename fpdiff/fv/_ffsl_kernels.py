@@ -35,10 +35,11 @@ faces by cubic Lagrange polynomials (linear in the first and last cell):
 it); an absorbing one is traced like the others, and a departure point
 outside the box carries zero density (points are clamped to ``[0, N]``). The
 intervals :math:`[X_n, X_{n+1}]` then tile ``[0, N]`` (no-flux), so mass is
-conserved to round-off; each is integrated as a sum of non-negative pieces,
-so densities stay non-negative exactly whenever the departure points are
-ordered (:func:`velocity_lipschitz` gives the step condition). Arrays are
-stacks of lines ``(O, N, I)`` as in :mod:`fpdiff.fv._kernels`.
+conserved to round-off, and each holds a non-negative mass whenever the
+departure points are ordered (:func:`velocity_lipschitz` gives the step
+condition): the update is a remap of non-negative parabolas, and densities
+stay non-negative exactly. Arrays are stacks of lines ``(O, N, I)`` as in
+:mod:`fpdiff.fv._kernels`.
 """
 
 import numpy as np
@@ -114,7 +115,7 @@ def _reconstruct(values, left, jump, curvature):
             if 0.0 < vertex < 1.0:
                 least = min(least, lo + vertex * (hi - lo + c * (1.0 - vertex)))
         if least < 0.0:
-            theta = mean / (mean - least)  # Zhang-Shu: q <- mean + theta (q - mean) has minimum 0
+            theta = max(mean, 0.0) / (mean - least)  # Zhang-Shu: q <- mean + theta (q - mean) has minimum 0
             lo = mean + theta * (lo - mean)
             hi = mean + theta * (hi - mean)
             c = 6.0 * mean - 3.0 * (lo + hi)
@@ -155,8 +156,9 @@ def _masses(values, left, jump, curvature, departure, cell, below, out, o, i):
 @jit
 def _remap_line(p, a0, am, a1, scale, absorbing_lo, absorbing_hi, out, o, i, scratch, cell):
     n_cells = p.shape[1]
-    values, left, jump, curvature = scratch[0, :n_cells], scratch[1, :n_cells], scratch[2, :n_cells], scratch[3, :n_cells]
-    k1, k2, departure = scratch[4], scratch[5], scratch[6]  # k1 and k2 are free again for ``below`` after the trace
+    values, left, jump = scratch[0, :n_cells], scratch[1, :n_cells], scratch[2, :n_cells]
+    curvature = scratch[3, :n_cells]
+    k1, k2, departure = scratch[4], scratch[5], scratch[6]  # k1 is free again for ``below`` after the trace
     for n in range(n_cells):
         values[n] = p[o, n, i]
     _reconstruct(values, left, jump, curvature)

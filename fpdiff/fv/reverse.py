@@ -120,9 +120,9 @@ def solve_reverse(process, grid, score, T, q0=None, gamma=1.0, t_min=1e-3, steps
         elif METHODS[method].implicit:
             raise InputError(f"`flux='muscl'` is nonlinear and needs an explicit method ('ffsl' or 'ssprk3'); got "
                              f"{method!r}")
-    if method == "ffsl" and not (flux == "muscl" and dynamics.pure_transport):
-        raise InputError(f"`method='ffsl'` solves pure transport: it needs a constant gamma = 0 and flux='muscl'; "
-                         f"got gamma={gamma!r}, flux={flux!r}")
+    if METHODS[method].transport_only and not (flux == "muscl" and dynamics.pure_transport):
+        raise InputError(f"`method={method!r}` solves pure transport: it needs a constant gamma = 0 and "
+                         f"flux='muscl'; got gamma={gamma!r}, flux={flux!r}")
     q0_law = q0
     q0 = process.prior(T, grid.ndim) if q0 is None else q0
     if scale is None:

@@ -12,12 +12,14 @@ import math
 class Stepper:
     """Solver contract: ``name``, ``order``, ``implicit``, ``step(operator, p, tau, dt) -> (p, substeps)``.
 
-    ``step`` returns a new array and leaves ``p`` unchanged.
+    ``step`` returns a new array and leaves ``p`` unchanged. ``transport_only``
+    steppers solve equations without diffusion only (``gamma = 0``).
     """
 
     name = None
     order = None
     implicit = None
+    transport_only = False
 
     def step(self, operator, p, tau, dt):
         raise NotImplementedError
@@ -183,6 +185,7 @@ class SemiLagrangian(Stepper):
     name = "ffsl"
     order = 2
     implicit = False
+    transport_only = True
 
     def step(self, operator, p, tau, dt):
         taken = 0

@@ -73,10 +73,10 @@ class TransportOperator(LineOperator):
         r"""Flux-form semi-Lagrangian steps of :math:`\partial_\tau p = -\partial_k(a_k p)` along ``axis``.
 
         Covers ``[tau, tau + dt]`` with the drift at the start, middle and end
-        (:mod:`fpdiff.fv._ffsl_kernels`), in steps short enough that
+        (``fpdiff.fv._ffsl_kernels``), in steps short enough that
         :math:`\Delta L \le` ``LIPSCHITZ_STEP``, where :math:`L` bounds the
         slope along the axis of the interpolated drift at those three times
-        (:func:`fpdiff.fv._ffsl_kernels.velocity_lipschitz`; a step that
+        (``fpdiff.fv._ffsl_kernels.velocity_lipschitz``; a step that
         misses it is cut into equal parts, each checked again): departure
         points then stay ordered, so every step is a positive, conservative
         remap. Courant numbers are not limited.
