@@ -190,7 +190,7 @@ class SemiLagrangian(Stepper):
     def step(self, operator, p, tau, dt):
         taken = 0
         for axis, start, length in strang_schedule(operator.grid.ndim):
-            p, n = operator.remap(axis, tau + start * dt, length * dt, p)
+            p, n = operator.remap(axis, tau, dt, p, (start, length))
             taken = max(taken, n)
         return p, taken
 
