@@ -44,7 +44,7 @@ def test_matches_the_log_of_the_grid_density():
         # h^2 p''/24 (up to 1e-3 relative here), more than the two solvers differ
         point = density[cells] - (density[cells + 1] - 2 * density[cells] + density[cells - 1]) / 24
         distances.append(np.max(np.abs(likelihood - np.log(point))))
-    # the density solve (third order in 1-D) and the ODE (Heun, 800 steps) agree to 1e-4 in log, and the
+    # the density solve (semi-Lagrangian) and the ODE (Heun, 800 steps) agree to 1e-4 in log, and the
     # distance falls with the grid's error
     assert distances[-1] < 1e-4 and distances[0] > 2 * distances[-1], distances
 

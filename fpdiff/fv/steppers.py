@@ -174,12 +174,16 @@ class SemiLagrangian(Stepper):
     Each axis moves the mass between the departure points of its faces onto
     the cells (:meth:`fpdiff.fv.transport.TransportOperator.remap`: positive
     PPM reconstruction, third-order back-traces of the characteristics), in
-    a Strang splitting in 2-D and 3-D: second order (third in 1-D, where no
-    splitting is needed). Mass is conserved to round-off and densities stay
+    a Strang splitting in 2-D and 3-D: second order (observed 1.9 to 3 over
+    100-800 cells in 1-D, 2.5 over 32^2-128^2 in 2-D). Mass is conserved to round-off and densities stay
     non-negative. No CFL number binds the step: it is cut only where the
     drift's slope :math:`L` along an axis gives :math:`\Delta L > 1/2`
-    (the departure points of neighbouring faces would cross). Runs on the
-    transport operator (``flux="muscl"``, whose limited fluxes it does not use).
+    (the departure points of neighbouring faces would cross); at the
+    default steps that is rare. The step-doubling estimate of ``rtol`` does
+    not see the time error of such forced sub-steps (a step and its two
+    halves are cut at the same times), as for SSP-RK3's CFL sub-steps. Runs
+    on the transport operator (``flux="muscl"``, whose limited fluxes it does
+    not use).
     """
 
     name = "ffsl"
