@@ -61,8 +61,11 @@ def solve_reverse(process, grid, score, T, q0=None, gamma=1.0, t_min=1e-3, steps
         Number of time steps; by default ``dt = h / 2``
         (``fpdiff.fv.solve.default_steps``, whose notes say where that
         keeps the time error below the space error and where it does not).
-    method : {"trbdf2", "cn", "be", "ssprk3"}, optional
-        Default ``"trbdf2"``; ``"ssprk3"`` (the only choice) with ``flux="muscl"``.
+    method : {"trbdf2", "cn", "be", "ssprk3", "ffsl"}, optional
+        Default ``"trbdf2"``; with ``flux="muscl"`` an explicit method:
+        ``"ffsl"`` (the default for the constant :math:`\gamma = 0`: flux-form
+        semi-Lagrangian transport, no CFL limit, positive, second order) or
+        ``"ssprk3"`` (MUSCL fluxes, CFL-bound sub-steps; the default for other gammas).
     save_at : sequence of float, optional
         Forward times in ``[t_min, T]`` to save (default ``[T, t_min]``).
     time_grid : {"log-snr", "uniform", "geometric", "karras"} or array, optional
@@ -77,9 +80,10 @@ def solve_reverse(process, grid, score, T, q0=None, gamma=1.0, t_min=1e-3, steps
     rho : float, optional
         Exponent of the ``"karras"`` grid (default 7).
     flux : {"sg", "muscl"}, optional
-        Scharfetter–Gummel (default for :math:`\gamma \ne 0`), or the limited
-        second-order transport flux (default for the constant :math:`\gamma = 0`,
-        where SG would degrade to diffusive first-order upwind).
+        Scharfetter–Gummel (default for :math:`\gamma \ne 0`), or the transport
+        operator (default for the constant :math:`\gamma = 0`, where SG would
+        degrade to diffusive first-order upwind): limited second-order MUSCL
+        fluxes with ``"ssprk3"``, a remap of positive parabolas with ``"ffsl"``.
     negative_tolerance : float, optional
         Negative mass (relative) tolerated before raising (default 1e-10).
     rtol : float, optional
@@ -112,9 +116,13 @@ def solve_reverse(process, grid, score, T, q0=None, gamma=1.0, t_min=1e-3, steps
     check_choice(flux, "flux", tuple(OPERATORS))
     if flux == "muscl":
         if dynamics_method is None:
-            method = "ssprk3"
+            method = "ffsl" if dynamics.pure_transport else "ssprk3"
         elif METHODS[method].implicit:
-            raise InputError(f"`flux='muscl'` is nonlinear and needs an explicit method ('ssprk3'); got {method!r}")
+            raise InputError(f"`flux='muscl'` is nonlinear and needs an explicit method ('ffsl' or 'ssprk3'); got "
+                             f"{method!r}")
+    if METHODS[method].transport_only and not (flux == "muscl" and dynamics.pure_transport):
+        raise InputError(f"`method={method!r}` solves pure transport: it needs a constant gamma = 0 and "
+                         f"flux='muscl'; got gamma={gamma!r}, flux={flux!r}")
     q0_law = q0
     q0 = process.prior(T, grid.ndim) if q0 is None else q0
     if scale is None:

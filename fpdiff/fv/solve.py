@@ -466,6 +466,9 @@ def solve_forward(process, grid, p0, T, steps=None, method=None, save_at=None, *
     check_process(process)
     T = as_float(T, "T", positive=True)
     method, steps, save_at = check_common(grid, T, steps, method, save_at, (0.0, T))
+    if METHODS[method].transport_only:
+        raise InputError(f"`method={method!r}` solves pure transport (solve_reverse with gamma = 0) and the forward "
+                         f"equation diffuses; got method={method!r}: use 'trbdf2', 'cn', 'be' or 'ssprk3'")
     negative_tolerance, scale, rtol = pop_common_options(options)
     check_no_unknown_options(options, "solve_forward")
     p0_law = p0

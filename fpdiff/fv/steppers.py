@@ -9,16 +9,17 @@ is tridiagonal along grid lines and a step costs O(cells).
 import math
 
 
-
 class Stepper:
     """Solver contract: ``name``, ``order``, ``implicit``, ``step(operator, p, tau, dt) -> (p, substeps)``.
 
-    ``step`` returns a new array and leaves ``p`` unchanged.
+    ``step`` returns a new array and leaves ``p`` unchanged. ``transport_only``
+    steppers solve equations without diffusion only (``gamma = 0``).
     """
 
     name = None
     order = None
     implicit = None
+    transport_only = False
 
     def step(self, operator, p, tau, dt):
         raise NotImplementedError
@@ -167,5 +168,37 @@ class SSPRK3(Stepper):
         return p / 3.0 + (2.0 / 3.0) * third
 
 
-METHODS = {stepper.name: stepper for stepper in (TRBDF2(), CrankNicolson(), BackwardEuler(), SSPRK3())}
+class SemiLagrangian(Stepper):
+    r"""Flux-form semi-Lagrangian transport (FFSL; Lin & Rood 1996), for pure transport (``gamma = 0``) only.
+
+    Each axis moves the mass between the departure points of its faces onto
+    the cells (:meth:`fpdiff.fv.transport.TransportOperator.remap`: positive
+    PPM reconstruction, third-order back-traces of the characteristics), in
+    a Strang splitting in 2-D and 3-D: second order (observed 1.9 to 3 over
+    100-800 cells in 1-D, 2.5 over 32^2-128^2 in 2-D). Mass is conserved to round-off and densities stay
+    non-negative. No CFL number binds the step: it is cut only where the
+    drift's slope :math:`L` along an axis gives :math:`\Delta L > 1/2`
+    (the departure points of neighbouring faces would cross); at the
+    default steps that is rare. The step-doubling estimate of ``rtol`` does
+    not see the time error of such forced sub-steps (a step and its two
+    halves are cut at the same times), as for SSP-RK3's CFL sub-steps. Runs
+    on the transport operator (``flux="muscl"``, whose limited fluxes it does
+    not use).
+    """
+
+    name = "ffsl"
+    order = 2
+    implicit = False
+    transport_only = True
+
+    def step(self, operator, p, tau, dt):
+        taken = 0
+        for axis, start, length in strang_schedule(operator.grid.ndim):
+            p, n = operator.remap(axis, tau, dt, p, (start, length))
+            taken = max(taken, n)
+        return p, taken
+
+
+METHODS = {stepper.name: stepper for stepper in (TRBDF2(), CrankNicolson(), BackwardEuler(), SSPRK3(),
+                                                 SemiLagrangian())}
 DEFAULT_METHOD = "trbdf2"
