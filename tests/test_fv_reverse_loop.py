@@ -186,3 +186,21 @@ def test_separable_score_tables_give_the_mixture_score_on_faces(rng):
         values /= np.einsum("kf,kq->fq", weight[:, : n_cells + 1], cross[:, : o_count * i_count])
         values = values.reshape(n_cells + 1, o_count, i_count).transpose(1, 0, 2).reshape(-1)
         np.testing.assert_allclose(values, score.face_values(grid, t, axis).reshape(-1), rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("absorbing", [False, True])
+@pytest.mark.parametrize("n_cells", [256, 259, 1000, 3203])  # 259, 3203: the last piece takes a remainder
+def test_line_solved_in_pieces_matches_dense_solve(rng, n_cells, absorbing):
+    from fpdiff.fv import _reference
+
+    c, h, diffusion = 0.9, 0.07, 0.8
+    drift = rng.normal(scale=30.0, size=n_cells + 1)
+    wl, wr = _reference.flux_weights(drift, diffusion, h, (absorbing, absorbing))
+    matrix = np.eye(n_cells) - c * _reference.operator_matrix(wl, wr)
+    rhs = rng.uniform(size=n_cells)
+    x = rhs.copy()
+    assert _fused.axis_layout((1, n_cells, 1))[0] == _fused.SEGMENTED
+    _reverse_loop._factor_solve_unit(np.ascontiguousarray(wl), np.ascontiguousarray(wr), c, x, np.empty(n_cells),
+                                     1, n_cells, 1, _fused.SEGMENTED, 0, 1)
+    np.testing.assert_allclose(x, np.linalg.solve(matrix, rhs), rtol=1e-11, atol=1e-14)
+    assert x.min() >= 0  # non-negative right-hand side, M-matrix: non-negative solution

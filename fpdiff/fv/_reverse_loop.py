@@ -41,6 +41,8 @@ from ..scores._kernels import (
 from ._fused import (
     BE,
     BLOCKED,
+    SEGMENTED,
+    SEGMENTS,
     DONE,
     NEGATIVE,
     TRBDF2,
@@ -339,8 +341,103 @@ def _factor_solve_group(wl, wr, c, x, sweep, o0, o1):
 
 
 @jit
+def _factor_solve_pieces(wl, wr, c, x, sweep, n_cells):
+    r"""``x <- (I - c L)^{-1} x`` on one long line, cut into :data:`SEGMENTS` pieces that are factorised and
+    solved in lockstep (a partition method: Sameh & Kuck, *J. ACM* 25, 81-91, 1978, the SPIKE algorithm).
+
+    With rows :math:`\ell_n x_{n-1} + d_n x_n + u_n x_{n+1} = r_n`, piece :math:`s` (rows
+    :math:`a..b-1`) solves its own rows, without the two couplings to its neighbours, for the right-hand
+    side and for the unit vectors of its ends: :math:`A_s y = r`, :math:`A_s V = e_a`,
+    :math:`A_s W = e_{b-1}`. Then
+
+    .. math::  x_n = y_n - \ell_a V_n\, x_{a-1} - u_{b-1} W_n\, x_b,
+
+    where the values next to every piece follow from the equations of the pieces' end rows, eliminated in
+    one sweep over the pieces. One Thomas sweep waits on each row's division in turn; the pieces' sweeps,
+    side by side, hide each other's latency. For the M-matrices here :math:`\ell, u \le 0` and
+    :math:`V, W \ge 0`, and so are :math:`y \ge 0` and :math:`x \ge 0` for a non-negative right-hand
+    side: every term is non-negative, with no cancellation.
+    """
+    one = uint64(1)
+    pieces = uint64(SEGMENTS)
+    size = uint64(n_cells)
+    length = size // pieces  # the last piece also takes the remainder
+    tail = pieces * length
+    spikes = np.empty((2, n_cells))
+    v, w = spikes[0], spikes[1]
+    for s in range(pieces):  # the first row of every piece: no coupling to the row before
+        n = s * length
+        pivot = 1.0 / (1.0 + c * (wr[n] + wl[n + one]))
+        sweep[n] = -c * wr[n + one] * pivot
+        x[n] *= pivot
+        v[n] = pivot
+    for k in range(one, length):  # forward elimination, the pieces side by side; W's pivot at each end row
+        for s in range(pieces):
+            n = s * length + k
+            low = -c * wl[n]
+            pivot = 1.0 / (1.0 + c * (wr[n] + wl[n + one]) - low * sweep[n - one])
+            sweep[n] = -c * wr[n + one] * pivot
+            x[n] = (x[n] - low * x[n - one]) * pivot
+            v[n] = -low * v[n - one] * pivot
+            w[n] = pivot
+    for n in range(tail, size):  # the last piece's remainder
+        low = -c * wl[n]
+        pivot = 1.0 / (1.0 + c * (wr[n] + wl[n + one]) - low * sweep[n - one])
+        sweep[n] = -c * wr[n + one] * pivot
+        x[n] = (x[n] - low * x[n - one]) * pivot
+        v[n] = -low * v[n - one] * pivot
+        w[n] = pivot
+    # back substitution: W = e_{b-1} solved is the end row's pivot times the products of -sweep above it
+    for m in range(one, size - tail + one):  # the last piece's remainder first
+        n = size - one - m
+        x[n] -= sweep[n] * x[n + one]
+        v[n] -= sweep[n] * v[n + one]
+        w[n] = -sweep[n] * w[n + one]
+    for k in range(one, length):
+        for s in range(pieces):
+            n = (s + one) * length - one - k
+            x[n] -= sweep[n] * x[n + one]
+            v[n] -= sweep[n] * v[n + one]
+            w[n] = -sweep[n] * w[n + one]
+    # the end rows: F_s = x at a piece's first row, L_s at its last; L_{s-1} = P_{s-1} + Q_{s-1} F_s carries
+    # the elimination forward, F_s = G_s + H_s F_{s+1} back
+    count = SEGMENTS
+    span = n_cells // count
+    gains = np.zeros((4, count + 1))  # G, H, P, Q; column s + 1 for piece s (column 0: no piece before)
+    couplings = np.zeros((2, count))  # l_a x_{a-1} and u_{b-1} x_b of each piece
+    for s in range(count):
+        first = s * span
+        last = n_cells - 1 if s == count - 1 else first + span - 1
+        lower = -c * wl[first] if s > 0 else 0.0
+        upper = -c * wr[last + 1] if s < count - 1 else 0.0
+        couplings[0, s], couplings[1, s] = lower, upper
+        p_before, q_before = gains[2, s], gains[3, s]
+        scale = 1.0 / (1.0 + lower * v[first] * q_before)
+        g = (x[first] - lower * v[first] * p_before) * scale
+        h = -upper * w[first] * scale
+        gains[0, s + 1], gains[1, s + 1] = g, h
+        gains[2, s + 1] = x[last] - lower * v[last] * (p_before + q_before * g)
+        gains[3, s + 1] = -lower * v[last] * q_before * h - upper * w[last]
+    following = 0.0  # F_{s+1}, from the last piece down
+    for s in range(count - 1, -1, -1):
+        couplings[1, s] *= following  # u_{b-1} x_b
+        if s + 1 < count:  # L_s = P_s + Q_s F_{s+1} is the value just before piece s + 1
+            couplings[0, s + 1] *= gains[2, s + 1] + gains[3, s + 1] * following
+        following = gains[0, s + 1] + gains[1, s + 1] * following  # F_s
+    for k in range(length):
+        for s in range(pieces):
+            n = s * length + k
+            x[n] -= couplings[0, s] * v[n] + couplings[1, s] * w[n]
+    for n in range(tail, size):
+        x[n] -= couplings[0, count - 1] * v[n]
+
+
+@jit
 def _factor_solve_unit(wl, wr, c, x, sweep, n_outer, n_cells, n_inner, layout_kind, unit, block):
     """``x <- (I - c L)^{-1} x`` on one work unit's lines (flat arrays)."""
+    if layout_kind == SEGMENTED:
+        _factor_solve_pieces(wl, wr, c, x, sweep, n_cells)
+        return
     o0, o1, i0, i1 = _unit_range(layout_kind, unit, n_outer, n_inner, block)
     faces = (n_outer, n_cells + 1, n_inner)
     cells = (n_outer, n_cells, n_inner)

@@ -42,13 +42,9 @@ def _entries(method, ndim):
 
 
 def _layout(lines):
-    """``O, N, I, kind, units, block`` of an axis: the fused loop's units, a single line solved whole
-    (its factors change every stage, so the segmented solve's products would too)."""
-    n_outer, n_cells, n_inner = lines
-    kind, units, block = _fused.axis_layout(lines)
-    if kind == _fused.SEGMENTED:
-        kind, units, block = _fused.GROUPED, 1, 1
-    return [n_outer, n_cells, n_inner, kind, units, block]
+    """``O, N, I, kind, units, block`` of an axis: the fused loop's units (a single long line is solved in
+    pieces, :func:`fpdiff.fv._reverse_loop._factor_solve_pieces`)."""
+    return [*lines, *_fused.axis_layout(lines)]
 
 
 class ReverseLoop:
