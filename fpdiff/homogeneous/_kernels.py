@@ -200,6 +200,12 @@ def table_node(log_terms, small_time, large_time, lo, hi, rho, mu):
             2.0 * mean_g + 4.0 * mu_square * (mean_gg / total - mean_g * mean_g))
 
 
+@jit
+def _row_bound(log_terms, small_time, large_time, k, rho, mu_max):
+    r"""The largest term k of :func:`table_node` can be at distance ``rho`` and any :math:`|\mu| \le` ``mu_max``."""
+    return log_terms[k] - rho * rho * small_time[k] + mu_max * mu_max * large_time[k]
+
+
 @jit(parallel=True)
 def build_ou_table(log_terms, small_time, large_time, xi_start, xi_step, zeta_start, zeta_step, out):
     r"""Fill ``out`` (rows, columns, 4) with :math:`\log F, \partial_\xi, \partial_\zeta, \partial_{\xi\zeta}` at the
@@ -220,10 +226,10 @@ def build_ou_table(log_terms, small_time, large_time, xi_start, xi_step, zeta_st
         for k in range(n_terms):
             least = max(least, log_terms[k] - rho * rho * small_time[k])
         lo = 0
-        while lo < n_terms - 1 and log_terms[lo] - rho * rho * small_time[lo] + mu_max * mu_max * large_time[lo] < least - 40.0:
+        while lo < n_terms - 1 and _row_bound(log_terms, small_time, large_time, lo, rho, mu_max) < least - 40.0:
             lo += 1
         hi = n_terms
-        while hi > lo + 1 and log_terms[hi - 1] - rho * rho * small_time[hi - 1] + mu_max * mu_max * large_time[hi - 1] < least - 40.0:
+        while hi > lo + 1 and _row_bound(log_terms, small_time, large_time, hi - 1, rho, mu_max) < least - 40.0:
             hi -= 1
         for j in range(columns):
             mu = zeta_start + j * zeta_step + rho
@@ -423,8 +429,8 @@ def _score_block(kind, x, points, point_squares, two_nu, kappa, log_weights, sca
 
 @jit(parallel=True)
 def run_paths(kind, points, point_squares, two_nu, kappa, log_weights, scale, variance, inverse_stationary,
-              table, geometry, beta, sigma, key, first_particle, z, step_factor, max_dt, delta, energy_threshold, max_steps,
-              reached, steps, elapsed, energy, parallel):
+              table, geometry, beta, sigma, key, first_particle, z, step_factor, max_dt, delta, energy_threshold,
+              max_steps, reached, steps, elapsed, energy, parallel):
     r"""Run the stopped SDE :math:`dZ = (-\beta Z + \sigma^2 s(Z)) dt + \sigma dW` for every row of ``z`` (in place).
 
     Euler–Maruyama with :math:`dt = \min(\text{max\_dt}, c\,\rho^2/\sigma^2)`, :math:`\rho` the distance to the
@@ -438,18 +444,18 @@ def run_paths(kind, points, point_squares, two_nu, kappa, log_weights, scale, va
     if parallel:
         for b in prange(n_blocks):
             _path_block(kind, points, point_squares, two_nu, kappa, log_weights, scale, variance, inverse_stationary,
-                        table, geometry, beta, sigma, key, first_particle, z, step_factor, max_dt, delta, energy_threshold, max_steps,
-                        reached, steps, elapsed, energy, b * 16, min(count, (b + 1) * 16))
+                        table, geometry, beta, sigma, key, first_particle, z, step_factor, max_dt, delta,
+                        energy_threshold, max_steps, reached, steps, elapsed, energy, b * 16, min(count, (b + 1) * 16))
     else:
         _path_block(kind, points, point_squares, two_nu, kappa, log_weights, scale, variance, inverse_stationary,
-                    table, geometry, beta, sigma, key, first_particle, z, step_factor, max_dt, delta, energy_threshold, max_steps,
-                    reached, steps, elapsed, energy, 0, count)
+                    table, geometry, beta, sigma, key, first_particle, z, step_factor, max_dt, delta, energy_threshold,
+                    max_steps, reached, steps, elapsed, energy, 0, count)
 
 
 @jit
 def _path_block(kind, points, point_squares, two_nu, kappa, log_weights, scale, variance, inverse_stationary,
-                table, geometry, beta, sigma, key, first_particle, z, step_factor, max_dt, delta, energy_threshold, max_steps,
-                reached, steps, elapsed, energy, lo, hi):
+                table, geometry, beta, sigma, key, first_particle, z, step_factor, max_dt, delta, energy_threshold,
+                max_steps, reached, steps, elapsed, energy, lo, hi):
     dim = z.shape[1]
     score = np.empty(dim)
     noise = np.empty((1, dim))

@@ -70,11 +70,11 @@ class HomogeneousScore:
     method : {None, "table", "quadrature"}
         OU only. ``"table"`` (the default, None): a bicubic table of :math:`\log G_r/m` in two scaled variables
         (``fpdiff.homogeneous.table``; absolute error of :math:`\log G_r` below about 1e-7 and relative error
-        of the score's terms below about 1e-5, far below the sampler's time-step bias; built once, in 0.05 to
-        1 s), with the quadrature for distances outside ``[min_distance, max_distance]``. It costs about as much
-        per data point as Brownian motion's Bessel form. ``"quadrature"``: the log-time trapezoidal rule of
-        :mod:`fpdiff.homogeneous.green` for every pair (relative error below about 1e-9, 50 to 400 nodes per pair:
-        40 to 100 times slower). The table falls back to the quadrature when it would exceed
+        of the score's terms below about 1e-5, far below the sampler's time-step bias; built once, in 0.1 to
+        1.5 s), with the quadrature for distances outside the table. It costs about as much per data point as
+        Brownian motion's Bessel form. ``"quadrature"``: the log-time trapezoidal rule of
+        :mod:`fpdiff.homogeneous.green` for every pair (relative error below about 1e-9, 50 to 350 nodes per pair:
+        30 to 100 times slower). The table falls back to the quadrature when it would exceed
         ``fpdiff.homogeneous.table.MAX_TABLE_NODES`` nodes (data spread over hundreds of :math:`s`).
 
     Notes
@@ -129,8 +129,9 @@ class HomogeneousScore:
             self._log_constant = np.log(self.r / self.n_points)
             built = None
             if method == "table":
-                built = ou_green_table(process, self.r, self.dim, min(min_distance, TABLE_MIN_DISTANCE_FRACTION * length),
-                                       max_distance, np.sqrt(self._point_squares.max()))
+                table_min = min(min_distance, TABLE_MIN_DISTANCE_FRACTION * length)
+                built = ou_green_table(process, self.r, self.dim, table_min, max_distance,
+                                       np.sqrt(self._point_squares.max()))
             if built is None:
                 method = "quadrature"
             else:

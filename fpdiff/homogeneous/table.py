@@ -37,15 +37,23 @@ over :math:`|\hat\mu - \hat\rho| \lesssim \sqrt{8\lambda}` whatever the scale, w
 The nodes' values are cumulants under the trapezoidal rule in :math:`\log\tau`
 (``_kernels.table_node``), with step :math:`\min(0.1, 3/(\hat\rho_{max} + \hat\mu_{max}))` from
 :math:`\tau = \hat\rho_{min}^2/(2(150 + 4d))` to :math:`(45 + 2\sqrt\lambda\,\hat\rho_{max})/\lambda + 10`
-(its error is below 1e-13, measured against step halving). Steps :data:`XI_STEP` = 0.05 and :data:`ZETA_STEP` =
-0.1 give (measured at 6000 random points against the nodes' quadrature, :math:`\hat\rho \le 15`,
-:math:`\hat\mu \le 16`, d = 2..20, :math:`\lambda` = 0.2..5) an absolute error of :math:`\log G_r` below
-2e-8 for d <= 3, 5e-8 for d = 10 and 1e-7 for d = 20, and a relative error of :math:`\nabla\log(G_r/m)` below
-1e-6, 3e-6 and 7e-6 (the largest at :math:`\lambda` = 0.2; at :math:`\lambda \ge 1` ten times smaller);
-``tests/test_homogeneous.py`` checks the table against the quadrature of :mod:`.green` and against
-:func:`scipy.integrate.quad`. These are far below the sampler's time-step bias (see ``benchmarks/RESULTS.md``,
-"Random time reversal"). Cost: about ``rows x columns`` = 10^4 to 3 x 10^5 nodes of 32 bytes, built in 0.05 to 1 s
-(cached for equal arguments); a lookup costs about as much as the Brownian Bessel function.
+(its error is below 1e-13, measured against step halving). With steps :data:`XI_STEP` = 0.05 and
+:data:`ZETA_STEP` = 0.1, measured against the log-time rule of :mod:`.green` (which computes
+:math:`|x - a_t y|^2` directly) at random pairs :math:`10^{-5} s \le |x - y| \le 8 s`, :math:`|y| \lesssim 5 s`,
+:math:`\lambda` in {0.2, 1, 5}: the absolute error of :math:`\log G_r` is below 2e-8 for d <= 3 and 5e-8 for
+d = 10 and 20, the relative error of :math:`\nabla\log(G_r/m)` below 1.1e-6 for d <= 3, 2e-6 for d = 10 and
+3e-6 for d = 20 (the
+largest at :math:`\lambda` = 0.2; at :math:`\lambda \ge 1` five to ten times smaller; interpolation errors
+:math:`O(h^4)` in value and :math:`O(h^3)` in the gradient). ``tests/test_homogeneous.py`` checks the bounds
+1e-7 and 1e-5 against that rule and against :func:`scipy.integrate.quad`, and that the sampler ends its paths
+where it ended them with the quadrature. These errors are far below the sampler's time-step bias (about 1e-2 in
+total variation at the default step factor, ``benchmarks/RESULTS.md``, "Random time reversal").
+
+Cost: ``rows x columns`` nodes of 32 bytes, :math:`(\log(\hat\rho_{max}/\hat\rho_{min}) + \hat\rho_{max})/0.05`
+rows and :math:`40\max_i|x_i|/s` columns (10^4 to 5 x 10^5 nodes for data within a few :math:`s`), built in
+0.1 to 1.5 s on two threads (each node sums only the terms of the rule within :math:`e^{-40}` of its largest)
+and cached for equal arguments; a lookup (one logarithm, 16 nodes' values, about 50 multiply-adds) costs about
+as much as Brownian motion's Bessel functions.
 """
 
 import functools
@@ -73,7 +81,8 @@ EMPTY_TABLE = np.zeros((0, 0, 4))
 
 
 def _quadrature_grid(dim, rate_ratio, rho_min, rho_max, mu_max):
-    r"""Log terms :math:`c_k`, :math:`h_k`, :math:`g_k` of the trapezoidal rule in :math:`\log\tau` (module docstring)."""
+    r"""Log terms :math:`c_k`, :math:`h_k`, :math:`g_k` of the trapezoidal rule in :math:`\log\tau` (see the module
+    docstring)."""
     step = min(0.1, 3.0 / (rho_max + mu_max))
     low = math.log(rho_min**2 / (2.0 * (150.0 + 4.0 * dim)))
     high = math.log((45.0 + 2.0 * math.sqrt(rate_ratio) * rho_max) / rate_ratio + 10.0)
