@@ -121,8 +121,9 @@ def test_numba_bessel_matches_scipy_kve():
 @pytest.mark.parametrize("process", [BROWNIAN, fd.Brownian(0.7), OU])
 @pytest.mark.parametrize("d", [2, 3, 5, 20])
 def test_score_kernel_matches_numpy_reference(process, d, rng):
+    # the kernel's quadrature for OU is the numpy rule itself (the default table: test_ou_table_*)
     points, x = rng.normal(size=(6, d)), 1.5 * rng.normal(size=(40, d))
-    score = HomogeneousScore(process, points, 0.6)
+    score = HomogeneousScore(process, points, 0.6, method="quadrature" if process is OU else None)
     np.testing.assert_allclose(score(x), score.reference_score(x), rtol=1e-10, atol=1e-12)
     # log htilde = log((r/n) sum_i G_r(x_i -> x)) - log m(x), from the numpy Green's function
     log_f = np.log(0.6 / 6) + np.log(np.sum(np.exp(score.log_green_matrix(x)), axis=1))
@@ -160,6 +161,69 @@ def test_hitting_probabilities_rows():
     assert probabilities[0].argmax() == 0
 
 
+# --------------------------------------------------------------------------- the OU table
+
+
+def around(y, scale, low, high, count, rng):
+    """``count`` points at log-uniform distances ``scale * [low, high]`` from ``y`` (1, d), random directions."""
+    direction = rng.normal(size=(count, y.shape[1]))
+    direction /= np.linalg.norm(direction, axis=1, keepdims=True)
+    return y + scale * 10 ** rng.uniform(np.log10(low), np.log10(high), (count, 1)) * direction
+
+
+def table_log_green(score, x):
+    """log G_r(x_1 -> x) from the kernel of a one-point score: log htilde = log(r G) - log m."""
+    return score.log_density(x) - np.log(score.r) + invariant_log_density(score.process, x)
+
+
+@pytest.mark.parametrize("d", [2, 3, 10, 20])
+@pytest.mark.parametrize("rate_ratio", [0.2, 5.0])
+def test_ou_table_matches_the_quadrature(d, rate_ratio, rng):
+    # the documented bounds (fpdiff.homogeneous.table): log G_r to 1e-7 absolute and grad log(G_r/m), the score's
+    # term for a pair, to 1e-5 relative, from 1e-5 s to 6 s (inside the default table), against the numpy
+    # log-time rule (within 1e-9 of adaptive quadrature: test_green_matches_adaptive_quadrature)
+    r, spread = rate_ratio * OU.beta, np.sqrt(OU.stationary_variance)
+    y = spread * rng.normal(size=(1, d))
+    x = around(y, spread, 1e-5, 6.0, 300, rng)
+    score = HomogeneousScore(OU, y, r)
+    assert score.method == "table"
+    np.testing.assert_allclose(table_log_green(score, x), log_green(OU, r, x, y), rtol=0, atol=1e-7)
+    expected = grad_log_green(OU, r, x, y) + x / OU.stationary_variance
+    error = np.linalg.norm(score(x) - expected, axis=1) / np.linalg.norm(expected, axis=1)
+    assert error.max() < 1e-5
+
+
+def test_ou_table_matches_adaptive_quadrature():
+    # independent of the log-time rules: scipy's adaptive quadrature of int e^{-rt} p_t dt, including the kink of
+    # log G at x . y = 0 for large |x| = |y| (section "Why these variables" of fpdiff.homogeneous.table)
+    spread = np.sqrt(OU.stationary_variance)
+    for d, r, x, y in [(2, 0.6, [0.3, -0.2], [0.1, 0.05]), (3, 2.0, [1.5, 0.0, 0.0], [0.0, 1.5, 0.0]),
+                       (5, 0.3, [2.0, 0.4, 0.0, 0.0, 0.0], [-1.0, 0.0, 0.1, 0.0, 0.0]),
+                       (10, 1.0, 0.3 * np.ones(10), 0.25 * np.ones(10))]:
+        x, y = np.array(x, float), np.array(y, float)
+        score = HomogeneousScore(OU, y[None], r)
+        reference = quadrature_green(OU, r, x, y)
+        assert np.exp(table_log_green(score, x[None])[0]) == pytest.approx(reference, rel=1e-7), (d, x / spread)
+
+
+def test_ou_table_falls_back_to_the_quadrature_outside_its_range(rng):
+    points = rng.normal(size=(4, 3))
+    table = HomogeneousScore(OU, points, 0.6)
+    quadrature = HomogeneousScore(OU, points, 0.6, method="quadrature")
+    far = np.array([[3.0 * table.max_distance, 0.0, 0.0]])  # every pair beyond max_distance
+    np.testing.assert_allclose(table(far), quadrature(far), rtol=1e-12)
+    np.testing.assert_allclose(table.log_density(far), quadrature.log_density(far), rtol=1e-13)
+
+
+def test_ou_sampler_takes_the_same_paths_with_the_table_and_the_quadrature():
+    # the same noise; the scores differ by < 1e-5 relative, far below the time-step bias: the same ends
+    process, points = fd.OU(1.0, 2**0.5), five_points(3, seed=2)
+    ends = [sample_homogeneous(process, HomogeneousScore(process, points, 1.0, method=method), "data", n_paths=150,
+                               seed=4) for method in ("table", "quadrature")]
+    assert np.mean(ends[0].reached == ends[1].reached) >= 0.99
+    assert np.median(np.linalg.norm(ends[0].samples - ends[1].samples, axis=1)) < 1e-8
+
+
 # --------------------------------------------------------------------------- the sampler
 
 
@@ -173,8 +237,8 @@ def chi_square_p_value(counts, probabilities):
     return stats.chisquare(counts, expected).pvalue
 
 
-@pytest.mark.parametrize("d, finish", [(3, "nearest"), (2, "exact")])
-def test_hitting_distribution_matches_oracle(d, finish):
+@pytest.mark.parametrize("process, d, finish", [(BROWNIAN, 3, "nearest"), (BROWNIAN, 2, "exact"), (OU, 3, "nearest")])
+def test_hitting_distribution_matches_oracle(process, d, finish):
     """Fixed start, five points: reached frequencies vs G_r(x_i -> x)/sum_j G_r(x_j -> x).
 
     Bias budget (measured in test_hitting_bias_shrinks, slow): at delta = 0.02 and the default step factor the
@@ -182,10 +246,10 @@ def test_hitting_distribution_matches_oracle(d, finish):
     (d = 2, where stopping at the nearest point is biased like 1/log(1/delta)); with 3000 paths the Monte-Carlo
     standard error per point is up to 0.009, so the chi-square test at level 1e-3 sees noise, not bias.
     """
-    score = HomogeneousScore(BROWNIAN, five_points(d), 1.0)
+    score = HomogeneousScore(process, five_points(d), 1.0)
     start = np.full((1, d), 0.3)
-    oracle = score.hitting_probabilities(start)[0]
-    result = sample_homogeneous(BROWNIAN, score, np.repeat(start, 3000, axis=0), stop=0.02, seed=7, finish=finish)
+    oracle = score.hitting_probabilities(start)[0]  # OU: the numpy quadrature, independent of the score's table
+    result = sample_homogeneous(process, score, np.repeat(start, 3000, axis=0), stop=0.02, seed=7, finish=finish)
     assert np.all(result.reached >= 0)
     assert chi_square_p_value(result.counts(), oracle) > 1e-3
     # ended within delta of the point it reached ("nearest"), or of some point ("exact")
@@ -195,8 +259,7 @@ def test_hitting_distribution_matches_oracle(d, finish):
 
 def test_output_from_the_law_of_x_zeta_is_uniform():
     # started from X_zeta (draw a point, an Exp(r) time, diffuse), the output law is the data's: uniform
-    # (OU's score costs ~300 quadrature nodes per data point: fewer paths there)
-    for process, d, paths in ((BROWNIAN, 3, 2500), (OU, 2, 800)):
+    for process, d, paths in ((BROWNIAN, 3, 2500), (OU, 2, 2500)):
         points = five_points(d, seed=3)
         score = HomogeneousScore(process, points, 1.0)
         result = sample_homogeneous(process, score, "data", n_paths=paths, stop=0.05, seed=11, finish="exact")
@@ -297,6 +360,8 @@ def test_start_laws(rng):
     (lambda s: sample_homogeneous(OU, s, np.zeros((3, 2))), "process"),
     (lambda s: sample_homogeneous(BROWNIAN, lambda x: x, np.zeros((3, 2))), "score"),
     (lambda s: sample_homogeneous(BROWNIAN, s, np.zeros((3, 2)), finish="random"), "finish"),
+    (lambda s: HomogeneousScore(OU, np.zeros((4, 2)), 1.0, method="exact"), "method"),
+    (lambda s: HomogeneousScore(BROWNIAN, np.zeros((4, 2)), 1.0, method="table"), "method"),
 ])
 def test_bad_inputs_raise_input_error_naming_the_argument(call, name):
     score = HomogeneousScore(BROWNIAN, five_points(2), 1.0)

@@ -18,11 +18,19 @@ from ..errors import InputError
 from ..processes.sde import OU, Brownian
 from . import _kernels
 from .green import check_process, check_rate, green_nodes, grad_log_green, invariant_log_density, log_green
+from .table import EMPTY_TABLE, ou_green_table
 
 __all__ = ["HomogeneousScore"]
 
 #: default smallest distance at which the OU quadrature is accurate, relative to the length scale of G_r
 MIN_DISTANCE_FRACTION = 1e-3
+
+#: smallest distance the OU table covers (if ``min_distance`` is larger), relative to the length scale of G_r: below
+#: the default stopping distance (1% of the data's median nearest-neighbour distance) for any practical data set
+TABLE_MIN_DISTANCE_FRACTION = 1e-6
+
+#: how the OU score evaluates its Green's functions (see :class:`HomogeneousScore`)
+OU_METHODS = ("table", "quadrature")
 
 
 def check_points(points, name="points"):
@@ -54,18 +62,28 @@ class HomogeneousScore:
         Killing rate of :math:`\zeta \sim \mathrm{Exp}(r)`, > 0.
     min_distance, max_distance : float, optional
         OU only: the range of :math:`|x - x_i|` over which the log-time quadrature of :math:`G_r` is accurate
-        (relative error below about 1e-9; see :mod:`fpdiff.homogeneous.green`). Defaults: ``1e-3`` of
-        :math:`\min(\sigma/\sqrt{2r}, s)` and :math:`2\max_i|x_i| + 6 s`, :math:`s^2 = \sigma^2/(2\beta)` (a path
-        of the sampler rarely goes further than 6 s beyond the data; further out the rule is coarser, the score
-        stays finite). The cost grows with the number of nodes (``len(score.kernel_data()[4])``).
-        Brownian motion uses the exact Bessel form and ignores them.
+        (relative error below about 1e-9; see :mod:`fpdiff.homogeneous.green`); the table covers
+        ``[min(min_distance, 1e-6 L), max_distance]``, :math:`L = \min(\sigma/\sqrt{2r}, s)`. Defaults: ``1e-3 L``
+        and :math:`2\max_i|x_i| + 6 s`, :math:`s^2 = \sigma^2/(2\beta)` (a path of the sampler rarely goes further
+        than 6 s beyond the data; further out the quadrature is coarser, the score stays finite). Brownian motion
+        uses the exact Bessel form and ignores them.
+    method : {None, "table", "quadrature"}
+        OU only. ``"table"`` (the default, None): a bicubic table of :math:`\log G_r/m` in two scaled variables
+        (``fpdiff.homogeneous.table``; absolute error of :math:`\log G_r` below about 1e-7 and relative error
+        of the score's terms below about 1e-5, far below the sampler's time-step bias; built once, in 0.1 to
+        1.5 s), with the quadrature for distances outside the table. It costs about as much per data point as
+        Brownian motion's Bessel form. ``"quadrature"``: the log-time trapezoidal rule of
+        :mod:`fpdiff.homogeneous.green` for every pair (relative error below about 1e-9, 50 to 350 nodes per pair:
+        30 to 100 times slower). The table falls back to the quadrature when it would exceed
+        ``fpdiff.homogeneous.table.MAX_TABLE_NODES`` nodes (data spread over hundreds of :math:`s`).
 
     Notes
     -----
     The numba kernel (``_kernels``) sums over the data points with a streaming log-sum-exp, in parallel
     over evaluation points; :meth:`reference_score` is its numpy specification built on
-    :func:`fpdiff.homogeneous.green.grad_log_green` (``scipy.special.kve``). Cost per evaluation point:
-    :math:`O(n d)` for Brownian motion, :math:`O(n (d + K))` for OU with :math:`K` quadrature nodes (50 to 150).
+    :func:`fpdiff.homogeneous.green.grad_log_green` (``scipy.special.kve``; for OU the log-time quadrature, which
+    the table matches to its bound). Cost per evaluation point: :math:`O(n d)` for Brownian motion and for OU with
+    the table, :math:`O(n (d + K))` for OU with :math:`K` quadrature nodes (50 to 400).
 
     It is not a :class:`fpdiff.Score` (the score of the noising process's marginals :math:`p_t`, which the
     reverse solvers and the audit take): it has no time and belongs to no :math:`p_t`, so the reverse solvers
@@ -76,7 +94,7 @@ class HomogeneousScore:
     #: a field of space only: the time-indexed solvers and the audit refuse it
     space_only = True
 
-    def __init__(self, process, points, r, *, min_distance=None, max_distance=None):
+    def __init__(self, process, points, r, *, min_distance=None, max_distance=None, method=None):
         self.process = check_process(process)
         self.r = check_rate(r)
         self.points = check_points(points)
@@ -84,7 +102,10 @@ class HomogeneousScore:
         self.kappa = np.sqrt(2.0 * self.r) / process.diffusion_constant
         self.two_nu = self.dim - 2
         self._point_squares = np.sum(self.points**2, axis=1)
+        self._table, self._geometry = EMPTY_TABLE, np.zeros(6)
         if isinstance(process, Brownian):
+            if method is not None:
+                raise InputError(f"`method` is for an OU score (Brownian motion uses the Bessel form); got {method!r}")
             self.kind = _kernels.BROWNIAN
             self._nodes = (np.zeros(1), np.ones(1), np.ones(1))
             self._inverse_stationary = 0.0
@@ -95,15 +116,30 @@ class HomogeneousScore:
         else:
             self.kind = _kernels.ORNSTEIN
             spread = np.sqrt(process.stationary_variance)
+            length = min(1.0 / self.kappa, spread)
             if min_distance is None:
-                min_distance = MIN_DISTANCE_FRACTION * min(1.0 / self.kappa, spread)
+                min_distance = MIN_DISTANCE_FRACTION * length
             if max_distance is None:
                 max_distance = 2.0 * np.sqrt(self._point_squares.max()) + 6.0 * spread
+            method = "table" if method is None else method
+            if method not in OU_METHODS:
+                raise InputError(f"`method` must be None or one of {OU_METHODS}; got {method!r}")
             self._nodes = green_nodes(process, self.r, self.dim, min_distance, max_distance)
             self._inverse_stationary = 1.0 / process.stationary_variance
             self._log_constant = np.log(self.r / self.n_points)
+            built = None
+            if method == "table":
+                table_min = min(min_distance, TABLE_MIN_DISTANCE_FRACTION * length)
+                built = ou_green_table(process, self.r, self.dim, table_min, max_distance,
+                                       np.sqrt(self._point_squares.max()))
+            if built is None:
+                method = "quadrature"
+            else:
+                self._table, self._geometry = built
         self.min_distance = min_distance
         self.max_distance = max_distance
+        #: OU: "table" or "quadrature" (see the parameter); None for Brownian motion
+        self.method = method
 
     def __repr__(self):
         return f"HomogeneousScore({self.process!r}, points=<{self.n_points} x {self.dim}>, r={self.r!r})"
@@ -112,14 +148,15 @@ class HomogeneousScore:
 
     @property
     def point_work(self):
-        """Inner-loop iterations of the score at one point: data points x quadrature nodes (``fpdiff._parallel``)."""
-        return self.n_points * len(self._nodes[0])
+        """Inner-loop iterations of the score at one point: data points x quadrature nodes, or data points for the
+        closed form and the table (``fpdiff._parallel``)."""
+        return self.n_points * (len(self._nodes[0]) if self.method == "quadrature" else 1)
 
     def kernel_data(self):
         """The arrays and scalars the kernels take after ``kind``, in order (see ``_kernels.score_point``)."""
         log_weights, scale, variance = self._nodes
         return (self.points, self._point_squares, self.two_nu, self.kappa, log_weights, scale, variance,
-                self._inverse_stationary)
+                self._inverse_stationary, self._table, self._geometry)
 
     def _evaluate(self, x):
         x = np.array(as_points(x, self.dim), order="C")
