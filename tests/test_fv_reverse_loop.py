@@ -14,6 +14,22 @@ PROCESS = fd.OU(beta=1.0, sigma=2**0.5)
 T, T_MIN = 1.0, 1e-2
 
 
+@pytest.fixture(autouse=True)
+def every_size_runs_compiled(monkeypatch):
+    """The small solves here run in the compiled loop too (by default only solves that pay for its compile)."""
+    monkeypatch.setattr(reverse_loop, "COMPILED_WORK", 0)
+
+
+def test_small_solves_run_the_stepper_loop_and_large_ones_the_compiled_loop(monkeypatch):
+    monkeypatch.undo()
+    grid = fd.Grid([(-8.0, 8.0)], [400])
+    dynamics = reverse_dynamics(PROCESS, fd.ExactScore(PROCESS, _mixture(1)), 1.0, T, T_MIN)
+    for steps, compiled in ((2000, False), (2500, True)):  # 400 x 2500 = COMPILED_WORK
+        taus = np.linspace(0.0, T - T_MIN, steps + 1)
+        loop = reverse_loop.reverse_loop("trbdf2", FluxOperator(dynamics, grid), taus, np.full(steps + 1, -1))
+        assert (loop is not None) == compiled
+
+
 def _both_loops(grid, score, method, steps, gamma=1.0, save=(T, 0.4, T_MIN), q0=None):
     """The compiled loop and the stepper loop (forced by a monitor) on the same reverse problem."""
     dynamics = reverse_dynamics(PROCESS, score, gamma, T, T_MIN)

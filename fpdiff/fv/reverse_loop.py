@@ -26,6 +26,11 @@ from . import _fused, _reverse_loop
 from .fused import FUSED_METHODS
 from .steppers import METHODS, TRBDF2, strang_schedule
 
+#: cell-steps from which a solve runs in the compiled loop. Its kernel takes 15-25 s of CPU time to compile
+#: on a machine with an empty numba cache (``benchmarks/bench_cold_start.py``), and saves about 1 us per
+#: cell-step in 1-D (0.1 us in 2-D): a smaller solve, which the stepper loop finishes in about a second, does
+#: not pay for that (``fpdiff demo``'s reverse solves, 800 cells x 80 steps, do not)
+COMPILED_WORK = 1_000_000
 #: a mixture's tables may hold at most this many numbers (beyond, the stepper loop runs)
 MAX_TABLE = 50_000_000
 #: the separable score's factors across an axis may hold at most this many numbers (beyond, the direct score)
@@ -209,8 +214,11 @@ class ReverseLoop:
 
 
 def reverse_loop(method, operator, taus, slots):
-    """A usable :class:`ReverseLoop` for this solve, or None (the stepper loop runs it)."""
+    """A usable :class:`ReverseLoop` for this solve, or None (the stepper loop runs it): also None for a solve
+    of fewer than :data:`COMPILED_WORK` cell-steps, which the stepper loop finishes in about a second."""
     if type(operator.dynamics) is not ReverseDynamics or method not in FUSED_METHODS:
+        return None
+    if operator.grid.size * (len(taus) - 1) < COMPILED_WORK:
         return None
     loop = ReverseLoop(method, operator, taus, slots)
     return loop if loop.usable else None
