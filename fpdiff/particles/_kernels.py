@@ -71,6 +71,7 @@ from numba import int64, prange
 from numba.extending import overload
 
 from .._jit import jit
+from .._vmath import inline
 from ..scores._kernels import (EMPIRICAL, MIXTURE, TABULATED, _denoise_block, _denoise_point, _mixture_score_block,
                                _mixture_score_rows, _table_rows)
 from ._random import BLOCK, normal_rows
@@ -220,7 +221,7 @@ def score_divergence(kind, y, log_coefficients, centres, precisions, alpha, vari
 # ---------------------------------------------------------------- the stages
 
 
-@jit
+@inline  # into its one caller: one compiled kernel less on a cold start
 def _nonfinite_rows(y, lo, hi):
     """How many of rows ``lo..hi-1`` of ``y`` hold a NaN or an infinity."""
     dim = y.shape[1]
