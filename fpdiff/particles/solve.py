@@ -113,14 +113,14 @@ def _fused_normals(kind, seed, stream, first, n, dim):
     zeros, :math:`0 \cdot 0 + 1 \cdot \xi = \xi` exactly. The tables have the types of the run's
     (:meth:`KernelScore.tables`), so this call and the run share one compiled kernel."""
     y = np.zeros((n, dim))
-    step = np.zeros(1, dtype=np.int64)
+    zero = np.zeros(1, dtype=np.int64)  # the stage's step, slot, time rows and centre row
     coefficients = np.zeros((1, 7))
     coefficients[0, 1] = 1.0
     bad_step = np.empty(-(-n // _random.BLOCK), dtype=np.int64)
-    on_threads(use_parallel(n * dim), advance_particles, len(bad_step), np.array([NOISE]), coefficients, step, step,
-               step, np.array([stream]), step, kind, np.zeros((1, 0)), np.zeros((1, 0, dim)), step,
-               np.zeros((1, 0, 1, 1)), np.ones(1), np.ones(1), NO_LAYOUT, _random.seed_key(seed), first, y,
-               np.array([-1]), np.empty((0, n, dim)), bad_step)
+    on_threads(use_parallel(n * dim), advance_particles, len(bad_step), np.array([NOISE], dtype=np.int64),
+               coefficients, zero, zero, zero, np.array([stream], dtype=np.int64), zero, kind, np.zeros((1, 0)),
+               np.zeros((1, 0, dim)), zero, np.zeros((1, 0, 1, 1)), np.ones(1), np.ones(1), NO_LAYOUT,
+               _random.seed_key(seed), first, y, np.array([-1], dtype=np.int64), np.empty((0, n, dim)), bad_step)
     return y
 
 
