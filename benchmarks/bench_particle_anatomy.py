@@ -8,7 +8,7 @@ step), the whole fused run, and the bounds this CPU sets in the same process: a 
 (what a step costs if the particles leave the cache each step), the same triad in L1, the throughput of the
 vectorised ``exp`` (:func:`fpdiff._vmath.vexp`), of numba's scalar ``math.exp``, and of the SplitMix64 hash of
 the counter-based normals; numpy's ``standard_normal(out=)`` and ``exp(out=)`` for scale. Times are
-nanoseconds per particle-step (per number for the bounds), the best of a few repeats, one thread.
+CPU nanoseconds per particle-step (per number for the bounds), the least of a few repeats, one thread.
 
 Usage::
 
@@ -17,6 +17,7 @@ Usage::
 
 import argparse
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -37,7 +38,7 @@ from fpdiff.particles import _kernels, _random  # noqa: E402
 from fpdiff.particles._scores import KernelScore  # noqa: E402
 from fpdiff.scores._kernels import _mixture_score_block  # noqa: E402
 
-from _machine import best_time, describe, write_section  # noqa: E402
+from _machine import describe, write_section  # noqa: E402
 
 SECTION = "## Particle anatomy"
 PROCESS = fd.OU(beta=1.0, sigma=2**0.5)
@@ -139,9 +140,18 @@ def _hash_loop(keys, out, repeats):
 
 
 def per_item(function, items, repeats=3):
-    """Nanoseconds per item of ``function()`` (best of ``repeats``; compiled by a first call)."""
+    """CPU nanoseconds per item of ``function()`` (the least of ``repeats``; compiled by a first call).
+
+    CPU time, not wall time: everything here runs on one thread, and on a shared machine the CPU time of
+    this process leaves out the time other processes held its core (they still share the caches).
+    """
     function()
-    return best_time(function, repeats) / items * 1e9
+    times = []
+    for _ in range(repeats):
+        start = time.process_time()
+        function()
+        times.append(time.process_time() - start)
+    return min(times) / items * 1e9
 
 
 def pieces(dim):
@@ -230,26 +240,23 @@ def report():
     for name, value in limits.items():
         lines.append(f"| {name} | {value:.3f} |")
     lines[0] = lines[0].format(after=f"{os.getloadavg()[0]:.1f}")
-    return "\n".join(lines + ["", analysis(one, two, limits)])
+    return "\n".join(lines + ["", analysis(one, two, limits, numpy_step_ns())])
 
 
 WHOLE = "whole fused run (sample_reverse)"
 
 
 def numpy_step_ns():
-    """ns per particle-step of the careful numpy loop, 1-D and 2-D, from the `## Particles` table of RESULTS.md."""
-    rates = {}
-    for line in (HERE / "RESULTS.md").read_text().splitlines():
-        cells = [cell.strip() for cell in line.split("|")]
-        if len(cells) > 8 and cells[1] in ("1-D mixture", "2-D mixture") and cells[3] == "numpy" \
-                and cells[2] == "1,000,000":
-            rates.setdefault(int(cells[1][0]), 1e9 / float(cells[7]))
-    return rates
+    """CPU ns per particle-step of the careful numpy loop of ``bench_particles.py`` (10^6 particles, 1-D and 2-D)."""
+    from bench_particles import numpy_ei_elementwise
+
+    steps = 10
+    return {dim: per_item(lambda: numpy_ei_elementwise(MIXTURES[dim], PARTICLES, dim, steps), PARTICLES * steps,
+                          repeats=2) for dim in (1, 2)}
 
 
-def analysis(one, two, limits):
+def analysis(one, two, limits, numpy_ns):
     """Where the time goes, in words, from this run's numbers."""
-    numpy_ns = numpy_step_ns()
     normals, score, update = (one[k] for k in ("normals (counter-based ziggurat)",
                                                "mixture score (transposes, 2 passes, vexp)", "update (EI, FMA)"))
     words = one["normals, part: keys and first-try words (SIMD hashes)"]
@@ -285,8 +292,9 @@ def analysis(one, two, limits):
         f"{one[WHOLE] - sum(v for k, v in one.items() if not k.startswith(('whole', 'normals, part'))):.2f} ns.",
         "",
         "What the targets need: issue 20 asks for 8x a careful numpy loop, which runs at "
-        f"{numpy_ns[1]:.0f} ns per particle-step in 1-D and {numpy_ns[2]:.0f} ns in 2-D (`## Particles`), so "
-        f"{numpy_ns[1] / 8:.1f} ns and {numpy_ns[2] / 8:.1f} ns. Normals and "
+        f"{numpy_ns[1]:.0f} ns per particle-step in 1-D and {numpy_ns[2]:.0f} ns in 2-D (`bench_particles.py`'s "
+        f"baseline, CPU time in this run: fpdiff is {numpy_ns[1] / one[WHOLE]:.1f}x and "
+        f"{numpy_ns[2] / two[WHOLE]:.1f}x it), so {numpy_ns[1] / 8:.1f} ns and {numpy_ns[2] / 8:.1f} ns. Normals and "
         f"exps alone cost {normals + components * vexp:.1f} ns in 1-D, so the target needs both a cheaper "
         "normal (a branch-free method whose every lane takes the same path, e.g. a vectorised Box–Muller or "
         "an inversion with a SIMD log, about 1 ns; a new random stream, hence a statistical, not a bitwise, "
@@ -301,18 +309,25 @@ def cold_start():
     """The first ``sample_reverse`` in a fresh process with an empty numba cache (``bench_cold_start.py``'s case)."""
     from bench_cold_start import run
 
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with tempfile.TemporaryDirectory() as cache:
-        cold, warm = run("sample_reverse", cache), run("sample_reverse", cache)
+        cold = run("sample_reverse", cache)
+        middle = resource.getrusage(resource.RUSAGE_CHILDREN)
+        warm = run("sample_reverse", cache)
+    cpu = middle.ru_utime + middle.ru_stime - before.ru_utime - before.ru_stime
     compiled = sorted(cold["kernels"].items(), key=lambda item: -item[1])
     return "\n".join([
         "**Cold start** of `sample_reverse` (the case of `bench_cold_start.py`: 10^4 particles, 1-D mixture, the "
         "defaults; a fresh process with an empty numba cache, then one with the cache it filled): import "
-        f"{cold['import']:.1f} s, first call {cold['call']:.1f} s cold, {warm['call']:.2f} s warm; "
+        f"{cold['import']:.1f} s, first call {cold['call']:.1f} s cold (the cold process: {cpu:.1f} s of CPU time, "
+        f"import included), {warm['call']:.2f} s warm; load average {os.getloadavg()[0]:.1f}; "
         f"{len(compiled)} kernels compiled, {sum(n for _, n in compiled)} signatures "
         f"({', '.join(name.split('.')[-1] for name, _ in compiled)}). Before issue 20's changes to "
-        "`fpdiff/particles` (commit 9ca2799, the same case on this machine at a load average of 0.6): 17.3 s, "
-        "22 kernels (the training points' and the table's score kernels, a parallel and a serial copy of the "
-        "fused loop, a parallel `fill_normals` for the prior). Now the fused path has one call site per large "
+        "`fpdiff/particles` (commit 9ca2799, the same case on this machine at a load average of 0.6): first "
+        "call 17.3 s, 22 kernels (the training points' and the table's score kernels, a parallel and a serial "
+        "copy of the fused loop, a parallel `fill_normals` for the prior); side by side with this version at a "
+        "load average of 7, the cold process took 21.1-21.7 s of CPU time before and 11.1-11.5 s after "
+        "(1.9x less), which puts the idle first call near 9 s. Now the fused path has one call site per large "
         "kernel, runs serial kernels on Python threads, compiles only the score kind it runs "
         "(`numba.literally`) and draws the prior with its own kernel. Most of what remains is the mixture's "
         "block kernels in `fpdiff/scores/_kernels.py`, compiled for d = 1, 2 and any d whatever the run's d."])
