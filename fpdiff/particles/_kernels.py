@@ -453,6 +453,19 @@ def advance_particles(first_block, last_block, codes, coefficients, time_a, time
                     y[lo + m, k] = block[m, k]
 
 
+def advance_for_kind(arguments):
+    """:func:`advance_particles` compiled for the types of ``arguments`` (its parameters after the two block
+    bounds) with ``kind`` a compile-time constant: the variant the kernel asks for with ``numba.literally``.
+
+    A call from Python passes ``kind`` as a plain integer, so every call would first type the kernel for it,
+    meet ``literally`` and start again (about 0.05 s a call); ``Dispatcher.compile`` with the constant's
+    signature finds that variant at once (compiling it, or loading it from the cache, the first time).
+    """
+    signature = [numba.types.int64, numba.types.int64] + [numba.typeof(argument) for argument in arguments]
+    signature[9] = numba.types.literal(int(arguments[7]))
+    return advance_particles.compile(tuple(signature))
+
+
 def on_threads(parallel, kernel, n_blocks, *arguments):
     """``kernel(first_block, last_block, *arguments)`` over blocks ``0..n_blocks-1``: in one call, or, if
     ``parallel``, in as many contiguous ranges as numba has threads, each on its own Python thread (the

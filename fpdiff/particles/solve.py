@@ -30,7 +30,7 @@ from ..scores.base import Score, as_score, refuse_space_only
 from ..solution import ParticleSolution
 from ..timegrid import make_time_grid, merge_save_times
 from . import _random, sharded
-from ._kernels import EM, HEUN, MULTISTEP, NOISE, advance_particles, on_threads, step_particles
+from ._kernels import EM, HEUN, MULTISTEP, NOISE, advance_for_kind, on_threads, step_particles
 from ..scores._kernels import EMPIRICAL, MIXTURE
 from ._scores import NO_LAYOUT, KernelScore
 from .schemes import EVALUATIONS, LIBRARY_SCHEMES, SCHEMES, Stage, check_scheme_options, plan_step, reference_stage
@@ -109,7 +109,7 @@ def prior_particles(process, T, n, dim, seed, first=0, kind=None):
 
 def _fused_normals(kind, seed, stream, first, n, dim):
     r""":func:`_random.normals` ``(seed, stream, first, n, dim)`` (step 0, slot 0), drawn by
-    :func:`advance_particles` compiled for score ``kind``: one ``NOISE`` stage with scale 0 and spread 1 from
+    :func:`._kernels.advance_particles` compiled for score ``kind``: one ``NOISE`` stage with scale 0 and spread 1 from
     zeros, :math:`0 \cdot 0 + 1 \cdot \xi = \xi` exactly. The tables have the types of the run's
     (:meth:`KernelScore.tables`), so this call and the run share one compiled kernel."""
     y = np.zeros((n, dim))
@@ -117,10 +117,11 @@ def _fused_normals(kind, seed, stream, first, n, dim):
     coefficients = np.zeros((1, 7))
     coefficients[0, 1] = 1.0
     bad_step = np.empty(-(-n // _random.BLOCK), dtype=np.int64)
-    on_threads(use_parallel(n * dim), advance_particles, len(bad_step), np.array([NOISE], dtype=np.int64),
-               coefficients, zero, zero, zero, np.array([stream], dtype=np.int64), zero, kind, np.zeros((1, 0)),
-               np.zeros((1, 0, dim)), zero, np.zeros((1, 0, 1, 1)), np.ones(1), np.ones(1), NO_LAYOUT,
-               _random.seed_key(seed), first, y, np.array([-1], dtype=np.int64), np.empty((0, n, dim)), bad_step)
+    arguments = (np.array([NOISE], dtype=np.int64), coefficients, zero, zero, zero, np.array([stream], dtype=np.int64),
+                 zero, kind, np.zeros((1, 0)), np.zeros((1, 0, dim)), zero, np.zeros((1, 0, 1, 1)), np.ones(1),
+                 np.ones(1), NO_LAYOUT, _random.seed_key(seed), first, y, np.array([-1], dtype=np.int64),
+                 np.empty((0, n, dim)), bad_step)
+    on_threads(use_parallel(n * dim), advance_for_kind(arguments), len(bad_step), *arguments)
     return y
 
 
@@ -398,14 +399,14 @@ def _run_fused(kernel_score, plan, times, saved, y, seed, first_particle):
     if saved[0]:
         snapshots[0] = y
     bad_step = np.empty(-(-len(y) // _random.BLOCK), dtype=np.int64)
-    on_threads(kernel_score.parallel(len(y)), advance_particles, len(bad_step),
-               np.array([stage.code for _, stage in stages], dtype=np.int64), coefficients,
-               np.array([index[stage.t_a] for _, stage in stages], dtype=np.int64),
-               np.array([index[stage.t_b] for _, stage in stages], dtype=np.int64), step_of,
-               np.array([stage.stream for _, stage in stages], dtype=np.int64),
-               np.array([stage.slot for _, stage in stages], dtype=np.int64), kernel_score.kind, lc, centres,
-               centre_rows, precisions, alpha, variance, NO_LAYOUT, _random.seed_key(seed), first_particle, y,
-               saved_slot, snapshots, bad_step)
+    arguments = (np.array([stage.code for _, stage in stages], dtype=np.int64), coefficients,
+                 np.array([index[stage.t_a] for _, stage in stages], dtype=np.int64),
+                 np.array([index[stage.t_b] for _, stage in stages], dtype=np.int64), step_of,
+                 np.array([stage.stream for _, stage in stages], dtype=np.int64),
+                 np.array([stage.slot for _, stage in stages], dtype=np.int64), kernel_score.kind, lc, centres,
+                 centre_rows, precisions, alpha, variance, NO_LAYOUT, _random.seed_key(seed), first_particle, y,
+                 saved_slot, snapshots, bad_step)
+    on_threads(kernel_score.parallel(len(y)), advance_for_kind(arguments), len(bad_step), *arguments)
     return None if np.any(bad_step >= 0) else snapshots
 
 
