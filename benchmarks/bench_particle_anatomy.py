@@ -326,9 +326,9 @@ def cold_start():
         "`fpdiff/particles` (commit 9ca2799, the same case on this machine at a load average of 0.6): first "
         "call 17.3 s, 22 kernels (the training points' and the table's score kernels, a parallel and a serial "
         "copy of the fused loop, a parallel `fill_normals` for the prior); side by side with this version at a "
-        "load average of 7, the cold process took 21.1-21.7 s of CPU time before and 11.1-11.5 s after "
-        "(1.9x less), which puts the idle first call near 9 s. Now the fused path has one call site per large "
-        "kernel, runs serial kernels on Python threads, compiles only the score kind it runs "
+        "load average of 4, the first call took 32.2 s before and 7.9 s after, the cold process 20.0 s and "
+        "8.6 s of CPU time (2.3x less), the warm call 0.20 s and 0.16 s. Now the fused path has one call site "
+        "per large kernel, runs serial kernels on Python threads, compiles only the score kind it runs "
         "(`numba.literally`) and draws the prior with its own kernel. Most of what remains is the mixture's "
         "block kernels in `fpdiff/scores/_kernels.py`, compiled for d = 1, 2 and any d whatever the run's d."])
 
