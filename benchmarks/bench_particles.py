@@ -611,8 +611,11 @@ def measure_compile():
 
 def wait_policy_note():
     policy = os.environ.get("OMP_WAIT_POLICY")
-    return (f"OpenMP wait policy: `OMP_WAIT_POLICY={policy}`." if policy else
-            "OpenMP wait policy: GNU OpenMP's default (spinning barriers; see `bench_threads.py` for both policies).")
+    fused = ("The throughput rows' runs are fused (one kernel call for the whole run), which splits its blocks "
+             "between Python threads (no OpenMP, no spinning barriers); the OpenMP wait policy concerns the other "
+             "kernels: ")
+    return fused + (f"`OMP_WAIT_POLICY={policy}`." if policy else
+                    "GNU OpenMP's default (spinning barriers; see `bench_threads.py` for both policies).")
 
 
 def contention_note(load_before):
@@ -620,8 +623,8 @@ def contention_note(load_before):
     if load_before < 0.5:
         return ""
     return (f"\n\n**Caveat**: before this run started the 1-minute load average was already {load_before:.1f} "
-            f"(other processes on {os.cpu_count()} cores). A numba parallel loop waits for its slowest thread, "
-            "so a thread that shares its core with another busy process slows every step: the 2-thread rows "
+            f"(other processes on {os.cpu_count()} cores). A parallel run waits for its slowest thread, "
+            "so a thread that shares its core with another busy process slows the run: the 2-thread rows "
             "then measure that contention, not the scaling of the kernels (results are identical for any "
             "number of threads; only the time differs).")
 

@@ -1,13 +1,16 @@
 """Particle kernels against their numpy specifications: scores, divergences, every stage of every scheme."""
 
+import numba
 import numpy as np
 import pytest
 
 import fpdiff as fd
 from fpdiff.particles import SCHEMES, _random, sample_reverse, simulate
-from fpdiff.particles._kernels import step_particles
+from fpdiff.particles import solve
+from fpdiff.particles._kernels import on_threads, step_particles
 from fpdiff.particles._scores import KernelScore
 from fpdiff.particles.schemes import check_scheme_options, plan_step, reference_stage
+from fpdiff.scores._kernels import EMPIRICAL, MIXTURE
 
 OU = fd.OU()
 VP = fd.VP()
@@ -237,3 +240,27 @@ def test_stage_counts_the_particles_that_became_non_finite():
         assert bad == 3
         finite = np.all(np.isfinite(got), axis=1)
         assert np.flatnonzero(~finite).tolist() == [3, 700, 1499]
+
+
+@pytest.mark.parametrize("kind", [MIXTURE, EMPIRICAL])
+@pytest.mark.parametrize("count, dim, threads", [(_random.BLOCK + 37, 2, 1), (40_000, 1, 2), (20_000, 3, 2)])
+def test_prior_normals_of_the_fused_kernel_are_the_normals_kernels(kind, count, dim, threads):
+    """The prior's normals drawn by a run's own kernel (one NOISE stage from zeros) are the stream's, bit for bit,
+    on one thread or split between threads (the larger counts run on all threads)."""
+    previous = numba.get_num_threads()
+    try:
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        fused = solve._fused_normals(kind, 13, _random.PRIOR, 321, count, dim)
+    finally:
+        numba.set_num_threads(previous)
+    np.testing.assert_array_equal(fused, _random.normals(13, _random.PRIOR, 321, count, dim))
+
+
+def test_on_threads_covers_every_block_once_in_ranges():
+    calls = []
+    on_threads(True, lambda lo, hi, tag: calls.append((lo, hi, tag)), 7, "x")
+    threads = min(numba.get_num_threads(), 7)
+    assert sorted(calls) == [(7 * i // threads, 7 * (i + 1) // threads, "x") for i in range(threads)]
+    calls.clear()
+    on_threads(False, lambda lo, hi, tag: calls.append((lo, hi, tag)), 7, "y")
+    assert calls == [(0, 7, "y")]

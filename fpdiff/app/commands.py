@@ -248,8 +248,8 @@ def _short(value, width=60):
     return text if len(text) <= width else text[:width - 3] + "..."
 
 
-BENCHMARKS = ("forward", "density", "reverse", "particles", "threads", "schedules", "samplers", "model_score", "audit",
-              "parallel_threshold", "cold_start", "homogeneous", "sweeps", "distributed")
+BENCHMARKS = ("forward", "density", "reverse", "particles", "particle_anatomy", "threads", "schedules", "samplers",
+              "model_score", "audit", "parallel_threshold", "cold_start", "homogeneous", "sweeps", "distributed")
 #: run by a plain ``fpdiff bench``; ``distributed`` needs Dask and several minutes, so it runs when named
 DEFAULT_BENCHMARKS = BENCHMARKS[:-1]
 

@@ -49,17 +49,30 @@ cache, with no Python and no thread start between steps (24–31% faster than
 one call per stage at 10^5–10^6 particles), and the same arithmetic per
 particle, so the same result bit for bit.
 
+Compile time (issue 20, the cold start of ``sample_reverse``): numba
+optimises each kernel together with every kernel it calls, inlined, so a
+kernel's compile time grows with the copies of its callees. The fused path
+therefore keeps one call site per large callee (:func:`_stage_rows`), is
+serial and runs on Python threads over ranges of blocks (:func:`on_threads`;
+with a ``prange`` loop its own compile took 2.8x as long), and specialises
+on the score's kind (``numba.literally``, :func:`score_rows`), so a mixture
+run compiles neither the training points' nor the table's kernel.
+
 :func:`score_divergence` evaluates the score and, for the likelihood, its
 divergence (derivation in :mod:`fpdiff.particles.likelihood`).
 """
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 
+import numba
 import numpy as np
 from numba import int64, prange
+from numba.extending import overload
 
 from .._jit import jit
-from ..scores._kernels import (MIXTURE, TABULATED, _denoise_block, _denoise_point, _mixture_score_block,
+from .._vmath import inline
+from ..scores._kernels import (EMPIRICAL, MIXTURE, TABULATED, _denoise_block, _denoise_point, _mixture_score_block,
                                _mixture_score_rows, _table_rows)
 from ._random import BLOCK, normal_rows
 
@@ -71,20 +84,49 @@ EM, EI, HEUN, CORRECTOR, TWO_STAGE, MULTISTEP, NOISE = 0, 1, 2, 3, 4, 5, 6
 
 
 @jit(contract=True)
+def _empirical_rows(y, lo, hi, points, alpha, variance, out):
+    r"""The score of training points at rows ``lo..hi-1``: :math:`(\alpha_t \hat x_0 - x)/v_t`."""
+    _denoise_block(y, lo, hi, points, alpha, variance, out)  # out = xhat0
+    dim = y.shape[1]
+    rows_y = y.reshape(y.size)[lo * dim:hi * dim]
+    rows_out = out.reshape(out.size)[lo * dim:hi * dim]
+    inverse = 1.0 / variance
+    for j in range(rows_y.size):
+        rows_out[j] = (alpha * rows_out[j] - rows_y[j]) * inverse
+
+
 def score_rows(kind, y, lo, hi, log_coefficients, centres, precisions, alpha, variance, layout, out):
-    """Score at rows ``lo..hi-1`` of ``y`` into the same rows of ``out`` (distinct arrays)."""
-    if kind == MIXTURE:
+    """Score at rows ``lo..hi-1`` of ``y`` into the same rows of ``out`` (distinct arrays); compiled code only.
+
+    A numba overload (:func:`_score_rows_for`): where ``kind`` is a compile-time
+    constant (:func:`advance_particles` asks for it with ``numba.literally``),
+    only that kind's kernel is compiled in, not the other two (a cold start
+    compiles about 30% less); a ``kind`` known only at run time gets all three.
+    """
+    raise TypeError("score_rows runs inside numba kernels only")
+
+
+@overload(score_rows, prefer_literal=True, inline="always")
+def _score_rows_for(kind, y, lo, hi, log_coefficients, centres, precisions, alpha, variance, layout, out):
+    def mixture(kind, y, lo, hi, log_coefficients, centres, precisions, alpha, variance, layout, out):
         _mixture_score_block(y, lo, hi, log_coefficients, centres, precisions, out)
-    elif kind == TABULATED:
+
+    def tabulated(kind, y, lo, hi, log_coefficients, centres, precisions, alpha, variance, layout, out):
         _table_rows(y, lo, hi, log_coefficients, layout, centres, out)
-    else:
-        _denoise_block(y, lo, hi, centres, alpha, variance, out)  # out = xhat0
-        dim = y.shape[1]
-        rows_y = y.reshape(y.size)[lo * dim:hi * dim]
-        rows_out = out.reshape(out.size)[lo * dim:hi * dim]
-        inverse = 1.0 / variance
-        for j in range(rows_y.size):
-            rows_out[j] = (alpha * rows_out[j] - rows_y[j]) * inverse
+
+    def empirical(kind, y, lo, hi, log_coefficients, centres, precisions, alpha, variance, layout, out):
+        _empirical_rows(y, lo, hi, centres, alpha, variance, out)
+
+    def any_kind(kind, y, lo, hi, log_coefficients, centres, precisions, alpha, variance, layout, out):
+        if kind == MIXTURE:
+            _mixture_score_block(y, lo, hi, log_coefficients, centres, precisions, out)
+        elif kind == TABULATED:
+            _table_rows(y, lo, hi, log_coefficients, layout, centres, out)
+        else:
+            _empirical_rows(y, lo, hi, centres, alpha, variance, out)
+
+    literal = getattr(kind, "literal_value", None)
+    return {MIXTURE: mixture, TABULATED: tabulated, EMPIRICAL: empirical}.get(literal, any_kind)
 
 
 @jit
@@ -179,7 +221,7 @@ def score_divergence(kind, y, log_coefficients, centres, precisions, alpha, vari
 # ---------------------------------------------------------------- the stages
 
 
-@jit
+@inline  # into its one caller: one compiled kernel less on a cold start
 def _nonfinite_rows(y, lo, hi):
     """How many of rows ``lo..hi-1`` of ``y`` hold a NaN or an infinity."""
     dim = y.shape[1]
@@ -207,6 +249,10 @@ def _stage_rows(code, lo, hi, y, predicted, second, score, noise, kind,
 
     The updates run over the block's numbers ``lo d .. hi d - 1`` of the
     flattened (C-ordered) arrays: one loop, no inner loop over the dimension.
+    The stage runs in three phases, each with one call site per kernel (the
+    normals, the score at ``_a``, the score at ``_b``): LLVM inlines a callee
+    at every call site, and the copies of these large kernels in each
+    stage's branch made the cold start's compile 1.5x longer.
     """
     dim = y.shape[1]
     start, stop = lo * dim, hi * dim
@@ -214,19 +260,49 @@ def _stage_rows(code, lo, hi, y, predicted, second, score, noise, kind,
     flat_y = y.reshape(y.size)[start:stop]
     flat_score = score.reshape(score.size)[start:stop]
     flat_noise = noise.reshape(noise.size)[start:stop]
+    flat_predicted = predicted.reshape(predicted.size)[start:stop]
+    flat_second = second.reshape(second.size)[start:stop]
+    # (1) the normals, for the stages that draw them (coefficients as listed in phase 3)
+    if code == NOISE or code == CORRECTOR:
+        noisy = True
+    elif code == EM or code == EI:
+        noisy = coefficients[2] != 0.0
+    elif code == HEUN:
+        noisy = coefficients[5] != 0.0 or coefficients[6] != 0.0
+    else:
+        noisy = False
+    if noisy:
+        normal_rows(key, stream, first, step, slot, noise, lo, hi)
+    elif code == HEUN:
+        for j in range(stop - start):
+            flat_noise[j] = 0.0
+    # (2) the score at the stage's first time; Heun's and the two-stage predictor, and the score there
+    if code != NOISE:
+        score_rows(kind, y, lo, hi, lc_a, centres_a, precisions_a, alpha_a, variance_a, layout_a, score)
+    if code == HEUN:
+        # coefficients: h, beta_n, w_n, beta_n+1, w_n+1, g_n sqrt(h), g_n+1 sqrt(h)
+        h = coefficients[0]
+        for j in range(stop - start):
+            flat_score[j] = coefficients[1] * flat_y[j] + coefficients[2] * flat_score[j]  # first drift
+            flat_predicted[j] = flat_y[j] + h * flat_score[j] + coefficients[5] * flat_noise[j]
+    elif code == TWO_STAGE:
+        # coefficients: p_y, p_s, q_y, q_s, q_e -> y_e = p_y y + p_s s(y), y <- q_y y + q_s s(y) + q_e s_b(y_e)
+        # (Karras' Heun in sigma on y / alpha, written in y: the scores' weights hold the alphas and sigmas)
+        p_y, p_s = coefficients[0], coefficients[1]
+        for j in range(stop - start):
+            flat_predicted[j] = p_y * flat_y[j] + p_s * flat_score[j]
+    if code == HEUN or code == TWO_STAGE:
+        score_rows(kind, predicted, lo, hi, lc_b, centres_b, precisions_b, alpha_b, variance_b, layout_b, second)
+    # (3) the update
     if code == NOISE:
         # coefficients: scale, std -> scale y + std xi (Karras' churn: noise added, no score)
-        normal_rows(key, stream, first, step, slot, noise, lo, hi)
         scale, std = coefficients[0], coefficients[1]
         for j in range(stop - start):
             flat_y[j] = scale * flat_y[j] + std * flat_noise[j]
-        return _nonfinite_rows(y, lo, hi)
-    score_rows(kind, y, lo, hi, lc_a, centres_a, precisions_a, alpha_a, variance_a, layout_a, score)
-    if code == EM:
+    elif code == EM:
         # coefficients: h beta, h w, std  -> y + h (beta y + w s) + std xi
         c_y, c_s, std = coefficients[0], coefficients[1], coefficients[2]
-        if std != 0.0:
-            normal_rows(key, stream, first, step, slot, noise, lo, hi)
+        if noisy:
             for j in range(stop - start):
                 flat_y[j] += (c_y * flat_y[j] + c_s * flat_score[j]) + std * flat_noise[j]
         else:
@@ -237,63 +313,40 @@ def _stage_rows(code, lo, hi, y, predicted, second, score, noise, kind,
         phi, c_x0, std, alpha, variance = (coefficients[0], coefficients[1], coefficients[2], coefficients[3],
                                            coefficients[4])
         c_x0 = c_x0 / alpha  # c_x0 xhat0 = (c_x0 / alpha)(y + v s): no division per particle
-        if std != 0.0:
-            normal_rows(key, stream, first, step, slot, noise, lo, hi)
+        if noisy:
             for j in range(stop - start):
                 flat_y[j] = phi * flat_y[j] + c_x0 * (flat_y[j] + variance * flat_score[j]) + std * flat_noise[j]
         else:
             for j in range(stop - start):
                 flat_y[j] = phi * flat_y[j] + c_x0 * (flat_y[j] + variance * flat_score[j])
     elif code == HEUN:
-        # coefficients: h, beta_n, w_n, beta_n+1, w_n+1, g_n sqrt(h), g_n+1 sqrt(h)
         h = coefficients[0]
-        flat_predicted = predicted.reshape(predicted.size)[start:stop]
-        flat_second = second.reshape(second.size)[start:stop]
-        noisy = coefficients[5] != 0.0 or coefficients[6] != 0.0
-        if noisy:
-            normal_rows(key, stream, first, step, slot, noise, lo, hi)
-        else:
-            for j in range(stop - start):
-                flat_noise[j] = 0.0
-        for j in range(stop - start):
-            flat_score[j] = coefficients[1] * flat_y[j] + coefficients[2] * flat_score[j]  # first drift
-            flat_predicted[j] = flat_y[j] + h * flat_score[j] + coefficients[5] * flat_noise[j]
-        score_rows(kind, predicted, lo, hi, lc_b, centres_b, precisions_b, alpha_b, variance_b, layout_b, second)
         half_noise = 0.5 * (coefficients[5] + coefficients[6])
         for j in range(stop - start):
             drift = coefficients[3] * flat_predicted[j] + coefficients[4] * flat_second[j]
             flat_y[j] += 0.5 * h * (flat_score[j] + drift) + half_noise * flat_noise[j]
     elif code == TWO_STAGE:
-        # coefficients: p_y, p_s, q_y, q_s, q_e -> y_e = p_y y + p_s s(y), y <- q_y y + q_s s(y) + q_e s_b(y_e)
-        # (Karras' Heun in sigma on y / alpha, written in y: the scores' weights hold the alphas and sigmas)
-        flat_predicted = predicted.reshape(predicted.size)[start:stop]
-        flat_second = second.reshape(second.size)[start:stop]
-        p_y, p_s, q_y, q_s, q_e = coefficients[0], coefficients[1], coefficients[2], coefficients[3], coefficients[4]
-        for j in range(stop - start):
-            flat_predicted[j] = p_y * flat_y[j] + p_s * flat_score[j]
-        score_rows(kind, predicted, lo, hi, lc_b, centres_b, precisions_b, alpha_b, variance_b, layout_b, second)
+        q_y, q_s, q_e = coefficients[2], coefficients[3], coefficients[4]
         for j in range(stop - start):
             flat_y[j] = q_y * flat_y[j] + q_s * flat_score[j] + q_e * flat_second[j]
     elif code == MULTISTEP:
         # coefficients: phi, c_x0, c_prev, alpha_n, v_n -> phi y + c_x0 xhat0 + c_prev xhat0_prev; `second` keeps
         # each particle's xhat0 for the next step (the caller keeps it alive between the stages)
-        flat_previous = second.reshape(second.size)[start:stop]
         phi, c_x0, c_prev = coefficients[0], coefficients[1], coefficients[2]
         alpha, variance = coefficients[3], coefficients[4]
         inverse = 1.0 / alpha
         if c_prev != 0.0:
             for j in range(stop - start):
                 denoised = (flat_y[j] + variance * flat_score[j]) * inverse
-                flat_y[j] = phi * flat_y[j] + c_x0 * denoised + c_prev * flat_previous[j]
-                flat_previous[j] = denoised
+                flat_y[j] = phi * flat_y[j] + c_x0 * denoised + c_prev * flat_second[j]
+                flat_second[j] = denoised
         else:  # a first-order step: the history is written, never read (it may be uninitialised)
             for j in range(stop - start):
                 denoised = (flat_y[j] + variance * flat_score[j]) * inverse
                 flat_y[j] = phi * flat_y[j] + c_x0 * denoised
-                flat_previous[j] = denoised
+                flat_second[j] = denoised
     else:
         # CORRECTOR, coefficients: snr, rule (0: expected norms, 1: per particle), step of rule 0
-        normal_rows(key, stream, first, step, slot, noise, lo, hi)
         if coefficients[1] == 0.0:
             epsilon = coefficients[2]
             spread = math.sqrt(2.0 * epsilon)
@@ -346,45 +399,13 @@ def step_particles(code, y, predicted, second, score, noise, kind,
 # ---------------------------------------------------------------- the fused time loop
 
 
-@jit(contract=True)
-def _advance_block(b, codes, coefficients, time_a, time_b, steps, streams, slots, kind, lc_table, centres_table,
-                   centre_rows, precisions_table, alpha_table, variance_table, layout, key, first, y, saved_slot,
-                   snapshots):
-    """Every stage for block ``b`` of ``y``, kept in a local copy; returns the step at which a particle
-    became non-finite (the block is then left as it was), or -1."""
-    count, dim = y.shape
-    lo = b * BLOCK
-    rows = min(count, lo + BLOCK) - lo
-    block = np.empty((rows, dim))
-    for m in range(rows):
-        for k in range(dim):
-            block[m, k] = y[lo + m, k]
-    predicted, second = np.empty((rows, dim)), np.empty((rows, dim))
-    score, noise = np.empty((rows, dim)), np.empty((rows, dim))
-    for s in range(codes.size):
-        a, c = time_a[s], time_b[s]
-        if _stage_rows(codes[s], int64(0), rows, block, predicted, second, score, noise, kind,
-                       lc_table[a], centres_table[centre_rows[a]], precisions_table[a], alpha_table[a],
-                       variance_table[a], layout, lc_table[c], centres_table[centre_rows[c]], precisions_table[c],
-                       alpha_table[c], variance_table[c], layout,
-                       coefficients[s], key, streams[s], first + lo, steps[s], slots[s]):
-            return steps[s]
-        if saved_slot[s] >= 0:
-            for m in range(rows):
-                for k in range(dim):
-                    snapshots[saved_slot[s], lo + m, k] = block[m, k]
-    for m in range(rows):
-        for k in range(dim):
-            y[lo + m, k] = block[m, k]
-    return -1
-
-
-@jit(parallel=True)
-def advance_particles(codes, coefficients, time_a, time_b, steps, streams, slots, kind, lc_table, centres_table,
-                      centre_rows, precisions_table, alpha_table, variance_table, layout, key, first, y, saved_slot,
-                      snapshots, bad_step, parallel):
-    """All stages of a run, block by block: each block of :data:`BLOCK` particles takes every step while it
-    sits in the cache, instead of every particle taking one step per call.
+@jit
+def advance_particles(first_block, last_block, codes, coefficients, time_a, time_b, steps, streams, slots, kind,
+                      lc_table, centres_table, centre_rows, precisions_table, alpha_table, variance_table, layout, key,
+                      first, y, saved_slot, snapshots, bad_step):
+    """All stages of a run for blocks ``first_block..last_block-1`` of :data:`BLOCK` particles: each block
+    takes every step while it sits in the cache, in a local copy, instead of every particle taking one step
+    per call.
 
     Stage ``s`` has code ``codes[s]``, scalar coefficients ``coefficients[s]``
     (zero-padded), the score data of rows ``time_a[s]`` and ``time_b[s]`` of the
@@ -394,16 +415,66 @@ def advance_particles(codes, coefficients, time_a, time_b, steps, streams, slots
     ``y`` is particle ``first + m``. The arithmetic per particle is that of
     :func:`step_particles`, so the result is the same bit for bit.
     ``bad_step[b]`` receives -1, or the step at which a particle of block
-    ``b`` became non-finite (that block is not advanced).
+    ``b`` became non-finite (that block is left as it was).
+
+    Serial: :func:`on_threads` runs disjoint ranges of blocks on threads (the
+    kernel releases the GIL). With a ``prange`` loop this kernel's own compile
+    took 11 s against the serial loop's 4 s (load average 5, numba 0.68:
+    the parallel lowering optimises the whole inlined stage kernel once more).
     """
-    n_blocks = bad_step.size
-    if parallel:
-        for b in prange(n_blocks):  # prange counts in uint64: int64(b) keeps one compiled _advance_block
-            bad_step[b] = _advance_block(int64(b), codes, coefficients, time_a, time_b, steps, streams, slots, kind,
-                                         lc_table, centres_table, centre_rows, precisions_table, alpha_table,
-                                         variance_table, layout, key, first, y, saved_slot, snapshots)
-    else:
-        for b in range(n_blocks):
-            bad_step[b] = _advance_block(b, codes, coefficients, time_a, time_b, steps, streams, slots, kind,
-                                         lc_table, centres_table, centre_rows, precisions_table, alpha_table,
-                                         variance_table, layout, key, first, y, saved_slot, snapshots)
+    numba.literally(kind)  # one compiled variant per kind of score, with only its kernel (:func:`score_rows`)
+    count, dim = y.shape
+    for b in range(first_block, last_block):
+        bad_step[b] = -1
+        lo = b * BLOCK
+        rows = min(count, lo + BLOCK) - lo
+        block = np.empty((rows, dim))
+        for m in range(rows):
+            for k in range(dim):
+                block[m, k] = y[lo + m, k]
+        predicted, second = np.empty((rows, dim)), np.empty((rows, dim))
+        score, noise = np.empty((rows, dim)), np.empty((rows, dim))
+        for s in range(codes.size):
+            a, c = time_a[s], time_b[s]
+            if _stage_rows(codes[s], int64(0), rows, block, predicted, second, score, noise, kind,
+                           lc_table[a], centres_table[centre_rows[a]], precisions_table[a], alpha_table[a],
+                           variance_table[a], layout, lc_table[c], centres_table[centre_rows[c]], precisions_table[c],
+                           alpha_table[c], variance_table[c], layout,
+                           coefficients[s], key, streams[s], first + lo, steps[s], slots[s]):
+                bad_step[b] = steps[s]
+                break
+            if saved_slot[s] >= 0:
+                for m in range(rows):
+                    for k in range(dim):
+                        snapshots[saved_slot[s], lo + m, k] = block[m, k]
+        if bad_step[b] < 0:
+            for m in range(rows):
+                for k in range(dim):
+                    y[lo + m, k] = block[m, k]
+
+
+def advance_for_kind(arguments):
+    """:func:`advance_particles` compiled for the types of ``arguments`` (its parameters after the two block
+    bounds) with ``kind`` a compile-time constant: the variant the kernel asks for with ``numba.literally``.
+
+    A call from Python passes ``kind`` as a plain integer, so every call would first type the kernel for it,
+    meet ``literally`` and start again (about 0.05 s a call); ``Dispatcher.compile`` with the constant's
+    signature finds that variant at once (compiling it, or loading it from the cache, the first time).
+    """
+    signature = [numba.types.int64, numba.types.int64] + [numba.typeof(argument) for argument in arguments]
+    signature[9] = numba.types.literal(int(arguments[7]))
+    return advance_particles.compile(tuple(signature))
+
+
+def on_threads(parallel, kernel, n_blocks, *arguments):
+    """``kernel(first_block, last_block, *arguments)`` over blocks ``0..n_blocks-1``: in one call, or, if
+    ``parallel``, in as many contiguous ranges as numba has threads, each on its own Python thread (the
+    kernels release the GIL; the blocks write disjoint rows, so the result does not depend on the split)."""
+    threads = min(numba.get_num_threads(), n_blocks)
+    if not parallel or threads < 2:
+        kernel(0, n_blocks, *arguments)
+        return
+    bounds = [n_blocks * i // threads for i in range(threads + 1)]
+    with ThreadPoolExecutor(threads) as pool:
+        for future in [pool.submit(kernel, lo, hi, *arguments) for lo, hi in zip(bounds[:-1], bounds[1:])]:
+            future.result()  # re-raises a worker's exception

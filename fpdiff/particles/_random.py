@@ -104,7 +104,7 @@ def _unit(word):
     return float(word >> _S11) * _TO_UNIT
 
 
-@jit
+@inline  # into its one caller: one compiled kernel less on a cold start
 def _ziggurat(state):
     """One standard normal from the SplitMix64 sequence at ``state``; returns ``(z, new state)``."""
     while True:
@@ -132,7 +132,7 @@ def _ziggurat(state):
             return x, state
 
 
-@jit
+@inline
 def stage_key(key, stream, step, slot):
     """Key of the normals ``(stream, step, slot)`` under a seed key."""
     k = _mix(uint64(key) ^ (uint64(stream) * _C_STREAM))

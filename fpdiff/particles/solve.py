@@ -21,6 +21,7 @@ import time
 import numba
 import numpy as np
 
+from .._parallel import use_parallel
 from .._validation import as_finite_array, as_float, as_int, check_choice, check_no_unknown_options
 from ..dynamics import Dynamics, forward_dynamics, reverse_dynamics
 from ..errors import BlowUpError, InputError
@@ -29,7 +30,7 @@ from ..scores.base import Score, as_score, refuse_space_only
 from ..solution import ParticleSolution
 from ..timegrid import make_time_grid, merge_save_times
 from . import _random, sharded
-from ._kernels import EM, HEUN, MULTISTEP, advance_particles, step_particles
+from ._kernels import EM, HEUN, MULTISTEP, NOISE, advance_for_kind, on_threads, step_particles
 from ..scores._kernels import EMPIRICAL, MIXTURE
 from ._scores import NO_LAYOUT, KernelScore
 from .schemes import EVALUATIONS, LIBRARY_SCHEMES, SCHEMES, Stage, check_scheme_options, plan_step, reference_stage
@@ -89,15 +90,39 @@ def blow_up(y, t, step, steps, what, hint=""):
     )
 
 
-def prior_particles(process, T, n, dim, seed, first=0):
+def prior_particles(process, T, n, dim, seed, first=0, kind=None):
     """Particles ``first, ..., first + n - 1`` drawn from ``process.prior(T, dim)`` on the counter-based stream.
 
     Particle ``i`` comes from ``(seed, i)``, so a shard of a larger run
-    (``first > 0``) holds exactly that run's rows.
+    (``first > 0``) holds exactly that run's rows. With ``kind`` (a score
+    kind of :data:`FUSED_KINDS`) the normals come from the run's own kernel
+    (:func:`_fused_normals`), so a first run compiles no separate kernel for them.
     """
     prior = process.prior(T, dim)
     factor = np.linalg.cholesky(prior.covariances[0])
-    return np.ascontiguousarray(prior.means[0] + _random.normals(seed, _random.PRIOR, first, n, dim) @ factor.T)
+    if kind is None:
+        normals = _random.normals(seed, _random.PRIOR, first, n, dim)
+    else:
+        normals = _fused_normals(kind, seed, _random.PRIOR, first, n, dim)
+    return np.ascontiguousarray(prior.means[0] + normals @ factor.T)
+
+
+def _fused_normals(kind, seed, stream, first, n, dim):
+    r""":func:`_random.normals` ``(seed, stream, first, n, dim)`` (step 0, slot 0), drawn by
+    :func:`._kernels.advance_particles` compiled for score ``kind``: one ``NOISE`` stage with scale 0 and spread 1 from
+    zeros, :math:`0 \cdot 0 + 1 \cdot \xi = \xi` exactly. The tables have the types of the run's
+    (:meth:`KernelScore.tables`), so this call and the run share one compiled kernel."""
+    y = np.zeros((n, dim))
+    zero = np.zeros(1, dtype=np.int64)  # the stage's step, slot, time rows and centre row
+    coefficients = np.zeros((1, 7))
+    coefficients[0, 1] = 1.0
+    bad_step = np.empty(-(-n // _random.BLOCK), dtype=np.int64)
+    arguments = (np.array([NOISE], dtype=np.int64), coefficients, zero, zero, zero, np.array([stream], dtype=np.int64),
+                 zero, kind, np.zeros((1, 0)), np.zeros((1, 0, dim)), zero, np.zeros((1, 0, 1, 1)), np.ones(1),
+                 np.ones(1), NO_LAYOUT, _random.seed_key(seed), first, y, np.array([-1], dtype=np.int64),
+                 np.empty((0, n, dim)), bad_step)
+    on_threads(use_parallel(n * dim), advance_for_kind(arguments), len(bad_step), *arguments)
+    return y
 
 
 class _Runner:
@@ -297,7 +322,7 @@ def sample_reverse(process, score, n_or_y0, T=None, gamma=1.0, t_min=None, steps
             raise InputError("`n_or_y0` is a number of particles, so `score` must be an fpdiff Score with a `dim`; "
                              "for a plain callable pass the start points (M, d) instead")
         dim = score.dim
-        y = prior_particles(process, T, n, dim, seed, first_particle)
+        y = None  # drawn below, once the score's kind is known
         start = "prior"
     else:
         y = as_particles(n_or_y0, "n_or_y0", getattr(score, "dim", None) if isinstance(score, Score) else None)
@@ -311,8 +336,11 @@ def sample_reverse(process, score, n_or_y0, T=None, gamma=1.0, t_min=None, steps
     dynamics = reverse_dynamics(process, score, gamma, T, last)
     score.check_time(T)
     score.check_time(last)
-    score.check_domain(y, f"the {len(y)} start particles ({'drawn from the prior' if start == 'prior' else 'given'})")
     kernel_score = KernelScore(score)
+    fused_kind = kernel_score.kind if kernel_score.kind in FUSED_KINDS and given_noise is None else None
+    if start == "prior":
+        y = prior_particles(process, T, n, dim, seed, first_particle, fused_kind)
+    score.check_domain(y, f"the {len(y)} start particles ({'drawn from the prior' if start == 'prior' else 'given'})")
 
     times, saved = merge_save_times(times, check_save_times(save_at, t_min, T, [T, t_min]))
     n_steps = len(times) - 1
@@ -325,11 +353,11 @@ def sample_reverse(process, score, n_or_y0, T=None, gamma=1.0, t_min=None, steps
         given_noise = _check_given_noise(given_noise, n_steps, y.shape, scheme)
         snapshots = _run_stepwise(kernel_score, plan, times, saved, y, seed, batch_size, first_particle, scheme,
                                   given_noise)
-    elif kernel_score.kind in FUSED_KINDS:
+    elif fused_kind is not None:
         snapshots = _run_fused(kernel_score, plan, times, saved, y, seed, first_particle)
     if snapshots is None:  # not fused, or a particle blew up: step by step (raising with the step and time)
-        if kernel_score.kind in FUSED_KINDS:
-            y = prior_particles(process, T, n, dim, seed, first_particle) if start == "prior" else \
+        if fused_kind is not None:
+            y = prior_particles(process, T, n, dim, seed, first_particle, fused_kind) if start == "prior" else \
                 as_particles(n_or_y0, "n_or_y0")
         snapshots = _run_stepwise(kernel_score, plan, times, saved, y, seed, batch_size, first_particle, scheme)
 
@@ -371,13 +399,14 @@ def _run_fused(kernel_score, plan, times, saved, y, seed, first_particle):
     if saved[0]:
         snapshots[0] = y
     bad_step = np.empty(-(-len(y) // _random.BLOCK), dtype=np.int64)
-    advance_particles(np.array([stage.code for _, stage in stages], dtype=np.int64), coefficients,
-                      np.array([index[stage.t_a] for _, stage in stages], dtype=np.int64),
-                      np.array([index[stage.t_b] for _, stage in stages], dtype=np.int64), step_of,
-                      np.array([stage.stream for _, stage in stages], dtype=np.int64),
-                      np.array([stage.slot for _, stage in stages], dtype=np.int64), kernel_score.kind, lc, centres,
-                      centre_rows, precisions, alpha, variance, NO_LAYOUT, _random.seed_key(seed), first_particle, y,
-                      saved_slot, snapshots, bad_step, kernel_score.parallel(len(y)))
+    arguments = (np.array([stage.code for _, stage in stages], dtype=np.int64), coefficients,
+                 np.array([index[stage.t_a] for _, stage in stages], dtype=np.int64),
+                 np.array([index[stage.t_b] for _, stage in stages], dtype=np.int64), step_of,
+                 np.array([stage.stream for _, stage in stages], dtype=np.int64),
+                 np.array([stage.slot for _, stage in stages], dtype=np.int64), kernel_score.kind, lc, centres,
+                 centre_rows, precisions, alpha, variance, NO_LAYOUT, _random.seed_key(seed), first_particle, y,
+                 saved_slot, snapshots, bad_step)
+    on_threads(kernel_score.parallel(len(y)), advance_for_kind(arguments), len(bad_step), *arguments)
     return None if np.any(bad_step >= 0) else snapshots
 
 
