@@ -32,15 +32,11 @@ class KernelScore:
         compiled = score.compiled()
         if compiled is not None:
             self.kind = compiled.kind
-        # writeable C-ordered copies: the kernels are compiled (and cached) for exactly these array types
+        self._compiled = compiled
         if self.kind == MIXTURE:
-            self._log_weights = np.array(compiled.log_weights, dtype=np.float64, order="C")
-            self._means = np.array(compiled.means, order="C")
-            self._covariances = np.array(compiled.covariances, order="C")
-            self.n_centres = len(self._log_weights)
+            self.n_centres = len(compiled.log_weights)
         elif self.kind == EMPIRICAL:
-            self._points = np.array(compiled.points, dtype=np.float64, order="C")
-            self.n_centres = len(self._points)
+            self.n_centres = len(compiled.points)
         elif self.kind == TABULATED:
             self._table = compiled.table
             self.n_centres = 2**score.dim  # corners per interpolation
@@ -82,38 +78,12 @@ class KernelScore:
         return data
 
     def tables(self, times):
-        r"""The data of :meth:`data` at every time of ``times``, stacked (row ``i``: ``times[i]``).
-
-        Returns ``(log_coefficients, centres, precisions, alpha, variance,
-        centre_rows)`` with a leading time axis; the centres of time ``i`` are
-        row ``centre_rows[i]`` of ``centres`` (training points do not move:
-        one row for all times). Mixtures and training points only.
-
-        For a mixture at time ``t``: covariances :math:`\alpha_t^2 C_k + v_t I`,
-        their inverses (symmetrised), ``log w_k - log det(2 pi C_k(t)) / 2``
-        and centres :math:`\alpha_t \mu_k`.
-        """
+        """The data of :meth:`data` at every time of ``times``, stacked (row ``i``: ``times[i]``), each time
+        checked against the score's range: :meth:`fpdiff.scores.base.CompiledScore.tables`."""
         times = np.asarray(times, dtype=np.float64)
         for t in times:
             self.score.check_time(float(t))
-        alpha = np.array([float(self.process.alpha(t)) for t in times])
-        variance = np.array([float(self.process.variance(t)) for t in times])
-        if self.kind == MIXTURE:
-            dim = self._means.shape[1]
-            covariances = ((alpha * alpha)[:, None, None, None] * self._covariances
-                           + variance[:, None, None, None] * np.eye(dim))
-            precisions = np.linalg.inv(covariances)
-            precisions = 0.5 * (precisions + np.swapaxes(precisions, -1, -2))
-            log_det = np.linalg.slogdet(2 * np.pi * covariances)[1]
-            return (np.ascontiguousarray(self._log_weights - 0.5 * log_det),
-                    np.ascontiguousarray(alpha[:, None, None] * self._means), np.ascontiguousarray(precisions),
-                    alpha, variance, np.arange(len(times)))
-        if not np.all(variance > 0):
-            t = float(times[np.argmin(variance > 0)])
-            raise InputError(f"the empirical score needs v_t > 0; got v = {self.process.variance(t)!r} at t = {t}")
-        count = len(times)
-        return (np.zeros((count, 0)), self._points[None], np.zeros((count, 0, 1, 1)), alpha, variance,
-                np.zeros(count, dtype=np.int64))
+        return self._compiled.tables(self.process, times)
 
     def parallel(self, count):
         """Whether ``count`` particles are worth all threads."""

@@ -80,7 +80,8 @@ class CompiledScore(NamedTuple):
         if not np.all(variance > 0):
             t = float(times[np.argmin(variance > 0)])
             raise InputError(f"the empirical score needs v_t > 0; got v = {process.variance(t)!r} at t = {t}")
-        return (np.zeros((count, 0)), np.ascontiguousarray(self.points, dtype=np.float64)[None],
+        # a writeable C-ordered copy: the kernels are compiled (and cached) for exactly that array type
+        return (np.zeros((count, 0)), np.array(self.points, dtype=np.float64, order="C")[None],
                 np.zeros((count, 0, 1, 1)), alpha, variance, np.zeros(count, dtype=np.int64))
 
 
