@@ -26,7 +26,7 @@ import numpy as np
 from numba import int64, prange, uint64
 
 from .._jit import jit
-from .._vmath import vexp
+from .._vmath import inline, vexp
 from ..scores._kernels import (
     BLOCK,
     MIXTURE,
@@ -340,6 +340,19 @@ def _factor_solve_group(wl, wr, c, x, sweep, o0, o1):
             x[o, n, 0] -= sweep[o, n, 0] * x[o, n + one, 0]
 
 
+@inline
+def _eliminate_row(wl, wr, c, x, sweep, v, w, n):
+    """Row ``n`` (not a piece's first) of the forward elimination of :func:`_factor_solve_pieces`: its pivot
+    into ``w`` (W's value if it is the piece's end row), ``sweep``, and ``x`` and ``v`` substituted."""
+    one = uint64(1)
+    low = -c * wl[n]
+    pivot = 1.0 / (1.0 + c * (wr[n] + wl[n + one]) - low * sweep[n - one])
+    sweep[n] = -c * wr[n + one] * pivot
+    x[n] = (x[n] - low * x[n - one]) * pivot
+    v[n] = -low * v[n - one] * pivot
+    w[n] = pivot
+
+
 @jit
 def _factor_solve_pieces(wl, wr, c, x, sweep, n_cells):
     r"""``x <- (I - c L)^{-1} x`` on one long line, cut into :data:`SEGMENTS` pieces that are factorised and
@@ -373,20 +386,9 @@ def _factor_solve_pieces(wl, wr, c, x, sweep, n_cells):
         v[n] = pivot
     for k in range(one, length):  # forward elimination, the pieces side by side; W's pivot at each end row
         for s in range(pieces):
-            n = s * length + k
-            low = -c * wl[n]
-            pivot = 1.0 / (1.0 + c * (wr[n] + wl[n + one]) - low * sweep[n - one])
-            sweep[n] = -c * wr[n + one] * pivot
-            x[n] = (x[n] - low * x[n - one]) * pivot
-            v[n] = -low * v[n - one] * pivot
-            w[n] = pivot
+            _eliminate_row(wl, wr, c, x, sweep, v, w, s * length + k)
     for n in range(tail, size):  # the last piece's remainder
-        low = -c * wl[n]
-        pivot = 1.0 / (1.0 + c * (wr[n] + wl[n + one]) - low * sweep[n - one])
-        sweep[n] = -c * wr[n + one] * pivot
-        x[n] = (x[n] - low * x[n - one]) * pivot
-        v[n] = -low * v[n - one] * pivot
-        w[n] = pivot
+        _eliminate_row(wl, wr, c, x, sweep, v, w, n)
     # back substitution: W = e_{b-1} solved is the end row's pivot times the products of -sweep above it
     for m in range(one, size - tail + one):  # the last piece's remainder first
         n = size - one - m
