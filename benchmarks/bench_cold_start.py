@@ -88,6 +88,8 @@ if __name__ == "__main__":
 """
 
 TARGETS = {"solve_forward": 8.0, "sample_reverse": 8.0, "fpdiff demo": 30.0}
+#: the cases that compile in one thread: their cold CPU time is about their wall time on an idle machine
+SINGLE_THREADED = ("solve_forward", "sample_reverse")
 #: kernels listed per case and checkout
 LISTED = 10
 
@@ -118,6 +120,8 @@ def row(case, name, cold, warm):
     total = cold["import"] + cold["call"]
     target = TARGETS[case]
     verdict = "met" if total <= target else f"missed by {total - target:.1f} s"
+    if total > target and case in SINGLE_THREADED and cold["cpu"] <= target:
+        verdict += f"; CPU {cold['cpu']:.1f} s: met"
     return (f"| {case} | {name} | {cold['import']:.1f} | {cold['call']:.1f} | {cold['cpu']:.1f} | "
             f"{warm['import']:.1f} | {warm['call']:.2f} | {cold['call'] - warm['call']:.1f} | {target:g} ({verdict}) |")
 
@@ -151,7 +155,9 @@ def main():
         "Each case in a fresh process with an empty numba cache (cold), then in a fresh process with the cache it "
         "filled (warm); wall seconds, and the CPU seconds of the cold process (import and call; compiling is "
         f"single-threaded, so the load of the machine hardly changes it); 1-minute load average {load:.1f} at "
-        "the end.", "",
+        "the end. The targets are for an idle machine: where the load inflates the wall time of a case that "
+        "compiles in one thread (all but the demo, which compiles in two processes), its CPU time stands for "
+        "the idle wall time.", "",
         "| case | checkout | import, cold | first call, cold | CPU, cold | import, warm | call, warm | "
         "compile (cold - warm) | target for import + call (s) |",
         "|---|---|---:|---:|---:|---:|---:|---:|---|", *rows, "",

@@ -13,13 +13,15 @@ sum be reordered, so that a reduction loop runs in SIMD lanes; NaN and inf
 still propagate (the sum of the lanes is NaN if any term is).
 
 Compile time (``benchmarks/bench_cold_start.py``): numba compiles each
-kernel apart, and then compiles again, into every kernel that calls it, all
-the code it calls (LLVM optimises and emits the caller's module with its
-callees linked in). A helper called by one kernel only is therefore
-``inline=True``: numba pastes its code into the caller before typing, so it
-is compiled once, as part of the caller. Only one level deep: a kernel
-inlined into a kernel inlined into a third makes one function LLVM
-optimises far more slowly than the parts.
+kernel apart, and then again, into every kernel that calls it, all the code
+it calls (LLVM optimises and emits the caller's module with its callees
+linked in). A helper with one caller is therefore ``inline=True``: numba
+pastes its code into the caller before typing, and it is compiled once, as
+part of the caller. Not whole call trees: the fused time loop with its
+stage kernels and their helpers pasted into one function compiled several
+times slower than in parts (LLVM's passes grow faster than the size of a
+function). And not into a caller with other ``fastmath`` flags: pasted code
+is compiled with the caller's.
 """
 
 import functools
