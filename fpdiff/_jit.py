@@ -63,10 +63,11 @@ def jit_variants(function=None, **flags):
     The kernel's last argument, ``parallel``, picks the variant: a call from
     Python compiles (on its first use) and runs the threaded variant when it
     is true and the serial one otherwise; a call from compiled code picks one
-    of the two at run time (both are compiled into the caller). The serial
-    variant is only ever called with ``parallel`` false and the threaded one
-    with it true. Both compute the same numbers: the loop bodies are the same
-    code, run in the same order within each iteration (``fpdiff._parallel``).
+    of the two at run time (both are compiled into the caller; arguments by
+    position only). The serial variant is only ever called with ``parallel``
+    false and the threaded one with it true. Both compute the same numbers:
+    the loop bodies are the same code, run in the same order within each
+    iteration (``fpdiff._parallel``).
 
     Why two: numba compiles every ``prange`` loop of a ``parallel=True``
     function into a threaded kernel of its own, whatever the flag at the
@@ -92,8 +93,8 @@ def jit_variants(function=None, **flags):
     threaded = jit(_renamed(function, "__threaded"), parallel=True, **flags)
 
     @functools.wraps(function)
-    def call(*args):
-        return (threaded if args[-1] else serial)(*args)
+    def call(*args, **keywords):
+        return (threaded if keywords.get("parallel", args[-1] if args else False) else serial)(*args, **keywords)
 
     call.serial, call.threaded = serial, threaded
 

@@ -92,3 +92,12 @@ def test_the_variants_have_cache_entries_of_their_own(tmp_path):
     assert hits_and_misses("serial") == (0, 1)  # compiled, not the threaded code from the cache
     assert hits_and_misses("serial") == (1, 0)
     assert hits_and_misses("threaded") == (1, 0)
+
+
+def test_parallel_may_be_given_by_keyword_from_python(rng):
+    x = rng.normal(size=20)
+    out = np.empty(3)
+    _block_sums(x, out, parallel=False)
+    np.testing.assert_array_equal(out, _reference(x))
+    _block_sums(x=x, out=out, parallel=True)
+    np.testing.assert_array_equal(out, _reference(x))

@@ -67,7 +67,7 @@ def _denoise_point(x, points, alpha, variance, out, m):
         out[m, k] /= total
 
 
-@jit(inline=True)
+@jit
 def _transpose_block(y, lo, hi, work):
     """Rows ``lo..hi-1`` of ``y`` (M, d) into the first d rows of ``work`` (columns = points)."""
     dim = y.shape[1]
@@ -85,7 +85,7 @@ def _transpose_block(y, lo, hi, work):
                 work[k, m] = rows[m * dim + k]
 
 
-@jit(inline=True)
+@jit
 def _untranspose_block(work, first, divisor, out, lo, hi):
     """``out[lo + m, k] = work[first + k, m] / work[divisor, m]``."""
     dim = out.shape[1]
@@ -103,7 +103,7 @@ def _untranspose_block(work, first, divisor, out, lo, hi):
                 rows[m * dim + k] = work[first + k, m] / work[divisor, m]
 
 
-@jit(inline=True)
+@jit
 def _open_block(y, lo, hi, work, sums, largest, total):
     """Start a block's two passes: ``y`` rows into ``work``, the running log-sum-exp and the d sums reset."""
     dim = y.shape[1]
