@@ -157,7 +157,9 @@ def main():
         f"single-threaded, so the load of the machine hardly changes it); 1-minute load average {load:.1f} at "
         "the end. The targets are for an idle machine: where the load inflates the wall time of a case that "
         "compiles in one thread (all but the demo, which compiles in two processes), its CPU time stands for "
-        "the idle wall time.", "",
+        "the idle wall time. The demo compiles its particle kernels in a second process while the first "
+        "compiles the grid kernels, so its cold wall time is at least that of the particle kernels (about the "
+        "sample_reverse row) plus its warm run.", "",
         "| case | checkout | import, cold | first call, cold | CPU, cold | import, warm | call, warm | "
         "compile (cold - warm) | target for import + call (s) |",
         "|---|---|---:|---:|---:|---:|---:|---:|---|", *rows, "",
