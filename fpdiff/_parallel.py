@@ -6,7 +6,10 @@ way: each block is computed by the same code in the same order, and the
 blocks write disjoint outputs. Threads pay a fixed start-up cost per call
 (waking the pool and joining it: about 5 microseconds on two cores, more with
 more threads), so a call runs on all threads only when its work is large
-enough.
+enough. The two ways are two compilations of the kernel
+(:func:`fpdiff._jit.jit_variants`): a process whose calls all stay below the
+threshold never compiles the threaded one, which takes several times as
+long to compile.
 
 ``work`` counts the inner-loop iterations of one call, each a few
 floating-point operations and at most one exponential or normal draw:

@@ -212,3 +212,51 @@ def test_line_with_growing_products_falls_back_to_plain_sweep(monkeypatch):
     fused = integrate_density(dynamics, grid, p0, taus, saved, "be")
     stepped = integrate_density(dynamics, grid, p0, taus, saved, "be", monitor=lambda p, t: None)
     np.testing.assert_array_equal(fused.values, stepped.values)
+
+
+@pytest.mark.parametrize("method", ["be", "trbdf2"])
+def test_threaded_and_serial_kernels_give_the_same_bits(method):
+    # 40 lines of unit stride sharing their factors: three tiles of TILE lines, dealt out in two runs of
+    # unequal length when threaded; the other axis in blocks of inner indices
+    from fpdiff.fv.fused import FusedLoop
+    from fpdiff.fv.operator import FluxOperator
+
+    grid = fd.Grid([(-8.0, 8.0)] * 2, [40, 37])
+    mixture = fd.GaussianMixture([0.4, 0.6], [[-1.5, 0.5], [1.0, -1.0]], [0.3, 0.5])
+    p0 = grid.cell_average(mixture).ravel()
+    taus, slots = np.linspace(0.0, 1.0, 6), np.array([0, -1, -1, 1, -1, 2])
+    results = []
+    for parallel in (False, True):
+        operator = FluxOperator(forward_dynamics(PROCESS, 1.0), grid)
+        operator.parallel = parallel
+        loop = FusedLoop(method, operator, taus, slots, restore=True)
+        snapshots = np.zeros((3, grid.size))
+        done, status, low, drift, p = loop.run(p0.copy(), 0, 1.0, 1e-10, True, 1e-9, snapshots)
+        assert (done, status) == (5, _fused.DONE)
+        results.append((p, snapshots, low, drift))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+    assert results[0][2:] == results[1][2:]
+
+
+SOLVE = """
+import fpdiff as fd
+solution = fd.solve_forward(fd.OU(), fd.Grid([(-8.0, 8.0)], 300), fd.GaussianMixture([1.0], [[0.5]], [0.4]), 1.0,
+                            steps=5)
+print(repr(float(solution.final.sum())))
+"""
+
+
+def test_a_fused_solve_runs_from_the_cache_in_a_fresh_process(tmp_path):
+    """The serial kernels, loaded from numba's cache by a process that has not started numba's threads (a kernel
+    calling ``numba.get_thread_id`` crashed there), give what they gave when compiled."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    environment = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path),
+                       PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    compiled, loaded = (subprocess.run([sys.executable, "-c", SOLVE], capture_output=True, text=True,
+                                       env=environment, check=True).stdout for _ in range(2))
+    assert float(loaded) == float(compiled) > 0

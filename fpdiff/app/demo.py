@@ -59,13 +59,16 @@ def forward_table(resolutions=(200, 400, 800, 1600)):
 
 
 def compile_density_kernels():
-    """Tiny solves of the demo's kinds (forward, reverse at gamma 0 and 1), so that numba compiles their kernels.
+    """Two-step solves of the demo's kinds (forward, reverse at gamma 0 and 1), so that numba compiles their kernels.
 
     The first call of a kernel compiles it (or loads it from the on-disk
-    cache): seconds to a minute on a new machine. Paying it here keeps the
-    demo's wall times the solves' own.
+    cache): seconds on a new machine. Paying it here keeps the demo's wall
+    times the solves' own. A small grid: the demo's grids are all below the
+    threads' threshold (:func:`fpdiff._parallel.use_parallel`), so this
+    compiles the serial variants their solves run, and no threaded one; and
+    on the experiment's grid the gamma = 0 solve would take as many CFL
+    sub-steps as the real one.
     """
-
     grid = Grid([FORWARD_BOUNDS], 16)
     solve_forward(PROCESS, grid, DATA, T, steps=2)
     for gamma in (0.0, 1.0):
@@ -73,10 +76,10 @@ def compile_density_kernels():
                       t_min=T_MIN, steps=2)
 
 
-def compile_particle_kernels():
-    """A tiny particle solve of the demo's kind, so that numba compiles (and caches) the particle kernels."""
-
-    start = DATA.evolve(PROCESS, T).sample(64, seed=0)
+def compile_particle_kernels(particles):
+    """A two-step particle solve of the demo's kind and size (the variants its particle tasks run, serial or
+    threaded), so that numba compiles (and caches) those particle kernels."""
+    start = DATA.evolve(PROCESS, T).sample(particles, seed=0)
     sample_reverse(PROCESS, ExactScore(PROCESS, DATA), start, T, t_min=T_MIN, steps=2)
 
 
@@ -85,7 +88,8 @@ def run_demo(out, particles=100_000, progress=True):
     # On a fresh install most of the demo's time is numba compiling kernels once. The particle kernels compile
     # in a second process (into the on-disk cache) while this one compiles the grid kernels: on 2 cores that
     # hides about 20 s. It is only a warm-up: if it fails, the particle tasks compile for themselves.
-    warm_up = multiprocessing.get_context("spawn").Process(target=compile_particle_kernels, daemon=True)
+    warm_up = multiprocessing.get_context("spawn").Process(target=compile_particle_kernels, args=(particles,),
+                                                           daemon=True)
     warm_up.start()
     from ..plot import convergence_figure, density_evolution_figure, save_figure  # matplotlib: only here
 
@@ -110,7 +114,7 @@ def run_demo(out, particles=100_000, progress=True):
 
     compiling = time.perf_counter()
     warm_up.join()
-    compile_particle_kernels()  # loads what the warm-up process compiled into the cache
+    compile_particle_kernels(particles)  # loads what the warm-up process compiled into the cache
     compile_seconds += time.perf_counter() - compiling
     print(f"numba compilation and kernel loading: {compile_seconds:.1f} s (first use on a machine; cached on disk "
           "afterwards), kept out of the wall times")

@@ -51,9 +51,9 @@ ones, at a cost that stops the loops from vectorising.
 
 import math
 
-from numba import get_thread_id, int64, prange, uint64
+from numba import int64, prange, uint64
 
-from .._jit import jit
+from .._jit import jit, jit_variants
 from ._kernels import GROUP, block_width, chunk_sum_min
 
 #: pieces of a single long line solved in lockstep
@@ -91,7 +91,8 @@ def axis_layout(lines, shared=False):
 def segment_products(lower, pivot, sweep, n_cells, forward, backward):
     """Homogeneous solutions of the :data:`SEGMENTS` pieces of one line (see the module docstring).
 
-    Returns the largest product (``inf`` if one overflowed).
+    Returns the largest product (``inf`` if one overflowed). Compiled, not numpy: once per factorisation, but
+    numpy's calls per piece would cost about 50 microseconds, a tenth of a whole 800-cell solve.
     """
     length = n_cells // SEGMENTS
     largest = 0.0
@@ -111,7 +112,7 @@ def segment_products(lower, pivot, sweep, n_cells, forward, backward):
     return largest
 
 
-@jit
+@jit(inline=True)
 def _unit_range(kind, unit, n_outer, n_inner, block):
     """Lines ``o0:o1`` and inner indices ``i0:i1`` of one work unit."""
     if kind == BLOCKED:
@@ -125,7 +126,7 @@ def _unit_range(kind, unit, n_outer, n_inner, block):
     return 0, 1, 0, 1
 
 
-@jit
+@jit(inline=True)
 def _unsigned_range(kind, unit, n_outer, n_cells, n_inner, block):
     """:func:`_unit_range` and the line sizes as unsigned integers, for indices numba need not wrap.
 
@@ -218,7 +219,7 @@ def _solve_unit(lower, pivot, sweep, forward, backward, x, n_outer, n_cells, n_i
                 x[k] -= sweep[k] * x[k + inner]
 
 
-@jit
+@jit(inline=True)
 def _solve_tiled(lower, pivot, sweep, x, o0, o1, cells, work):
     """Lines ``o0:o1`` of unit stride with shared factors, solved side by side in a tile.
 
@@ -257,7 +258,7 @@ def _solve_tiled(lower, pivot, sweep, x, o0, o1, cells, work):
             x[line + n] = work[n * tile + j]
 
 
-@jit
+@jit(inline=True)
 def _solve_shared(lower, pivot, sweep, x, o0, o1, i0, i1, cells, inner):
     """:func:`_solve_unit` when all lines share one set of factors: one factor per row, no factor stream."""
     one = uint64(1)
@@ -282,7 +283,7 @@ def _solve_shared(lower, pivot, sweep, x, o0, o1, i0, i1, cells, inner):
                 x[k] -= sweep_n * x[k + inner]
 
 
-@jit
+@jit(inline=True)
 def _explicit_line(wl, wr, c, p, out, cell, face, n_cells):
     """``out = p + c L p`` on one line of unit stride starting at ``cell`` (faces at ``face``): the interior
     loop has no branches, so it vectorises; the arithmetic is that of the general case, term by term."""
@@ -366,35 +367,17 @@ def _bdf2_rhs_unit(stage, p, scale, coefficient, n_outer, n_cells, n_inner, kind
                 stage[k] = stage[k] / scale - coefficient * p[k]
 
 
-@jit
-def _trapezoidal_unit(wl, wr, c, p, stage, lower, pivot, sweep, forward, backward, bdf2, denominator, coefficient,
-                      n_outer, n_cells, n_inner, kind, unit, block, shared, work):
-    """A trapezoidal stage on one unit of lines, and with ``bdf2`` TR-BDF2's BDF2 stage after it (result in
-    ``stage``; without ``bdf2`` it is a Crank–Nicolson step)."""
-    _explicit_unit(wl, wr, c, p, stage, n_outer, n_cells, n_inner, kind, unit, block, shared)
-    _solve_unit(lower, pivot, sweep, forward, backward, stage, n_outer, n_cells, n_inner, kind, unit, block, shared,
-                work)
-    if bdf2:
-        _bdf2_rhs_unit(stage, p, denominator, coefficient, n_outer, n_cells, n_inner, kind, unit, block)
-        _solve_unit(lower, pivot, sweep, forward, backward, stage, n_outer, n_cells, n_inner, kind, unit, block,
-                    shared, work)
-
-
 #: cells per chunk of the parallel sum
 CHUNK = 16384
 
 
-@jit(parallel=True)
+@jit_variants
 def sum_and_min_flat(p, partial_sum, partial_min, parallel):
     """``(sum(p), min(p))`` of a flat array; NaN propagates to the sum (``partial_*``: one slot per chunk)."""
     n_chunks = partial_sum.size
-    if parallel:
-        for chunk in prange(n_chunks):  # prange counts in uint64: int64(chunk), one compiled chunk_sum_min
-            first = int64(chunk) * CHUNK
-            partial_sum[chunk], partial_min[chunk] = chunk_sum_min(p, first, min(p.size, first + CHUNK))
-    else:
-        for chunk in range(n_chunks):
-            partial_sum[chunk], partial_min[chunk] = chunk_sum_min(p, chunk * CHUNK, min(p.size, (chunk + 1) * CHUNK))
+    for chunk in prange(n_chunks):  # prange counts in uint64 when threaded: int64(chunk), one chunk_sum_min
+        first = int64(chunk) * CHUNK
+        partial_sum[chunk], partial_min[chunk] = chunk_sum_min(p, first, min(p.size, first + CHUNK))
     total = 0.0
     low = math.inf
     for chunk in range(n_chunks):
@@ -412,7 +395,7 @@ def _negative_sum(p):
     return -total
 
 
-@jit(parallel=True)
+@jit_variants
 def advance_autonomous(method, restore, p, stage, previous, factors, products, weights, tiles, set_c, set_axis, plan,
                        layout, start, cell_volume, mass0, negative_limit, conserving, mass_tolerance, saved_slot,
                        snapshots, partial_sum, partial_min, parallel):
@@ -437,9 +420,12 @@ def advance_autonomous(method, restore, p, stage, previous, factors, products, w
     weights : (ndim, 2, faces) array
         Flux weights ``wl, wr`` of every axis (the explicit half of the
         trapezoidal stage): of every face, or of one line's faces when shared.
-    tiles : (threads, entries) array
-        One work tile per thread for :func:`_solve_tiled` (``TILE`` times the
-        longest shared line of unit stride); serial loops use row 0.
+    tiles : (runs, entries) array
+        Work tiles for :func:`_solve_tiled` (``TILE`` times the longest shared
+        line of unit stride): the work units of a stage go in at most ``runs``
+        contiguous runs, one per tile, and a thread takes whole runs (an index
+        instead of ``numba.get_thread_id``, which a serial kernel loaded from
+        the cache cannot call before numba has started its threads).
     set_c, set_axis : (sets,) arrays
         Each set's ``c`` (the stage coefficient) and axis.
     plan : (steps, entries) int array
@@ -449,6 +435,9 @@ def advance_autonomous(method, restore, p, stage, previous, factors, products, w
         and 1 where all its lines share one set of weights and factors.
     saved_slot : (steps,) int array
         Row of ``snapshots`` that receives the density after each step, or -1.
+    parallel : bool
+        Run the work units of each stage, and the chunks of the mass sum, on
+        all threads (:func:`fpdiff._jit.jit_variants`).
 
     Returns
     -------
@@ -480,37 +469,32 @@ def advance_autonomous(method, restore, p, stage, previous, factors, products, w
             shared = layout[axis, 6] != 0
             lower, pivot, sweep = factors[q, 0], factors[q, 1], factors[q, 2]
             forward, backward = products[q, 0], products[q, 1]
-            if trapezoidal:  # (I - dL) p* = (I + dL) p;  TR-BDF2: (I - dL) p' = (p* - (1-g)^2 p) / (g (2-g))
-                wl, wr = weights[axis, 0], weights[axis, 1]
-                c = set_c[q]
-                if parallel:
-                    for unit in prange(units):  # prange counts in uint64: int64(unit), one compiled variant
-                        _trapezoidal_unit(wl, wr, c, p, stage, lower, pivot, sweep, forward, backward, bdf2,
-                                          denominator, coefficient, n_outer, n_cells, n_inner, kind, int64(unit),
-                                          block, shared, tiles[get_thread_id()])
-                else:
-                    for unit in range(units):
-                        _trapezoidal_unit(wl, wr, c, p, stage, lower, pivot, sweep, forward, backward, bdf2,
-                                          denominator, coefficient, n_outer, n_cells, n_inner, kind, unit, block,
-                                          shared, tiles[0])
+            wl, wr = weights[axis, 0], weights[axis, 1]
+            c = set_c[q]
+            # implicit: (I - c L) p_new = p in place.  Trapezoidal: (I - c L) p* = (I + c L) p into `stage`;
+            # TR-BDF2 then (I - c L) p' = (p* - (1-g)^2 p) / (g (2-g)), again into `stage`
+            target = stage if trapezoidal else p
+            solves = 2 if bdf2 else 1
+            # the units in contiguous runs, one per tile (a thread's share, as prange would deal them out)
+            runs = min(units, tiles.shape[0])
+            for run in prange(runs):
+                run = int64(run)  # prange counts in uint64 when threaded: one compiled variant of the callees
+                work = tiles[run]
+                for unit in range(run * units // runs, (run + 1) * units // runs):
+                    if trapezoidal:
+                        _explicit_unit(wl, wr, c, p, stage, n_outer, n_cells, n_inner, kind, unit, block, shared)
+                    for solve in range(solves):  # one call site of the solve: it is compiled in once
+                        if solve == 1:
+                            _bdf2_rhs_unit(stage, p, denominator, coefficient, n_outer, n_cells, n_inner, kind,
+                                           unit, block)
+                        _solve_unit(lower, pivot, sweep, forward, backward, target, n_outer, n_cells, n_inner,
+                                    kind, unit, block, shared, work)
+            if trapezoidal:  # the stage's result is in `stage`
                 p, stage = stage, p
-            elif parallel:
-                for unit in prange(units):
-                    _solve_unit(lower, pivot, sweep, forward, backward, p, n_outer, n_cells, n_inner, kind,
-                                int64(unit), block, shared, tiles[get_thread_id()])
-            else:
-                for unit in range(units):
-                    _solve_unit(lower, pivot, sweep, forward, backward, p, n_outer, n_cells, n_inner, kind, unit, block,
-                                shared, tiles[0])
         n_chunks = partial_sum.size
-        if parallel:
-            for chunk in prange(n_chunks):
-                first = int64(chunk) * CHUNK
-                partial_sum[chunk], partial_min[chunk] = chunk_sum_min(p, first, min(p.size, first + CHUNK))
-        else:
-            for chunk in range(n_chunks):
-                partial_sum[chunk], partial_min[chunk] = chunk_sum_min(p, chunk * CHUNK,
-                                                                        min(p.size, (chunk + 1) * CHUNK))
+        for chunk in prange(n_chunks):
+            first = int64(chunk) * CHUNK
+            partial_sum[chunk], partial_min[chunk] = chunk_sum_min(p, first, min(p.size, first + CHUNK))
         total = 0.0
         low = math.inf
         for chunk in range(n_chunks):

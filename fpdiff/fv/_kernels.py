@@ -22,15 +22,17 @@ when :math:`D \to 0`. Kernels store ``wl = D B(-P)/h^2`` and ``wr = D B(P)/h^2``
 
 Each public kernel takes a ``parallel`` flag: work units are spread over
 threads with ``prange`` when it is true, and run in the calling thread when
-it is false (small grids, where starting threads costs more than it saves).
+it is false (small grids, where starting threads costs more than it saves);
+the two are separate compilations (:func:`fpdiff._jit.jit_variants`), so a
+small problem never compiles the threaded one.
 """
 
 import math
 
 import numpy as np
-from numba import prange, uint64
+from numba import int64, prange, uint64
 
-from .._jit import jit
+from .._jit import jit, jit_variants
 
 #: fewest inner indices handled by one work unit of the line solves (see :func:`block_width`)
 BLOCK = 64
@@ -71,7 +73,7 @@ def bernoulli_pair(z):
 ROWS = 256
 
 
-@jit
+@jit(inline=True)
 def _face_weights(drift, diffusion, h, absorbing_lo, absorbing_hi, wl, wr, o, f0, f1):
     n_faces, n_inner = drift.shape[1], drift.shape[2]
     for f in range(f0, f1):
@@ -95,7 +97,7 @@ def _face_weights(drift, diffusion, h, absorbing_lo, absorbing_hi, wl, wr, o, f0
                 wr[o, f, i] = max(-a, 0.0) / h
 
 
-@jit(parallel=True)
+@jit_variants
 def sg_weights(drift, diffusion, h, absorbing_lo, absorbing_hi, wl, wr, parallel):
     """Fill the flux weights ``wl``, ``wr`` (O, N+1, I) from face drifts (O, N+1, I).
 
@@ -104,19 +106,14 @@ def sg_weights(drift, diffusion, h, absorbing_lo, absorbing_hi, wl, wr, parallel
     """
     n_outer, n_faces = drift.shape[0], drift.shape[1]
     n_ranges = (n_faces + ROWS - 1) // ROWS
-    if parallel:
-        for unit in prange(n_outer * n_ranges):
-            f0 = (unit % n_ranges) * ROWS
-            _face_weights(drift, diffusion, h, absorbing_lo, absorbing_hi, wl, wr, unit // n_ranges, f0,
-                          min(f0 + ROWS, n_faces))
-    else:
-        for unit in range(n_outer * n_ranges):
-            f0 = (unit % n_ranges) * ROWS
-            _face_weights(drift, diffusion, h, absorbing_lo, absorbing_hi, wl, wr, unit // n_ranges, f0,
-                          min(f0 + ROWS, n_faces))
+    for unit in prange(n_outer * n_ranges):
+        unit = int64(unit)  # prange counts in uint64 when threaded: one compiled variant of the callee
+        f0 = (unit % n_ranges) * ROWS
+        _face_weights(drift, diffusion, h, absorbing_lo, absorbing_hi, wl, wr, unit // n_ranges, f0,
+                      min(f0 + ROWS, n_faces))
 
 
-@jit
+@jit(inline=True)
 def _factor_block(wl, wr, c, lower, pivot, sweep, o, i0, i1):
     o, i0, i1 = uint64(o), uint64(i0), uint64(i1)  # see _substitute_block
     n_cells = lower.shape[1]
@@ -148,7 +145,7 @@ def _factor_group(wl, wr, c, lower, pivot, sweep, o0, o1):
             sweep[o, n, 0] = -c * wr[o, n + 1, 0] * pivot[o, n, 0]
 
 
-@jit(parallel=True)
+@jit_variants
 def factor_lines(wl, wr, c, lower, pivot, sweep, parallel):
     """LU factors (Thomas algorithm) of ``I - c L`` on every line, into ``lower, pivot, sweep`` (O, N, I).
 
@@ -159,27 +156,19 @@ def factor_lines(wl, wr, c, lower, pivot, sweep, parallel):
     """
     n_outer, _, n_inner = lower.shape
     if n_inner == 1:
-        n_groups = (n_outer + GROUP - 1) // GROUP
-        if parallel:
-            for unit in prange(n_groups):
-                _factor_group(wl, wr, c, lower, pivot, sweep, unit * GROUP, min(unit * GROUP + GROUP, n_outer))
-        else:
-            for unit in range(n_groups):
-                _factor_group(wl, wr, c, lower, pivot, sweep, unit * GROUP, min(unit * GROUP + GROUP, n_outer))
+        for unit in prange((n_outer + GROUP - 1) // GROUP):
+            o0 = int64(unit) * GROUP  # prange counts in uint64 when threaded: one compiled variant of the callee
+            _factor_group(wl, wr, c, lower, pivot, sweep, o0, min(o0 + GROUP, n_outer))
         return
     block = block_width(n_inner)
     n_blocks = (n_inner + block - 1) // block
-    if parallel:
-        for unit in prange(n_outer * n_blocks):
-            i0 = (unit % n_blocks) * block
-            _factor_block(wl, wr, c, lower, pivot, sweep, unit // n_blocks, i0, min(i0 + block, n_inner))
-    else:
-        for unit in range(n_outer * n_blocks):
-            i0 = (unit % n_blocks) * block
-            _factor_block(wl, wr, c, lower, pivot, sweep, unit // n_blocks, i0, min(i0 + block, n_inner))
+    for unit in prange(n_outer * n_blocks):
+        unit = int64(unit)
+        i0 = (unit % n_blocks) * block
+        _factor_block(wl, wr, c, lower, pivot, sweep, unit // n_blocks, i0, min(i0 + block, n_inner))
 
 
-@jit
+@jit(inline=True)
 def _substitute_block(lower, pivot, sweep, x, o, i0, i1):
     # unsigned line and inner indices: numba wraps negative (signed) indices, and for an index it cannot
     # prove non-negative that is a check per load, which stops LLVM from vectorising the inner loop
@@ -195,7 +184,7 @@ def _substitute_block(lower, pivot, sweep, x, o, i0, i1):
             x[o, n, i] -= sweep[o, n, i] * x[o, n + 1, i]
 
 
-@jit
+@jit(inline=True)
 def _substitute_group(lower, pivot, sweep, x, o0, o1):
     o0, o1 = uint64(o0), uint64(o1)  # see _substitute_block
     n_cells = x.shape[1]
@@ -209,29 +198,21 @@ def _substitute_group(lower, pivot, sweep, x, o0, o1):
             x[o, n, 0] -= sweep[o, n, 0] * x[o, n + 1, 0]
 
 
-@jit(parallel=True)
+@jit_variants
 def substitute_lines(lower, pivot, sweep, x, parallel):
     """Overwrite ``x`` (O, N, I) with the solution of ``(I - c L) y = x`` from :func:`factor_lines`."""
     n_outer, _, n_inner = x.shape
     if n_inner == 1:
-        n_groups = (n_outer + GROUP - 1) // GROUP
-        if parallel:
-            for unit in prange(n_groups):
-                _substitute_group(lower, pivot, sweep, x, unit * GROUP, min(unit * GROUP + GROUP, n_outer))
-        else:
-            for unit in range(n_groups):
-                _substitute_group(lower, pivot, sweep, x, unit * GROUP, min(unit * GROUP + GROUP, n_outer))
+        for unit in prange((n_outer + GROUP - 1) // GROUP):
+            o0 = int64(unit) * GROUP  # prange counts in uint64 when threaded: one compiled variant of the callee
+            _substitute_group(lower, pivot, sweep, x, o0, min(o0 + GROUP, n_outer))
         return
     block = block_width(n_inner)
     n_blocks = (n_inner + block - 1) // block
-    if parallel:
-        for unit in prange(n_outer * n_blocks):
-            i0 = (unit % n_blocks) * block
-            _substitute_block(lower, pivot, sweep, x, unit // n_blocks, i0, min(i0 + block, n_inner))
-    else:
-        for unit in range(n_outer * n_blocks):
-            i0 = (unit % n_blocks) * block
-            _substitute_block(lower, pivot, sweep, x, unit // n_blocks, i0, min(i0 + block, n_inner))
+    for unit in prange(n_outer * n_blocks):
+        unit = int64(unit)
+        i0 = (unit % n_blocks) * block
+        _substitute_block(lower, pivot, sweep, x, unit // n_blocks, i0, min(i0 + block, n_inner))
 
 
 @jit
@@ -252,7 +233,7 @@ def _add_operator_rows(wl, wr, c, p, out, o, n0, n1):
             out[o, n, i] += c * value
 
 
-@jit
+@jit(inline=True)
 def _add_operator_line(wl, wr, c, p, out, o, n0, n1):
     """Rows ``n0:n1`` of line ``o`` of unit stride (``I = 1``): the interior rows in a loop without branches
     over flat views of the line, which vectorises; the same arithmetic as :func:`_add_operator_rows`."""
@@ -274,7 +255,7 @@ def _add_operator_line(wl, wr, c, p, out, o, n0, n1):
         _add_end_row(left, right, c, line, target, last, last)
 
 
-@jit
+@jit(inline=True)
 def _add_end_row(left, right, c, line, target, n, last):
     value = -(right[n] + left[n + uint64(1)]) * line[n]
     if n > 0:
@@ -284,19 +265,15 @@ def _add_end_row(left, right, c, line, target, n, last):
     target[n] += c * value
 
 
-@jit(parallel=True)
+@jit_variants
 def add_operator(wl, wr, c, p, out, parallel):
     """``out += c L p`` on every line."""
     n_outer, n_cells = p.shape[0], p.shape[1]
     n_ranges = (n_cells + ROWS - 1) // ROWS
-    if parallel:
-        for unit in prange(n_outer * n_ranges):
-            n0 = (unit % n_ranges) * ROWS
-            _add_operator_rows(wl, wr, c, p, out, unit // n_ranges, n0, min(n0 + ROWS, n_cells))
-    else:
-        for unit in range(n_outer * n_ranges):
-            n0 = (unit % n_ranges) * ROWS
-            _add_operator_rows(wl, wr, c, p, out, unit // n_ranges, n0, min(n0 + ROWS, n_cells))
+    for unit in prange(n_outer * n_ranges):
+        unit = int64(unit)  # prange counts in uint64 when threaded: one compiled variant of the callee
+        n0 = (unit % n_ranges) * ROWS
+        _add_operator_rows(wl, wr, c, p, out, unit // n_ranges, n0, min(n0 + ROWS, n_cells))
 
 
 @jit
@@ -319,18 +296,17 @@ def chunk_sum_min(p, start, stop):
     integer: then the minimum is taken again on the values).
     """
     p = p[start:stop]  # indexed from 0: no index wrapping (see _substitute_block)
-    bits = p.view(np.int64)
     total = 0.0
     low = np.int64(0x7FFFFFFFFFFFFFFF)  # the largest int64
     for k in range(p.size):
         total += p[k]
-        low = min(low, bits[k])
+        low = min(low, np.float64(p[k]).view(np.int64))
     if low < 0:  # a negative value (or -0.0): the rare path
         smallest = math.inf
         for k in range(p.size):
             smallest = min(smallest, p[k])
         return total, smallest
-    return total, np.array([low]).view(np.float64)[0] if p.size else math.inf
+    return total, np.int64(low).view(np.float64) if p.size else math.inf
 
 
 @jit

@@ -128,7 +128,7 @@ class FusedLoop:
                 self.weights[axis, 0, : wl.size] = wl.ravel()
                 self.weights[axis, 1, : wr.size] = wr.ravel()
         tiled = [lines[1] for lines, row in zip(operator.lines, layout) if row[6] and row[3] == _fused.GROUPED]
-        # one tile per thread that numba may start (get_thread_id() < NUMBA_NUM_THREADS)
+        # one tile per run of work units: as many runs as numba may start threads
         self.tiles = np.empty((numba.config.NUMBA_NUM_THREADS, _fused.TILE * max(tiled, default=0)))
         self.stage = np.empty(size)
         self.previous = np.empty(size if restore else 1)

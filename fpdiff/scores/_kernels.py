@@ -27,9 +27,9 @@ use the block form.
 import math
 
 import numpy as np
-from numba import prange
+from numba import int64, prange
 
-from .._jit import jit
+from .._jit import jit, jit_variants
 from .._parallel import use_parallel
 from .._vmath import vexp
 
@@ -185,17 +185,13 @@ def _denoise_block_general(work, dim, count, points, alpha, variance):
                         work[dim + k, m] += work[distance, m] * point
 
 
-@jit(parallel=True)
+@jit_variants
 def empirical_denoiser(x, points, alpha, variance, out, parallel):
     """Write the kernel denoiser :math:`\\hat x_0` of ``points`` (n, d) at ``x`` (M, d) into ``out``."""
     count = x.shape[0]
-    n_blocks = (count + BLOCK - 1) // BLOCK
-    if parallel:
-        for b in prange(n_blocks):
-            _denoise_block(x, b * BLOCK, min(count, (b + 1) * BLOCK), points, alpha, variance, out)
-    else:
-        for b in range(n_blocks):
-            _denoise_block(x, b * BLOCK, min(count, (b + 1) * BLOCK), points, alpha, variance, out)
+    for b in prange((count + BLOCK - 1) // BLOCK):
+        lo = int64(b) * BLOCK  # prange counts in uint64 when threaded: one compiled variant of the callee
+        _denoise_block(x, lo, min(count, lo + BLOCK), points, alpha, variance, out)
 
 
 @jit
@@ -338,20 +334,16 @@ def _mixture_block_general(work, dim, count, log_coefficients, means, precisions
                     work[sums + i, m] -= work[quadratic, m] * p * work[diff + j, m]
 
 
-@jit(parallel=True)
+@jit_variants
 def mixture_score(x, log_coefficients, means, precisions, out, parallel):
     """Write the score of a Gaussian mixture at ``x`` (M, d) into ``out``.
 
     ``log_coefficients[k] = log w_k - log det(2 pi C_k) / 2``, ``precisions[k] = C_k^{-1}``.
     """
     count = x.shape[0]
-    n_blocks = (count + BLOCK - 1) // BLOCK
-    if parallel:
-        for b in prange(n_blocks):
-            _mixture_score_block(x, b * BLOCK, min(count, (b + 1) * BLOCK), log_coefficients, means, precisions, out)
-    else:
-        for b in range(n_blocks):
-            _mixture_score_block(x, b * BLOCK, min(count, (b + 1) * BLOCK), log_coefficients, means, precisions, out)
+    for b in prange((count + BLOCK - 1) // BLOCK):
+        lo = int64(b) * BLOCK  # prange counts in uint64 when threaded: one compiled variant of the callee
+        _mixture_score_block(x, lo, min(count, lo + BLOCK), log_coefficients, means, precisions, out)
 
 
 def empirical_denoiser_reference(x, points, alpha, variance):
@@ -434,12 +426,11 @@ def _table_rows(y, lo, hi, axes, layout, values, out):
 TABLE_BLOCK = 256
 
 
-@jit(parallel=True)
+@jit_variants
 def table_interpolate(x, axes, layout, values, out, parallel):
     """Write the multilinear interpolant of a tabulated field at ``x`` (M, d) into ``out`` (see :func:`_table_rows`)."""
     count = x.shape[0]
-    if parallel:
-        for b in prange((count + TABLE_BLOCK - 1) // TABLE_BLOCK):
-            _table_rows(x, b * TABLE_BLOCK, min(count, (b + 1) * TABLE_BLOCK), axes, layout, values, out)
-    else:
-        _table_rows(x, 0, count, axes, layout, values, out)
+    block = TABLE_BLOCK if parallel else max(count, 1)  # serially all rows in one call
+    for b in prange((count + block - 1) // block):
+        lo = int64(b) * block  # prange counts in uint64 when threaded: one compiled variant of the callee
+        _table_rows(x, lo, min(count, lo + block), axes, layout, values, out)
