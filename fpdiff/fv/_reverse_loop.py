@@ -25,7 +25,7 @@ import math
 import numpy as np
 from numba import int64, prange, uint64
 
-from .._jit import jit
+from .._jit import jit, jit_variants
 from .._vmath import inline, vexp
 from ..scores._kernels import (
     BLOCK,
@@ -41,18 +41,18 @@ from ..scores._kernels import (
 from ._fused import (
     BE,
     BLOCKED,
+    CHUNK,
     SEGMENTED,
     SEGMENTS,
     DONE,
     NEGATIVE,
     TRBDF2,
     _bdf2_rhs_unit,
-    sum_and_min_flat,
     _explicit_unit,
     _negative_sum,
     _unit_range,
 )
-from ._kernels import bernoulli_pair
+from ._kernels import bernoulli_pair, chunk_sum_min
 
 #: below this :math:`|z|` the Bernoulli function is its Taylor series to :math:`z^{10}` (next term < 4e-17)
 SERIES = 0.25
@@ -490,7 +490,7 @@ def _entry_unit(method, kind, points, values, dim, axis, j0, j_solve, j1, need_s
         _factor_solve_unit(wl, wr, c, p if method == BE else stage, sweep, *geometry)
 
 
-@jit(parallel=True)
+@jit_variants
 def advance_reverse(method, kind, p, stage, previous, weights, held, current, sweep, values, face_points,
                     separable, face_weight, face_score, cross, factor, edges, cell_centres, slices, slice_rows,
                     slice_weights, plan_axis, plan_times,
@@ -576,20 +576,12 @@ def advance_reverse(method, kind, p, stage, previous, weights, held, current, sw
                         stage_time = j0 if table == 0 else j_solve if table == 1 else j1
                         separable_tables(kind, axis, stage_time, table, *table_args)
             tables = (face_weight, face_score, cross, slices, slice_rows, slice_weights)
-            if parallel:
-                for unit in prange(units):  # prange counts in uint64: int64(unit), one compiled variant
-                    _entry_unit(method, kind, points, scratch, dim, axis, j0, j_solve, j1, need_start, c,
-                                separable, tables, log_coefficients, centres, centre_rows, precisions, alpha,
-                                variance, beta, weight, diffusion, h, edges, absorbing_lo, absorbing_hi, start_wl,
-                                start_wr, other_wl, other_wr, p, stage, sweep, denominator, coefficient, n_outer,
-                                n_cells, n_inner, layout_kind, int64(unit), block)
-            else:
-                for unit in range(units):
-                    _entry_unit(method, kind, points, scratch, dim, axis, j0, j_solve, j1, need_start, c,
-                                separable, tables, log_coefficients, centres, centre_rows, precisions, alpha,
-                                variance, beta, weight, diffusion, h, edges, absorbing_lo, absorbing_hi, start_wl,
-                                start_wr, other_wl, other_wr, p, stage, sweep, denominator, coefficient, n_outer,
-                                n_cells, n_inner, layout_kind, unit, block)
+            for unit in prange(units):  # prange counts in uint64: int64(unit), one compiled variant
+                _entry_unit(method, kind, points, scratch, dim, axis, j0, j_solve, j1, need_start, c,
+                            separable, tables, log_coefficients, centres, centre_rows, precisions, alpha,
+                            variance, beta, weight, diffusion, h, edges, absorbing_lo, absorbing_hi, start_wl,
+                            start_wr, other_wl, other_wr, p, stage, sweep, denominator, coefficient, n_outer,
+                            n_cells, n_inner, layout_kind, int64(unit), block)
             if method == BE:
                 evaluations += 1
                 current[axis] = 1 - slot  # the weights at j1 are in the other slot
@@ -601,7 +593,13 @@ def advance_reverse(method, kind, p, stage, previous, weights, held, current, sw
                 current[axis] = 1 - slot
                 p, stage = stage, p
             held[axis] = j1
-        total, low = sum_and_min_flat(p, partial_sum, partial_min, parallel)
+        total, low = 0.0, math.inf
+        for chunk in prange(partial_sum.size):  # the checks' sum and minimum (fpdiff.fv._fused.sum_and_min_flat)
+            first = int64(chunk) * CHUNK
+            partial_sum[chunk], partial_min[chunk] = chunk_sum_min(p, first, min(p.size, first + CHUNK))
+        for chunk in range(partial_sum.size):
+            total += partial_sum[chunk]
+            low = min(low, partial_min[chunk])
         mass = total * cell_volume
         failed = not (math.isfinite(mass) and math.isfinite(low))
         if not failed and low < 0.0:
