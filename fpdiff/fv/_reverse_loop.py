@@ -27,17 +27,7 @@ from numba import int64, prange, uint64
 
 from .._jit import jit, jit_variants
 from .._vmath import inline, vexp
-from ..scores._kernels import (
-    BLOCK,
-    MIXTURE,
-    TABULATED,
-    _denoise_block_2d,
-    _denoise_block_general,
-    _mixture_block_1d,
-    _mixture_block_2d,
-    _mixture_block_general,
-    _open_block,
-)
+from ..scores._kernels import BLOCK, MIXTURE, TABULATED, _open_block, denoise_passes, mixture_passes
 from ._fused import (
     BE,
     BLOCKED,
@@ -218,17 +208,9 @@ def _direct_rows(kind, rows, work, axis, lo, hi, j, log_coefficients, centres, c
         count = b1 - b0
         _open_block(rows, b0, b1, work, ratio_row, total_row - 1, total_row)
         if kind == MIXTURE:
-            means, precision, constants = centres[centre_rows[j]], precisions[j], log_coefficients[j]
-            if dim == 1:
-                _mixture_block_1d(work, count, constants, means, precision)
-            elif dim == 2:
-                _mixture_block_2d(work, count, constants, means, precision)
-            else:
-                _mixture_block_general(work, dim, count, constants, means, precision)
-        elif dim == 2:
-            _denoise_block_2d(work, count, centres[0], alpha[j], variance[j])
+            mixture_passes(work, count, log_coefficients[j], centres[centre_rows[j]], precisions[j])
         else:
-            _denoise_block_general(work, dim, count, centres[0], alpha[j], variance[j])
+            denoise_passes(work, count, centres[0], alpha[j], variance[j])
         out = drift[b0:b1]
         for m in range(count):
             out[m] = from_x * work[axis, m] + from_ratio * (work[ratio_row + axis, m] / work[total_row, m])

@@ -125,11 +125,17 @@ def _denoise_block(y, lo, hi, points, alpha, variance, out):
     work = np.empty((2 * dim + 3, count))  # rows: y^T (d), sums (d), largest, total, distance
     largest, total = 2 * dim, 2 * dim + 1
     _open_block(y, lo, hi, work, dim, largest, total)
-    if dim == 2:
+    denoise_passes(work, count, points, alpha, variance)
+    _untranspose_block(work, dim, total, out, lo, hi)
+
+
+@jit
+def denoise_passes(work, count, points, alpha, variance):
+    """The two passes of :func:`_denoise_block` on an opened block, by the points' dimension."""
+    if points.shape[1] == 2:
         _denoise_block_2d(work, count, points, alpha, variance)
     else:
-        _denoise_block_general(work, dim, count, points, alpha, variance)
-    _untranspose_block(work, dim, total, out, lo, hi)
+        _denoise_block_general(work, points.shape[1], count, points, alpha, variance)
 
 
 @jit(contract=True)
@@ -255,13 +261,20 @@ def _mixture_score_block(y, lo, hi, log_coefficients, means, precisions, out):
     work = np.empty((3 * dim + 3, count))  # rows: y^T (d), y - mu_c (d), sums (d), largest, total, quadratic
     sums, largest, total = 2 * dim, 3 * dim, 3 * dim + 1
     _open_block(y, lo, hi, work, sums, largest, total)
+    mixture_passes(work, count, log_coefficients, means, precisions)
+    _untranspose_block(work, sums, total, out, lo, hi)
+
+
+@jit
+def mixture_passes(work, count, log_coefficients, means, precisions):
+    """The two passes of :func:`_mixture_score_block` on an opened block, by the mixture's dimension."""
+    dim = means.shape[1]
     if dim == 1:
         _mixture_block_1d(work, count, log_coefficients, means, precisions)
     elif dim == 2:
         _mixture_block_2d(work, count, log_coefficients, means, precisions)
     else:
         _mixture_block_general(work, dim, count, log_coefficients, means, precisions)
-    _untranspose_block(work, sums, total, out, lo, hi)
 
 
 @jit(contract=True)
