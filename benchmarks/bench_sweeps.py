@@ -145,7 +145,13 @@ def sweep_table(cells, particles, steps):
               f"reference drawn, projected and sorted once for the sweep) {100 * ratios[0]:.0f}% "
               f"({_verdict(ratios[0])}); the next ones (the solve shared) "
               f"{', '.join(f'{100 * r:.0f}%' for r in ratios[1:])} ({_verdict(max(ratios[1:]))}); the whole sweep "
-              f"{100 * whole:.0f}% ({_verdict(whole)}).")
+              f"{100 * whole:.0f}% ({_verdict(whole)}). Where it is missed, the overhead left per point is "
+              f"{min(wall - solving for wall, solving, _, _ in shared):.2f}-"
+              f"{max(wall - solving for wall, solving, _, _ in shared):.2f} s (before: "
+              f"{min(wall - solving for wall, solving, _, _ in ways['before']):.1f}-"
+              f"{max(wall - solving for wall, solving, _, _ in ways['before']):.1f} s), mostly the sliced W1's sorts "
+              "of the particles' 128 projections, which no cache can share (they are the point's own samples); "
+              "the solves it is measured against are short since the reverse density loop runs compiled.")
     return lines, totals, same, target
 
 
