@@ -169,7 +169,8 @@ def step_anatomy(quick, repeats=20):
     per_step = {1: [(2, 2, 1)], 2: [(4, 4, 2), (2, 2, 1)]}
     cases = [(MIXTURE_1D, fd.Grid([(-10, 10)], 800 if quick else 3200), 320),
              (MIXTURE_2D, fd.Grid([(-6, 6)] * 2, 128 if quick else 256), 43)]
-    lines = ["| problem | piece | axis | one call, all units (us) | calls per step | per step (us) | share of the step |",
+    lines = ["| problem | piece | axis | one call, all units (us) | calls per step | per step (us) "
+             "| share of the step |",
              "|---|---|---:|---:|---:|---:|---:|"]
     for mixture, grid, steps in cases:
         d, cells = grid.ndim, "x".join(map(str, grid.shape))

@@ -3,9 +3,11 @@
 :func:`fpdiff.fv.solve.integrate_density` hands its time loop to
 :class:`ReverseLoop` when the dynamics is the gamma-family reverse dynamics
 (:class:`fpdiff.dynamics.ReverseDynamics`) with a score the kernels evaluate
-as data (a Gaussian mixture or training points, :meth:`fpdiff.Score.compiled`),
-the flux is Scharfetter–Gummel, the method is ``"be"``, ``"trbdf2"`` or
-``"cn"``, and there is no per-step monitor or adaptive step.
+as data (a Gaussian mixture, training points or a table,
+:meth:`fpdiff.Score.compiled`), the flux is Scharfetter–Gummel, the method
+is ``"be"``, ``"trbdf2"`` or ``"cn"``, there is no per-step monitor or
+adaptive step, and the solve is large enough to pay for the loop's
+compilation (:data:`COMPILED_WORK`).
 
 Before the loop, every stage time of every step (the steppers' splitting
 schedules and stage fractions, :mod:`fpdiff.fv.steppers`) is listed once,
@@ -202,8 +204,9 @@ class ReverseLoop:
             FUSED_METHODS[self.method], self.kind, p, self.stage, self.previous, self.weights, self.held,
             self.current, self.sweep, self.values, self.face_points, self.separable, self.face_weight,
             self.face_score, self.cross, self.factor, self.edges, self.cell_centres, self.slices, self.slice_rows,
-            self.slice_weights, self.plan_axis, self.plan_times, self.plan_c, self.layout, self.spacing, self.absorbing, self.log_coefficients, self.centres, self.centre_rows,
-            self.precisions, self.alpha, self.variance, self.beta, self.weight, self.diffusion, start,
+            self.slice_weights, self.plan_axis, self.plan_times, self.plan_c, self.layout, self.spacing,
+            self.absorbing, self.log_coefficients, self.centres, self.centre_rows, self.precisions, self.alpha,
+            self.variance, self.beta, self.weight, self.diffusion, start,
             operator.grid.cell_volume, mass0, negative_limit, conserving, mass_tolerance, self.saved_slot, snapshots,
             self.partial_sum, self.partial_min, operator.parallel,
         )
