@@ -11,13 +11,19 @@ them, while the data are in cache, and no Python runs between stages.
 The score is data: a Gaussian mixture (or the training points of an
 empirical score, a mixture with covariances :math:`v_t I`) whose noised
 parameters at every stage time are tabulated before the loop
-(``KernelScore.tables``); the score kernels of :mod:`fpdiff.scores._kernels`
-evaluate it on blocks of face centres. The Bernoulli function of the
-weights is branch-free (:func:`_weights_rows`), so that loop vectorises.
+(:meth:`fpdiff.scores.base.CompiledScore.tables`), evaluated on blocks of
+face centres by the passes of :mod:`fpdiff.scores._kernels` or, with
+diagonal precisions in two or more dimensions, through its separable tables
+(:func:`separable_tables`); or a table, whose face values at its own times
+are interpolated linearly in time. The Bernoulli function of the weights is
+branch-free (:func:`_sg_weights`), so that loop vectorises. A single long
+line (1-D) is factorised and solved in pieces side by side
+(:func:`_factor_solve_pieces`).
 
 A step that fails a check (non-finite, negative mass beyond the limit, mass
-drift) is restored and handed back: the Python stepper loop then takes it,
-halving it where it undershoots, and raises the errors the solvers document.
+drift) is restored and handed back: the stepper loop then takes it, halving
+it in compiled one-step loops where it undershoots (``ReverseLoop.step``),
+and raises the errors the solvers document.
 """
 
 import math
