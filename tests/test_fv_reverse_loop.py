@@ -220,3 +220,29 @@ def test_line_solved_in_pieces_matches_dense_solve(rng, n_cells, absorbing):
                                      1, n_cells, 1, _fused.SEGMENTED, 0, 1)
     np.testing.assert_allclose(x, np.linalg.solve(matrix, rhs), rtol=1e-11, atol=1e-14)
     assert x.min() >= 0  # non-negative right-hand side, M-matrix: non-negative solution
+
+
+@pytest.mark.parametrize("grid", [fd.Grid([(-8.0, 8.0)], [300]), fd.Grid([(-6.0, 6.0)] * 2, [40, 37]),
+                                  fd.Grid([(-6.0, 6.0)] * 3, [9, 11, 10])], ids=["1-D", "2-D", "3-D"])
+@pytest.mark.parametrize("method", ["trbdf2", "be"])
+def test_threaded_and_serial_loops_give_the_same_bits(grid, method):
+    # the units of an entry in threads or in turn: each unit writes its own lines, so the bits agree
+    score = fd.ExactScore(PROCESS, _mixture(grid.ndim))
+    dynamics = reverse_dynamics(PROCESS, score, 1.0, T, T_MIN)
+    taus = np.linspace(0.0, T - T_MIN, 21)
+    slots = np.full(21, -1)
+    slots[[0, 10, 20]] = [0, 1, 2]
+    q0 = grid.cell_average(score.distribution(T)).ravel()
+    results = []
+    for parallel in (False, True):
+        operator = FluxOperator(dynamics, grid)
+        operator.parallel = parallel
+        loop = reverse_loop.ReverseLoop(method, operator, taus, slots)
+        snapshots = np.zeros((3, grid.size))
+        done, status, low, drift, p = loop.run(q0.copy(), 0, grid.integrate(q0.reshape(grid.shape)), 1e-10, True,
+                                               1e-9, snapshots)
+        assert (done, status) == (20, _fused.DONE)
+        results.append((p.copy(), snapshots, low, drift))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+    assert results[0][2:] == results[1][2:]
