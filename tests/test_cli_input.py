@@ -289,7 +289,10 @@ def test_the_new_keys_have_defaults_and_enter_the_fingerprint(tmp_path):
     ("time", "time_grid", "linear", r"\[time\]\.time_grid: must be one of 'uniform', 'geometric', 'log-snr', 'karras'"),
     ("time", "particle_time_grid", 3, r"\[time\]\.particle_time_grid: must be one of"),
     ("views", "method", "rk4", r"\[views\]\.method: must be one of .*'trbdf2'"),
-    ("views", "method", "be", r"\[views\]\.method: 'be' is implicit, and gamma = 0 .* needs the explicit 'ssprk3'"),
+    ("views", "method", "be", r"\[views\]\.method: 'be' is implicit, and gamma = 0 .* explicit method \('ffsl' or "
+                              r"'ssprk3'\)"),
+    ("views", "method", "ffsl", r"\[views\]\.method: 'ffsl' solves pure transport \(gamma = 0\) only; the gammas "
+                                r"are \[0\.0, "),
     ("views", "comoving", -1.0, r"\[views\]\.comoving: must be > 0"),
     ("views", "comoving", "yes", r"\[views\]\.comoving: expected a number"),
     ("views", "reference_samples", 0, r"\[views\]\.reference_samples: must be > 0"),

@@ -58,9 +58,9 @@ def test_unstable_reversal(run_example):
 def test_gamma_family(run_example):
     r = run_example("gamma_family", ["gamma_family.png"])
     for gamma, numbers in r["results"].items():
-        # second order on the grid for every gamma (gamma = 0: limited MUSCL transport, >= 1.5 as in
+        # second order on the grid for every gamma (gamma = 0: the semi-Lagrangian remap, as in
         # tests/test_fv_reverse.py), and an absolute L1 of the size that order gives at h = 16/400 = 0.04
-        assert numbers["order"] >= (1.5 if gamma == 0 else 1.8), (gamma, numbers["l1"])
+        assert numbers["order"] >= 1.8, (gamma, numbers["l1"])
         assert numbers["l1"][-1] < 5e-3, (gamma, numbers["l1"])
         # particles: W1 of M exact samples is a half-normal-like variable with mean `w1_floor` (dominated by the
         # binomial split of mass between the two modes); P(W1 > 4 x mean) is about 1e-3 for such a variable

@@ -403,13 +403,16 @@ def experiment_from_dict(config, base=".", overrides=None):
         if "eta" not in SCHEMES[scheme].options:
             _fail(("views", "eta"), f"the scheme {scheme!r} takes no eta; the schemes that do: "
                                     f"{', '.join(name for name, s in SCHEMES.items() if 'eta' in s.options)}")
-    method = section.get("method")  # None: the density solver's choice (TR-BDF2; SSP-RK3 for gamma = 0)
+    method = section.get("method")  # None: the density solver's choice (TR-BDF2; the FFSL remap for gamma = 0)
     if method is not None:
         _choice(method, ("views", "method"), tuple(METHODS))
         if density and METHODS[method].implicit and 0.0 in gammas:
             _fail(("views", "method"), f"{method!r} is implicit, and gamma = 0 (pure transport) is solved with the "
-                                       "nonlinear limited flux, which needs the explicit 'ssprk3': remove "
-                                       "[views].method (automatic), set it to 'ssprk3', or drop gamma = 0")
+                                       "transport operator, which needs an explicit method ('ffsl' or 'ssprk3'): "
+                                       "remove [views].method (automatic), set it to 'ssprk3', or drop gamma = 0")
+        if density and METHODS[method].transport_only and any(gamma != 0.0 for gamma in gammas):
+            _fail(("views", "method"), f"{method!r} solves pure transport (gamma = 0) only; the gammas are "
+                                       f"{list(gammas)}: remove [views].method (automatic) or keep gamma = 0 alone")
     comoving = section.setdefault("comoving", False)
     if not isinstance(comoving, bool):
         comoving = _number(comoving, ("views", "comoving"), positive=True)

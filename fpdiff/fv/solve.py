@@ -246,7 +246,8 @@ def integrate_density(dynamics, grid, p0, taus, saved, method, negative_toleranc
     Autonomous implicit solves (``"be"``, ``"trbdf2"``, ``"cn"`` with the
     ``"sg"`` flux, no monitor, no ``rtol``) run their time loop in compiled code
     (``fpdiff.fv.fused.FusedLoop``), with the same checks; so do reverse
-    solves whose score the kernels evaluate as data
+    solves whose score the kernels evaluate as data, when they are large
+    enough to pay for that loop's compilation
     (``fpdiff.fv.reverse_loop.ReverseLoop``).
 
     Checks after every step that the density is finite, that its negative
