@@ -311,17 +311,17 @@ def cold_start():
 
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with tempfile.TemporaryDirectory() as cache:
-        cold = run("sample_reverse", cache)
+        cold = run("sample_reverse", cache, ROOT)
         middle = resource.getrusage(resource.RUSAGE_CHILDREN)
-        warm = run("sample_reverse", cache)
+        warm = run("sample_reverse", cache, ROOT)
     cpu = middle.ru_utime + middle.ru_stime - before.ru_utime - before.ru_stime
-    compiled = sorted(cold["kernels"].items(), key=lambda item: -item[1])
+    compiled = sorted(cold["kernels"].items(), key=lambda item: -item[1][1])  # {name: [signatures, seconds]}
     return "\n".join([
         "**Cold start** of `sample_reverse` (the case of `bench_cold_start.py`: 10^4 particles, 1-D mixture, the "
         "defaults; a fresh process with an empty numba cache, then one with the cache it filled): import "
         f"{cold['import']:.1f} s, first call {cold['call']:.1f} s cold (the cold process: {cpu:.1f} s of CPU time, "
         f"import included), {warm['call']:.2f} s warm; load average {os.getloadavg()[0]:.1f}; "
-        f"{len(compiled)} kernels compiled, {sum(n for _, n in compiled)} signatures "
+        f"{len(compiled)} kernels compiled, {sum(n for _, (n, _) in compiled)} signatures "
         f"({', '.join(name.split('.')[-1] for name, _ in compiled)}). Before issue 20's changes to "
         "`fpdiff/particles` (commit 9ca2799, the same case on this machine at a load average of 0.6): first "
         "call 17.3 s, 22 kernels (the training points' and the table's score kernels, a parallel and a serial "
