@@ -14,6 +14,7 @@ from .._version import __version__
 from ..errors import FpdiffError
 from ..scores.tabulated import OUTSIDE_POLICIES
 from . import commands
+from .commands import BENCHMARKS
 
 
 def build_parser():
@@ -75,9 +76,8 @@ def build_parser():
 
     bench = commands.add_parser("bench", help="run the benchmark suite (needs a source checkout: benchmarks/)")
     bench.add_argument("names", nargs="*",
-                       help="benchmarks to run: forward, density, reverse, particles, threads, schedules, samplers, "
-                            "model_score, audit, parallel_threshold, cold_start, homogeneous, distributed (default: "
-                            "all but distributed, which needs Dask)")
+                       help=f"benchmarks to run: {', '.join(BENCHMARKS)} (default: all but distributed, "
+                            "which needs Dask)")
     bench.add_argument("--write", action="store_true", help="record the results in benchmarks/RESULTS.md")
     return parser
 
